@@ -1,0 +1,139 @@
+"""What every channel connector offers, and the window logic they share."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar
+
+import requests
+
+from sync_pipeline.channels.http import (
+    ApiCallLog,
+    ChannelHttp,
+    ChannelTimeout,
+    RateLimitReading,
+    RetrySettings,
+)
+from sync_pipeline.config import ChannelConfig, RateLimitConfig
+
+CHECK_PAGE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class RawOrder:
+    """One order exactly as the channel sent it, with the two timestamps the pipeline files it by."""
+
+    external_order_id: str
+    payload: Any
+    placed_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CsvExport:
+    """Columns of the channel's own order export, for the manual-import backup path."""
+
+    order_id: str
+    placed_at: str
+    updated_at: str | None = None
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+def iso_z(value: datetime) -> str:
+    return utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ChannelConnector(ABC):
+    """A sales channel's API: its auth, its paging and its rate-limit headers. Everything else is shared."""
+
+    type: ClassVar[str]
+    credential_names: ClassVar[tuple[str, ...]]
+    reauthorize_hint: ClassVar[str]
+    rate_limits: ClassVar[dict[str, RateLimitConfig]] = {}
+    csv_export: ClassVar[CsvExport]
+    max_page_size: ClassVar[int]
+    # Windows are halved on timeouts down to this size.
+    min_window: ClassVar[timedelta] = timedelta(hours=1)
+
+    def __init__(
+        self,
+        config: ChannelConfig,
+        log: ApiCallLog | None = None,
+        retry: RetrySettings | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.config = config
+        self.log = log or ApiCallLog(config.name)
+        secrets = {name: config.secret(name) for name in self.credential_names}
+        env_vars = ", ".join(config.credentials[name] for name in self.credential_names)
+        self.http = ChannelHttp(
+            config,
+            self.log,
+            secrets=secrets.values(),
+            auth_fix=self.reauthorize_hint.format(env=env_vars),
+            rate_limits=self.rate_limits,
+            read_rate_limit=self.read_rate_limit,
+            retry=retry,
+            sleep=sleep,
+        )
+        self.authenticate(self.http.session, secrets)
+        self.page_size = min(config.page_size or self.max_page_size, self.max_page_size)
+
+    @abstractmethod
+    def authenticate(self, session: requests.Session, secrets: dict[str, str]) -> None:
+        """Attach the credentials to the channel's session."""
+
+    @abstractmethod
+    def read_rate_limit(self, headers) -> RateLimitReading | None:
+        """Parse the platform's rate-limit headers, if it sends any."""
+
+    @abstractmethod
+    def pages(
+        self, placed_from: datetime, placed_to: datetime, updated_since: datetime | None
+    ) -> Iterator[list[RawOrder]]:
+        """Orders placed in [placed_from, placed_to) (and updated since, where the API can filter), a page at a time."""
+
+    @abstractmethod
+    def fetch_order(self, external_order_id: str) -> RawOrder | None:
+        """One order by the channel's id, or None when the channel does not know it."""
+
+    def fetch_orders(
+        self, placed_from: datetime, placed_to: datetime, updated_since: datetime | None = None
+    ) -> list[RawOrder]:
+        """Every order placed in the window, halving the window whenever the channel times out on it."""
+        try:
+            orders = [o for page in self.pages(placed_from, placed_to, updated_since) for o in page]
+        except ChannelTimeout:
+            if placed_to - placed_from <= self.min_window:
+                raise
+            self.log.window_splits += 1
+            middle = placed_from + (placed_to - placed_from) / 2
+            return self.fetch_orders(placed_from, middle, updated_since) + self.fetch_orders(
+                middle, placed_to, updated_since
+            )
+        latest = {o.external_order_id: o for o in orders if placed_from <= o.placed_at < placed_to}
+        return list(latest.values())
+
+    def check_connection(self) -> dict:
+        """Reachability, auth, one page of the last day's orders and the rate-limit headroom left."""
+        now = datetime.now(timezone.utc)
+        self.page_size = min(self.page_size, CHECK_PAGE_SIZE)  # a probe, not a sync: keep it cheap
+        first_page = next(iter(self.pages(now - timedelta(days=1), now, None)), [])
+        reading = self.http.last_reading
+        return {
+            "channel": self.config.name,
+            "type": self.type,
+            "orders_on_first_page": len(first_page),
+            "api_calls": len(self.log.calls),
+            "latency_ms": self.log.calls[-1]["latency_ms"] if self.log.calls else None,
+            "rate_limit_header": reading.header if reading else None,
+            "rate_limit_remaining": reading.remaining if reading else None,
+            "rate_limit_capacity": reading.capacity if reading else None,
+        }

@@ -1,0 +1,261 @@
+"""HTTP machinery every connector shares: one session per channel, retries with backoff and jitter that
+honour Retry-After, proactive throttling from rate-limit headers, and a log of every API call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from sync_pipeline.config import ChannelConfig, RateLimitConfig
+
+CONNECT_TIMEOUT_S = 5.0
+USER_AGENT = "sync-pipeline/0.1 (+order-sync)"
+
+
+class ChannelError(Exception):
+    """A channel call failed; the message names the channel and what to do."""
+
+    def __init__(self, channel: str, message: str):
+        super().__init__(f"channel {channel!r}: {message}")
+        self.channel = channel
+
+
+class ChannelAuthError(ChannelError):
+    """401/403: retrying cannot help, a person has to renew the credentials."""
+
+
+class ChannelRequestError(ChannelError):
+    """A request the channel refused, or one that still failed after every retry."""
+
+
+class ChannelTimeout(ChannelRequestError):
+    """Every attempt timed out; the caller may retry with a smaller time window."""
+
+
+@dataclass
+class ApiCallLog:
+    """Every attempt made for one channel, plus the counters a materialization reports."""
+
+    channel: str
+    calls: list[dict] = field(default_factory=list)
+    pages: int = 0
+    retries: int = 0
+    http_429: int = 0
+    window_splits: int = 0
+    throttled_seconds: float = 0.0
+
+    def record(self, **call) -> None:
+        self.calls.append({"channel": self.channel, "called_at": datetime.now(timezone.utc), **call})
+
+    def rows(self, run_id: str | None) -> list[dict]:
+        return [{**call, "run_id": run_id} for call in self.calls]
+
+
+@dataclass(frozen=True)
+class RateLimitReading:
+    """What a response's headers say about the server-side bucket."""
+
+    remaining: float | None = None
+    capacity: float | None = None
+    per_second: float | None = None
+    reset_after: float | None = None
+    header: str | None = None
+
+
+class TokenBucket:
+    """Client-side model of the channel's bucket, corrected by every response's headers, so requests
+    wait before the channel would refuse them instead of after."""
+
+    def __init__(self, limit: RateLimitConfig, clock: Callable[[], float] = time.monotonic):
+        self.capacity = float(limit.burst)
+        self.per_second = limit.per_second
+        self.tokens = self.capacity
+        self._clock = clock
+        self._updated = clock()
+        self._blocked_until = 0.0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.per_second)
+        self._updated = now
+
+    def wait_time(self) -> float:
+        self._refill()
+        # Keep one token in hand: the server's view is a little ahead of ours by the round trip.
+        needed = max(0.0, 1.0 + min(1.0, self.capacity - 1.0) - self.tokens) / self.per_second
+        return max(needed, self._blocked_until - self._clock())
+
+    def acquire(self, sleep: Callable[[float], None]) -> float:
+        waited = 0.0
+        while (delay := self.wait_time()) > 0:
+            sleep(delay)
+            waited += delay
+        self.tokens -= 1.0
+        return waited
+
+    def observe(self, reading: RateLimitReading) -> None:
+        self._refill()
+        if reading.per_second:
+            self.per_second = reading.per_second
+        if reading.capacity:
+            self.capacity = reading.capacity
+        if reading.remaining is not None:
+            self.tokens = min(self.capacity, reading.remaining)
+            if reading.remaining < 1 and reading.reset_after:
+                self._blocked_until = self._clock() + reading.reset_after
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 6
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None, timed_out: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.timed_out = timed_out
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP-date; the backoff schedule covers it
+
+
+class ChannelHttp:
+    """The single `requests.Session` of one channel, wrapped in retry, throttle and call logging."""
+
+    def __init__(
+        self,
+        config: ChannelConfig,
+        log: ApiCallLog,
+        *,
+        secrets: Iterable[str],
+        auth_fix: str,
+        rate_limits: dict[str, RateLimitConfig],
+        read_rate_limit: Callable[[requests.structures.CaseInsensitiveDict], RateLimitReading | None],
+        retry: RetrySettings | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.config = config
+        self.log = log
+        self.retry = retry or RetrySettings()
+        self._secrets = [s for s in secrets if s]
+        self.auth_fix = auth_fix
+        self._read_rate_limit = read_rate_limit
+        self._sleep = sleep
+        override = config.rate_limit
+        self.buckets = {key: TokenBucket(override or limit) for key, limit in rate_limits.items()}
+        self.last_reading: RateLimitReading | None = None
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.mount("http://", HTTPAdapter(max_retries=0))
+        self.session.mount("https://", HTTPAdapter(max_retries=0))
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _wait(self, retry_state) -> float:
+        error = retry_state.outcome.exception()
+        if isinstance(error, _Retryable) and error.retry_after is not None:
+            return error.retry_after
+        exponential = wait_random_exponential(multiplier=self.retry.backoff_base_s, max=self.retry.backoff_max_s)
+        return exponential(retry_state)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        bucket: str | None = None,
+        allowed: tuple[int, ...] = (200,),
+        **kwargs,
+    ) -> requests.Response:
+        """Send with retries; returns a response whose status is in `allowed`, or raises a ChannelError."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    if number > 1:
+                        self.log.retries += 1
+                    response = self._attempt(method, url, endpoint, bucket, allowed, number, kwargs)
+        except _Retryable as exc:
+            message = (
+                f"{method} {endpoint} failed {self.retry.max_attempts} times, last with {exc.reason}; "
+                "the channel API is unavailable or overloaded: the next scheduled run retries"
+            )
+            raise (ChannelTimeout if exc.timed_out else ChannelRequestError)(self.config.name, message) from None
+        return response
+
+    def _attempt(self, method, url, endpoint, bucket, allowed, number, kwargs) -> requests.Response:
+        limiter = self.buckets.get(bucket or "default")
+        if limiter is not None:
+            self.log.throttled_seconds += limiter.acquire(self._sleep)
+        started = time.perf_counter()
+        try:
+            response = self.session.request(
+                method, url, timeout=(CONNECT_TIMEOUT_S, self.config.timeout_seconds), **kwargs
+            )
+        except requests.Timeout:
+            self._record(method, endpoint, None, "timeout", started, None, number)
+            raise _Retryable("a timeout", timed_out=True) from None
+        except requests.ConnectionError:
+            self._record(method, endpoint, None, "connection_reset", started, None, number)
+            raise _Retryable("a dropped connection") from None
+
+        reading = self._read_rate_limit(response.headers)
+        if reading is not None:
+            self.last_reading = reading
+            if limiter is not None:
+                limiter.observe(reading)
+        self._record(method, endpoint, response.status_code, None, started, reading, number)
+
+        status = response.status_code
+        if status in allowed:
+            return response
+        if status == 429:
+            self.log.http_429 += 1
+            raise _Retryable("HTTP 429 (rate limited)", _retry_after_seconds(response.headers.get("Retry-After")))
+        if status >= 500:
+            raise _Retryable(f"HTTP {status}")
+        if status in (401, 403):
+            raise ChannelAuthError(
+                self.config.name,
+                f"the {self.config.type} API refused the credentials (HTTP {status}) on {endpoint}; "
+                f"{self.auth_fix}. Nothing was written for this channel.",
+            )
+        raise ChannelRequestError(
+            self.config.name, f"{method} {endpoint} was refused with HTTP {status}: {self.redact(response.text[:300])}"
+        )
+
+    def _record(self, method, endpoint, status, error, started, reading, attempt) -> None:
+        self.log.record(
+            method=method,
+            endpoint=endpoint,
+            status_code=status,
+            error=error,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            rate_limit=reading.header if reading else None,
+            attempt=attempt,
+        )

@@ -1,0 +1,26 @@
+"""The configured channels as a Dagster resource; connectors read their secrets from the environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from sync_pipeline.channels import CONNECTORS, ChannelConnector
+from sync_pipeline.channels.http import ApiCallLog, RetrySettings
+from sync_pipeline.config import ChannelConfig, PipelineConfig, load_config
+
+
+class ChannelsResource(dg.ConfigurableResource):
+    """`config_path` defaults to SYNC_CHANNELS_FILE or data/channels.yaml; `simulator_url` re-points every
+    channel at the local simulator (SYNC_SIMULATOR_URL)."""
+
+    config_path: str | None = None
+    simulator_url: str | None = None
+    max_attempts: int = 6
+    backoff_base_s: float = 0.5
+
+    def pipeline_config(self) -> PipelineConfig:
+        return load_config(self.config_path, self.simulator_url)
+
+    def connector(self, channel: ChannelConfig, log: ApiCallLog | None = None) -> ChannelConnector:
+        retry = RetrySettings(max_attempts=self.max_attempts, backoff_base_s=self.backoff_base_s)
+        return CONNECTORS[channel.type](channel, log, retry)

@@ -1,0 +1,197 @@
+"""Channel settings: `data/channels.yaml` plus the environment, validated into typed objects.
+
+The file names the environment variables that hold each channel's credentials; the secrets themselves
+only ever live in the environment and are read at the moment a connector is built.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("SYNC_DATA_DIR", PROJECT_ROOT / "data"))
+CHANNEL_NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
+ChannelType = Literal["shopify", "woocommerce", "amazon", "takealot"]
+
+# Per-type defaults: the platform's own history window and plan limits (channel-apis.md).
+TYPE_DEFAULTS: dict[str, dict] = {
+    "shopify": {"history_days": 60, "timezone": "America/New_York"},
+    "woocommerce": {"history_days": 3650, "timezone": "Europe/London"},
+    "amazon": {"history_days": 730, "timezone": "UTC"},
+    "takealot": {"history_days": 30, "timezone": "Africa/Johannesburg"},
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased so the operator knows which file, channel and field to fix."""
+
+
+class RateLimitConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class ChannelConfig(BaseModel):
+    """One sales channel: where it is, how to authenticate, and how its orders are synced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: ChannelType
+    base_url: str
+    credentials: dict[str, str] = Field(
+        description="credential name -> name of the environment variable holding it"
+    )
+    timezone: str = "UTC"
+    import_statuses: list[str] = Field(default_factory=list)
+    history_days: int = Field(gt=0)
+    order_sync: bool = True
+    inventory_sync: bool = False
+    sync_interval_minutes: int = Field(default=30, gt=0)
+    page_size: int | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    rate_limit: RateLimitConfig | None = None
+    options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_partition_safe(cls, value: str) -> str:
+        if not CHANNEL_NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} may only hold lower-case letters, digits, '_' and '-' "
+                "(it becomes a Dagster partition key)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as 'Europe/London'") from None
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def secret(self, credential: str) -> str:
+        """The credential's value from the environment; the error names the variable, never a value."""
+        env_var = self.credentials.get(credential)
+        if env_var is None:
+            raise ConfigError(
+                f"channel {self.name!r}: credentials.{credential} is missing in channels.yaml; "
+                f"a {self.type} channel needs credentials for {credential}"
+            )
+        value = os.environ.get(env_var)
+        if not value:
+            raise ConfigError(
+                f"channel {self.name!r}: environment variable {env_var} (credential {credential}) is not set; "
+                f"export it with the channel's {credential.replace('_', ' ')}"
+            )
+        return value
+
+
+class PipelineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    partitions_start_date: date
+    channels: list[ChannelConfig]
+
+    def channel(self, name: str) -> ChannelConfig:
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        known = ", ".join(c.name for c in self.channels)
+        raise ConfigError(f"unknown channel {name!r}; channels.yaml has: {known}")
+
+
+def default_channel(name: str, channel_type: str, base_url: str) -> dict:
+    """Settings for a channel known only by name and type (a simulator scenario's extra channels)."""
+    upper = name.upper().replace("-", "_")
+    credential_names = {
+        "shopify": ["access_token"],
+        "woocommerce": ["consumer_key", "consumer_secret"],
+        "amazon": ["refresh_token", "client_id", "client_secret"],
+        "takealot": ["api_key"],
+    }[channel_type]
+    return {
+        "name": name,
+        "type": channel_type,
+        "base_url": base_url,
+        "credentials": {c: f"{upper}_{c.upper()}" for c in credential_names},
+        **TYPE_DEFAULTS[channel_type],
+    }
+
+
+def _simulated(channel: dict, simulator_url: str) -> dict:
+    """Point a channel at the local simulator, which serves every channel under /<name>."""
+    base = f"{simulator_url.rstrip('/')}/{channel['name']}"
+    options = dict(channel.get("options") or {})
+    if channel.get("type") == "amazon":
+        options["lwa_url"] = f"{base}/auth/o2/token"  # LWA lives on its own host in production
+    return {**channel, "base_url": base, "options": options}
+
+
+def parse_config(raw: dict, source: str, simulator_url: str | None = None) -> PipelineConfig:
+    if not isinstance(raw, dict) or not isinstance(raw.get("channels"), list):
+        raise ConfigError(f"{source}: expected a mapping with a 'channels' list")
+    channels = []
+    for index, entry in enumerate(raw["channels"]):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{source}: channels[{index}] must be a mapping")
+        label = f"channel {entry.get('name', f'#{index}')!r}"
+        merged = {**TYPE_DEFAULTS.get(entry.get("type"), {}), **entry}
+        if simulator_url:
+            merged = _simulated(merged, simulator_url)
+        try:
+            channels.append(ChannelConfig(**merged))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"{source}: {label}: {problems}") from None
+    names = [c.name for c in channels]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"{source}: channel names must be unique; repeated: {', '.join(duplicates)}")
+    try:
+        return PipelineConfig(
+            partitions_start_date=raw.get("partitions_start_date", "2025-01-01"), channels=channels
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: partitions_start_date: {exc.errors()[0]['msg']}") from None
+
+
+def channels_file() -> Path:
+    return Path(os.environ.get("SYNC_CHANNELS_FILE", DATA_DIR / "channels.yaml"))
+
+
+def load_config(path: str | Path | None = None, simulator_url: str | None = None) -> PipelineConfig:
+    """Load channels.yaml; `simulator_url` (or SYNC_SIMULATOR_URL) re-points every channel at the simulator."""
+    path = Path(path) if path else channels_file()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; set SYNC_CHANNELS_FILE or create data/channels.yaml") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(raw, str(path), simulator_url or os.environ.get("SYNC_SIMULATOR_URL"))

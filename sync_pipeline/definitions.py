@@ -1,0 +1,35 @@
+"""The code location: assets built from the configured channels, with their resources."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.config import PipelineConfig, load_config
+from sync_pipeline.orders.raw_orders import build_raw_orders
+from sync_pipeline.orders.schedules import build_order_sync_schedules
+from sync_pipeline.partitions import channel_date_partitions
+from sync_pipeline.warehouse.resource import WarehouseResource
+
+
+def build_definitions(
+    config: PipelineConfig, channels: ChannelsResource, warehouse: WarehouseResource | None = None
+) -> dg.Definitions:
+    """Partitions follow the channel list, so the config is known before the assets are built."""
+    partitions = channel_date_partitions(config)
+    raw_orders = build_raw_orders(partitions)
+    order_sync = dg.define_asset_job("order_sync", selection=[raw_orders], partitions_def=partitions)
+    return dg.Definitions(
+        assets=[raw_orders],
+        jobs=[order_sync],
+        schedules=build_order_sync_schedules(config.channels, order_sync),
+        resources={"warehouse": warehouse or WarehouseResource(), "channels": channels},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    channels = ChannelsResource(simulator_url=os.environ.get("SYNC_SIMULATOR_URL"))
+    return build_definitions(channels.pipeline_config(), channels)

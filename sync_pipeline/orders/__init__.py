@@ -1,0 +1,1 @@
+"""The order flow: raw channel payloads -> normalized orders -> fulfilment orders."""

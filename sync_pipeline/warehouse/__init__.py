@@ -1,0 +1,1 @@
+"""The warehouse database: any SQLAlchemy URL, SQLite by default, Postgres in production."""

@@ -1,0 +1,46 @@
+"""Engines for the warehouse URL, with SQLite set up to survive Dagster's multi-process runs."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from sync_pipeline.config import PROJECT_ROOT
+from sync_pipeline.warehouse.tables import metadata
+
+DEFAULT_WAREHOUSE_PATH = PROJECT_ROOT / "var" / "warehouse.db"
+
+
+def warehouse_url() -> str:
+    return os.environ.get("SYNC_WAREHOUSE_URL") or f"sqlite:///{DEFAULT_WAREHOUSE_PATH}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA busy_timeout=30000")  # concurrent writers wait instead of failing
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@functools.cache
+def get_engine(url: str) -> sa.Engine:
+    """One engine per URL per process, with the tables created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    try:
+        metadata.create_all(engine)
+    except sa.exc.IntegrityError:
+        # Two processes creating the same table at once on Postgres: the other one won.
+        metadata.create_all(engine)
+    return engine

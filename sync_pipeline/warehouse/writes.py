@@ -1,0 +1,49 @@
+"""Bulk, idempotent writes that behave the same on SQLite and Postgres."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def _insert(connection: sa.Connection, table: sa.Table):
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"warehouse dialect {dialect!r} is not supported; use SQLite or PostgreSQL")
+
+
+def insert_new(
+    connection: sa.Connection, table: sa.Table, rows: Sequence[dict], unique_columns: Sequence[str]
+) -> int:
+    """Insert rows in one statement, skipping those whose unique key exists; returns how many landed."""
+    if not rows:
+        return 0
+    statement = _insert(connection, table).on_conflict_do_nothing(index_elements=list(unique_columns))
+    primary = list(table.primary_key.columns)[0]
+    return len(connection.execute(statement.returning(primary), list(rows)).all())
+
+
+def upsert(
+    connection: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict],
+    key_columns: Sequence[str],
+    update: dict[str, sa.ColumnElement] | None = None,
+) -> None:
+    """Insert rows or update existing ones; `update` maps column -> expression over `excluded`."""
+    if not rows:
+        return
+    statement = _insert(connection, table)
+    excluded = statement.excluded
+    if update is None:
+        update = {c.name: excluded[c.name] for c in table.columns if c.name not in key_columns}
+    else:
+        update = {name: expr(excluded) if callable(expr) else expr for name, expr in update.items()}
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=list(key_columns), set_=update), list(rows)
+    )

@@ -1,0 +1,87 @@
+"""channels.yaml validation: every bad entry is refused with the channel and field named."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync_pipeline.config import ConfigError, load_config, parse_config
+
+
+def channel(**overrides):
+    entry = {
+        "name": "shop-1",
+        "type": "shopify",
+        "base_url": "https://shop-1.myshopify.com",
+        "credentials": {"access_token": "SHOP_1_TOKEN"},
+    }
+    entry.update(overrides)
+    return entry
+
+
+def test_the_shipped_channels_file_loads_with_type_defaults():
+    config = load_config()
+    assert [c.type for c in config.channels] == ["shopify", "woocommerce", "amazon", "takealot"]
+    takealot = config.channel("takealot-demo")
+    assert takealot.history_days == 30
+    assert takealot.timezone == "Africa/Johannesburg"
+
+
+def test_type_defaults_fill_missing_fields():
+    config = parse_config({"channels": [channel()]}, "test.yaml")
+    assert config.channels[0].history_days == 60
+    assert config.channels[0].timezone == "America/New_York"
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"name": "Shop 1"}, "channel 'Shop 1': field 'name'"),
+        ({"name": "shop|1"}, "may only hold lower-case letters"),
+        ({"type": "shopfy"}, "field 'type'"),
+        ({"timezone": "Mars/Olympus"}, "'Mars/Olympus' is not an IANA time zone"),
+        ({"base_url": "shop.example.com"}, "must start with http"),
+        ({"history_days": 0}, "field 'history_days'"),
+        ({"colour": "red"}, "field 'colour'"),
+        ({"credentials": None}, "field 'credentials'"),
+    ],
+)
+def test_bad_channel_entries_name_channel_and_field(overrides, expected):
+    with pytest.raises(ConfigError) as error:
+        parse_config({"channels": [channel(**overrides)]}, "channels.yaml")
+    assert "channels.yaml" in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_duplicate_names_are_refused():
+    with pytest.raises(ConfigError, match="repeated: shop-1"):
+        parse_config({"channels": [channel(), channel()]}, "channels.yaml")
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("channels: [", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+
+
+def test_secret_comes_from_the_environment_and_errors_name_only_the_variable(monkeypatch):
+    config = parse_config({"channels": [channel()]}, "channels.yaml").channels[0]
+    monkeypatch.delenv("SHOP_1_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="environment variable SHOP_1_TOKEN .* is not set"):
+        config.secret("access_token")
+    monkeypatch.setenv("SHOP_1_TOKEN", "shpat_s3cret")
+    assert config.secret("access_token") == "shpat_s3cret"
+
+
+def test_simulator_url_repoints_every_channel_including_amazon_login():
+    amazon = {
+        "name": "az",
+        "type": "amazon",
+        "base_url": "https://sellingpartnerapi-na.amazon.com",
+        "credentials": {"refresh_token": "A", "client_id": "B", "client_secret": "C"},
+    }
+    config = parse_config({"channels": [channel(), amazon]}, "c.yaml", simulator_url="http://127.0.0.1:9/")
+    assert config.channel("shop-1").base_url == "http://127.0.0.1:9/shop-1"
+    assert config.channel("az").options["lwa_url"] == "http://127.0.0.1:9/az/auth/o2/token"

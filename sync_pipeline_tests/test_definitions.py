@@ -1,0 +1,44 @@
+"""The code location's shape: what the UI shows and what a backfill relies on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from sync_pipeline.definitions import defs
+
+
+def test_raw_orders_spec():
+    definitions = defs()
+    assets_def = definitions.resolve_assets_def("raw_orders")
+    partitions = assets_def.partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    assert [d.name for d in partitions.partitions_defs] == ["channel", "date"]
+    assert partitions.get_partitions_def_for_dimension("channel").get_partition_keys() == [
+        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo",
+    ]
+    assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
+    assert assets_def.specs_by_key[dg.AssetKey("raw_orders")].group_name == "orders"
+    assert set(definitions.resources) == {"warehouse", "channels"}
+
+
+def test_workspace_loads_the_same_definitions():
+    workspace = yaml.safe_load((Path(__file__).parents[1] / "workspace.yaml").read_text())
+    target = workspace["load_from"][0]["python_module"]
+    assert (target["module_name"], target["attribute"]) == ("sync_pipeline.definitions", "defs")
+
+
+def test_each_syncing_channel_has_a_schedule_for_today_and_yesterday():
+    definitions = defs()
+    schedule = definitions.get_schedule_def("shopify_demo_order_sync")
+    assert schedule.cron_schedule == "*/30 * * * *"
+    assert definitions.get_schedule_def("takealot_demo_order_sync").cron_schedule == "0 */1 * * *"
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 20, 0, 30, tzinfo=timezone.utc),
+        repository_def=definitions.get_repository_def(),
+    )
+    requests = list(schedule.evaluate_tick(context).run_requests)
+    assert [r.partition_key for r in requests] == ["shopify-demo|2026-11-19", "shopify-demo|2026-11-20"]
