@@ -72,10 +72,38 @@ def cmd_check_connection(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
-    from sync_pipeline.bench import run_ingest_benchmark
+def cmd_why(args) -> int:
+    from sync_pipeline.orders.why import OrderNotFound, explain
+    from sync_pipeline.warehouse.engine import get_engine, warehouse_url
 
-    figures = run_ingest_benchmark()
+    try:
+        print(explain(get_engine(warehouse_url()), load_config(), args.order, args.id))
+    except OrderNotFound as exc:
+        print(f"not found: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_reimport(args) -> int:
+    import uuid
+
+    from sync_pipeline.channels.http import ChannelError
+    from sync_pipeline.orders.why import OrderNotFound, reimport
+    from sync_pipeline.warehouse.engine import get_engine, warehouse_url
+
+    try:
+        report = reimport(get_engine(warehouse_url()), load_config(), args.channel, args.external_id, f"reimport-{uuid.uuid4()}")
+    except (OrderNotFound, ChannelError) as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(report)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from sync_pipeline.bench import run_ingest_benchmark, run_transform_benchmark
+
+    figures = {"ingest": run_ingest_benchmark, "transform": run_transform_benchmark}[args.which]()
     print(json.dumps(figures) if args.json else "\n".join(f"{k}: {v}" for k, v in figures.items()))
     return 0
 
@@ -100,8 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("channel")
     check.set_defaults(func=cmd_check_connection)
 
+    why = commands.add_parser("why", help="where an order is, its errors with their fixes, and its raw payload")
+    why.add_argument("order", help="an order id (channel:external id), or a channel followed by ID")
+    why.add_argument("id", nargs="?", help="external order id or order number, when ORDER is a channel")
+    why.set_defaults(func=cmd_why)
+
+    again = commands.add_parser("reimport", help="fetch one order from its channel again and run it through")
+    again.add_argument("channel")
+    again.add_argument("external_id")
+    again.set_defaults(func=cmd_reimport)
+
     bench = commands.add_parser("bench", help="benchmarks that print their figures")
-    bench.add_argument("which", choices=["ingest"])
+    bench.add_argument("which", choices=["ingest", "transform"])
     bench.add_argument("--json", action="store_true", help="one JSON object")
     bench.set_defaults(func=cmd_bench)
     return parser

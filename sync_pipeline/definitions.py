@@ -8,6 +8,7 @@ import dagster as dg
 
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import PipelineConfig, load_config
+from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_order_sync_schedules
 from sync_pipeline.partitions import channel_date_partitions
@@ -20,9 +21,10 @@ def build_definitions(
     """Partitions follow the channel list, so the config is known before the assets are built."""
     partitions = channel_date_partitions(config)
     raw_orders = build_raw_orders(partitions)
-    order_sync = dg.define_asset_job("order_sync", selection=[raw_orders], partitions_def=partitions)
+    normalized_orders = build_normalized_orders(partitions, raw_orders)
+    order_sync = dg.define_asset_job("order_sync", selection=[raw_orders, normalized_orders])
     return dg.Definitions(
-        assets=[raw_orders],
+        assets=[raw_orders, normalized_orders],
         jobs=[order_sync],
         schedules=build_order_sync_schedules(config.channels, order_sync),
         resources={"warehouse": warehouse or WarehouseResource(), "channels": channels},

@@ -19,7 +19,7 @@ def test_materialize_with_dagster_storage_on_postgres(harness_factory, postgres_
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(DEPLOY_YAML, home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_PG_URL", postgres_schema_url.replace("postgresql+psycopg2://", "postgresql://"))
+    monkeypatch.setenv("DAGSTER_PG_URL", postgres_schema_url)
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs
 
 import dagster as dg
 import pytest
@@ -59,7 +58,7 @@ def test_rematerializing_lands_nothing_twice_and_asks_only_for_updates(harness_f
         result = harness.materialize("shop", YESTERDAY)
         assert materialization_metadata(result)["orders_landed"] == 0
     assert harness.raw_rows("shop") == first
-    queries = [parse_qs(r["query"]) for r in harness.simulator.requests if r["path"].endswith("orders.json")]
+    queries = [r["query"] for r in harness.simulator.requests if r["path"].endswith("orders.json")]
     assert "updated_at_min" not in queries[0]
     assert "updated_at_min" in queries[-1], "a re-materialization asks only for orders updated since the cursor"
 
@@ -84,10 +83,9 @@ def test_a_status_change_lands_one_new_version(harness_factory):
 def test_full_resync_fetches_the_whole_day_without_duplicates(harness_factory):
     harness = harness_factory(scenario([("woo", "woocommerce", 8)]))
     harness.materialize("woo", YESTERDAY)
-    harness.simulator.requests.clear() if isinstance(harness.simulator.requests, list) else None
     requests.delete(f"{harness.simulator.url}/_admin/requests", timeout=5)
     result = harness.materialize("woo", YESTERDAY, full_resync=True)
-    queries = [parse_qs(r["query"]) for r in harness.simulator.requests if "wc/v3/orders" in r["path"]]
+    queries = [r["query"] for r in harness.simulator.requests if "wc/v3/orders" in r["path"]]
     assert queries and all("modified_after" not in q for q in queries)
     assert materialization_metadata(result)["orders_fetched"] == len(harness.expected("woo", YESTERDAY))
     assert materialization_metadata(result)["orders_landed"] == 0

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from sync_pipeline.channels.amazon import AmazonConnector
+from sync_pipeline.channels.amazon.mapping import AMAZON_CSV_ORDERS, AMAZON_ORDERS
 from sync_pipeline.channels.base import ChannelConnector, RawOrder
 from sync_pipeline.channels.shopify import ShopifyConnector
+from sync_pipeline.channels.shopify.mapping import SHOPIFY_CSV_ORDERS, SHOPIFY_ORDERS
 from sync_pipeline.channels.takealot import TakealotConnector
+from sync_pipeline.channels.takealot.mapping import TAKEALOT_CSV_ORDERS, TAKEALOT_ORDERS
 from sync_pipeline.channels.woocommerce import WooCommerceConnector
+from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_CSV_ORDERS, WOOCOMMERCE_ORDERS
+from sync_pipeline.orders.mapping import ChannelMapping
 
 CONNECTORS: dict[str, type[ChannelConnector]] = {
     c.type: c for c in (ShopifyConnector, WooCommerceConnector, AmazonConnector, TakealotConnector)
 }
 
-__all__ = ["CONNECTORS", "ChannelConnector", "RawOrder"]
+# Per channel type, the field table for each source: the API's payloads and the channel's CSV export.
+ORDER_MAPPINGS: dict[str, dict[str, ChannelMapping]] = {
+    "shopify": {"api": SHOPIFY_ORDERS, "csv": SHOPIFY_CSV_ORDERS},
+    "woocommerce": {"api": WOOCOMMERCE_ORDERS, "csv": WOOCOMMERCE_CSV_ORDERS},
+    "amazon": {"api": AMAZON_ORDERS, "csv": AMAZON_CSV_ORDERS},
+    "takealot": {"api": TAKEALOT_ORDERS, "csv": TAKEALOT_CSV_ORDERS},
+}
+
+__all__ = ["CONNECTORS", "ORDER_MAPPINGS", "ChannelConnector", "RawOrder"]

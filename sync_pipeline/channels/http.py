@@ -99,6 +99,10 @@ class TokenBucket:
         self.tokens -= 1.0
         return waited
 
+    def drain(self) -> None:
+        self._refill()
+        self.tokens = 0.0
+
     def observe(self, reading: RateLimitReading) -> None:
         self._refill()
         if reading.per_second:
@@ -236,6 +240,8 @@ class ChannelHttp:
             return response
         if status == 429:
             self.log.http_429 += 1
+            if limiter is not None:
+                limiter.drain()  # the channel says the bucket is empty, whatever our model thought
             raise _Retryable("HTTP 429 (rate limited)", _retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 500:
             raise _Retryable(f"HTTP {status}")

@@ -61,7 +61,7 @@ def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsD
                 engine,
                 channel,
                 days,
-                context.run_id,
+                context.run.run_id,
                 full_resync=config.full_resync,
                 connector_factory=lambda cfg, log: channels.connector(cfg, log),
             )

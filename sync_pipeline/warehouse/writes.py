@@ -47,3 +47,15 @@ def upsert(
     connection.execute(
         statement.on_conflict_do_update(index_elements=list(key_columns), set_=update), list(rows)
     )
+
+
+def lock_partitions(connection: sa.Connection, key: str) -> None:
+    """Serialize writers of one channel's partitions until the transaction ends. SQLite needs nothing:
+    its first write takes the database lock, which concurrent writers wait on (busy timeout)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("select pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
+def records(frame) -> list[dict]:
+    """DataFrame rows as dicts with None for missing values, as the database drivers expect."""
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")

@@ -1,0 +1,90 @@
+"""Amazon order (getOrders + getOrderItems) -> canonical order: the field table."""
+
+from decimal import Decimal, InvalidOperation
+
+from sync_pipeline.orders.mapping import ChannelMapping, get_path
+
+
+def unit_price(item: dict) -> str | None:
+    """ItemPrice is the price of the whole quantity ordered."""
+    amount, quantity = get_path(item, "ItemPrice.Amount"), item.get("QuantityOrdered")
+    try:
+        return str(Decimal(str(amount)) / Decimal(int(quantity))) if amount is not None and quantity else amount
+    except (InvalidOperation, ValueError, TypeError, ArithmeticError):
+        return amount  # left as sent: validation reports it
+
+
+AMAZON_ORDERS = ChannelMapping(
+    order_root="Order",
+    order={
+        "order_number": "AmazonOrderId",
+        "channel_status": "OrderStatus",
+        "customer_name": "BuyerInfo.BuyerName | ShippingAddress.Name",
+        "customer_email": "BuyerInfo.BuyerEmail",
+        "customer_phone": "ShippingAddress.Phone",
+        "ship_name": "ShippingAddress.Name",
+        "ship_company": "BuyerInfo.BuyerTaxInfo.CompanyLegalName",
+        "ship_address1": "ShippingAddress.AddressLine1",
+        "ship_address2": "ShippingAddress.AddressLine2",
+        "ship_city": "ShippingAddress.City",
+        "ship_region": "ShippingAddress.StateOrRegion",
+        "ship_postal_code": "ShippingAddress.PostalCode",
+        "ship_country": "ShippingAddress.CountryCode",
+        "ship_phone": "ShippingAddress.Phone",
+        "currency": "OrderTotal.CurrencyCode",
+        "total_amount": "OrderTotal.Amount",
+        "ship_method": "ShipServiceLevel | ShipmentServiceLevelCategory",
+    },
+    lines="OrderItems",
+    line={
+        "channel_sku": "SellerSKU",
+        "variant_id": "ASIN | OrderItemId",
+        "quantity": "QuantityOrdered",
+        "unit_price": unit_price,
+        "title": "Title",
+    },
+    skip_reason=lambda order: (
+        "fulfilled by Amazon (FBA): Amazon ships it, not the warehouse"
+        if order["channel_fields"].get("FulfillmentChannel") == "AFN" else None
+    ),
+    extra={"FulfillmentChannel": "Order.FulfillmentChannel", "SalesChannel": "Order.SalesChannel", "MarketplaceId": "Order.MarketplaceId", "IsPrime": "Order.IsPrime", "IsBusinessOrder": "Order.IsBusinessOrder"},
+)
+
+# Seller Central "All Orders" report (flat file): one row per item, no buyer contact.
+AMAZON_CSV_ORDERS = ChannelMapping(
+    order={
+        "order_number": "0.amazon-order-id",
+        "channel_status": "0.order-status",
+        "customer_name": "0.recipient-name | 0.buyer-name",
+        "customer_email": "0.buyer-email",
+        "customer_phone": "0.buyer-phone-number | 0.ship-phone-number",
+        "ship_name": "0.recipient-name",
+        "ship_address1": "0.ship-address-1",
+        "ship_address2": "0.ship-address-2",
+        "ship_city": "0.ship-city",
+        "ship_region": "0.ship-state",
+        "ship_postal_code": "0.ship-postal-code",
+        "ship_country": "0.ship-country",
+        "currency": "0.currency",
+        "total_amount": lambda rows: _sum(rows, "item-price"),
+        "ship_method": "0.ship-service-level",
+    },
+    lines=lambda rows: rows,
+    line={"channel_sku": "sku", "variant_id": "asin", "quantity": "quantity", "unit_price": lambda row: _per_unit(row), "title": "product-name"},
+    skip_reason=lambda order: (
+        "fulfilled by Amazon (FBA): Amazon ships it, not the warehouse"
+        if order["channel_fields"].get("FulfillmentChannel") == "Amazon" else None
+    ),
+    extra={"FulfillmentChannel": "0.fulfillment-channel", "SalesChannel": "0.sales-channel"},
+)
+
+
+def _sum(rows: list, column: str) -> str | None:
+    try:
+        return str(sum(Decimal(str(r.get(column) or 0)) for r in rows))
+    except (InvalidOperation, TypeError, AttributeError):
+        return None
+
+
+def _per_unit(row: dict) -> str | None:
+    return unit_price({"ItemPrice": {"Amount": row.get("item-price")}, "QuantityOrdered": row.get("quantity")})

@@ -1,0 +1,69 @@
+"""Takealot sales (one row per order line) -> canonical order: the field table. Takealot orders ship
+to a Takealot distribution centre, so the DC is the ship-to and the customer is only a name."""
+
+from decimal import Decimal, InvalidOperation
+
+from sync_pipeline.orders.mapping import ChannelMapping
+
+
+def unit_price(sale: dict) -> str | None:
+    """selling_price is the line's total."""
+    price, quantity = sale.get("selling_price"), sale.get("quantity")
+    try:
+        return str(Decimal(str(price)) / Decimal(int(quantity))) if price is not None and quantity else price
+    except (InvalidOperation, ValueError, TypeError, ArithmeticError):
+        return price
+
+
+def order_total(sales: list) -> str | None:
+    try:
+        return str(sum(Decimal(str(s.get("selling_price"))) for s in sales))
+    except (InvalidOperation, TypeError, AttributeError):
+        return None
+
+
+TAKEALOT_ORDERS = ChannelMapping(
+    order={
+        "order_number": "0.order_id",
+        "channel_status": "0.sale_status",
+        "customer_name": "0.customer",
+        "ship_name": lambda sales: f"Takealot DC {sales[0]['dc']}" if sales and sales[0].get("dc") else None,
+        "ship_region": "0.dc",
+        "ship_country": lambda sales: "ZA",
+        "currency": lambda sales: "ZAR",
+        "total_amount": order_total,
+        "ship_method": lambda sales: "Takealot lead-time delivery",
+    },
+    lines=lambda sales: sales if isinstance(sales, list) else [],
+    line={
+        "channel_sku": "sku",
+        "variant_id": "offer_id | tsin",
+        "quantity": "quantity",
+        "unit_price": unit_price,
+        "title": "product_title",
+    },
+    extra={"dc": "0.dc", "customer_dc": "0.customer_dc", "po_number": "0.po_number", "shipment_id": "0.shipment_id", "promotion": "0.promotion"},
+)
+
+# Seller Portal sales export: one row per order line.
+TAKEALOT_CSV_ORDERS = ChannelMapping(
+    order={
+        "order_number": "0.Order ID",
+        "channel_status": "0.Sale Status",
+        "customer_name": "0.Customer",
+        "ship_name": lambda rows: f"Takealot DC {rows[0]['DC']}" if rows and rows[0].get("DC") else None,
+        "ship_region": "0.DC",
+        "ship_country": lambda rows: "ZA",
+        "currency": lambda rows: "ZAR",
+        "total_amount": lambda rows: order_total([{"selling_price": r.get("Selling Price")} for r in rows]),
+        "ship_method": lambda rows: "Takealot lead-time delivery",
+    },
+    lines=lambda rows: rows,
+    line={
+        "channel_sku": "SKU",
+        "variant_id": "TSIN",
+        "quantity": "Qty",
+        "unit_price": lambda row: unit_price({"selling_price": row.get("Selling Price"), "quantity": row.get("Qty")}),
+        "title": "Product Title",
+    },
+)

@@ -1,0 +1,130 @@
+"""Field-mapping tables: each channel declares canonical field -> where it sits in the payload.
+
+A spec is a dotted path ("shipping_address.zip", list items by index: "shipping_lines.0.title"),
+several paths separated by " | " (the first non-empty wins), or a function of the payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Spec = str | Callable[[Any], Any]
+
+# The canonical order: every mapping fills what its channel has; the rest stays empty.
+ORDER_FIELDS = (
+    "order_number", "channel_status", "customer_name", "customer_email", "customer_phone",
+    "ship_name", "ship_company", "ship_address1", "ship_address2", "ship_city", "ship_region",
+    "ship_postal_code", "ship_country", "ship_phone", "bill_name", "bill_address1", "bill_city",
+    "bill_postal_code", "bill_country", "currency", "total_amount", "shipping_amount", "tax_amount", "ship_method",
+)
+
+
+def get_path(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(obj, dict):
+            obj = obj.get(part)
+        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return None
+        if obj is None:
+            return None
+    return obj
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def compile_spec(spec: Spec) -> Callable[[Any], Any]:
+    """A getter for the spec, with its paths split once rather than on every order."""
+    if callable(spec):
+        return spec
+    paths = [tuple(int(p) if p.isdigit() else p for p in path.strip().split(".")) for path in spec.split(" | ")]
+    if len(paths) == 1 and len(paths[0]) == 1 and isinstance(paths[0][0], str):
+        key = paths[0][0]
+
+        def get_key(obj: Any) -> Any:  # the common case: one top-level key
+            value = obj.get(key) if isinstance(obj, dict) else None
+            return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+        return get_key
+
+    def get(obj: Any) -> Any:
+        for path in paths:
+            value = obj
+            for step in path:
+                if isinstance(value, dict):
+                    value = value.get(step) if isinstance(step, str) else value.get(str(step))
+                elif isinstance(value, list) and isinstance(step, int) and step < len(value):
+                    value = value[step]
+                else:
+                    value = None
+                if value is None:
+                    break
+            if value is not None and not (isinstance(value, str) and not value.strip()):
+                return value
+        return None
+
+    return get
+
+
+def join_names(*specs: str) -> Callable[[Any], str | None]:
+    """A name assembled from parts, e.g. first and last name."""
+
+    getters = [compile_spec(s) for s in specs]
+
+    def name(obj: Any) -> str | None:
+        parts = [get(obj) for get in getters]
+        text = " ".join(str(p).strip() for p in parts if not _empty(p))
+        return text or None
+
+    return name
+
+
+@dataclass(frozen=True)
+class ChannelMapping:
+    """How one payload shape becomes a canonical order and its lines."""
+
+    order: dict[str, Spec]
+    lines: Spec
+    line: dict[str, Spec]
+    # The part of the landed payload that holds the order (Amazon lands {"Order", "OrderItems"}).
+    order_root: Spec | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # channel-specific fields kept as JSON
+    # Orders the warehouse must never see whatever their status (Amazon FBA): the reason, or None.
+    skip_reason: Callable[[dict], str | None] = lambda order: None
+
+    def __post_init__(self):
+        unknown = set(self.order) - set(ORDER_FIELDS)
+        if unknown:
+            raise ValueError(f"mapping names fields outside the canonical order: {sorted(unknown)}")
+        compiled = {
+            "_root": compile_spec(self.order_root) if self.order_root else (lambda payload: payload),
+            "_order": [(name, compile_spec(self.order[name])) for name in ORDER_FIELDS if name in self.order],
+            "_absent": {name: None for name in ORDER_FIELDS if name not in self.order},
+            "_lines": compile_spec(self.lines),
+            "_line": [(name, compile_spec(spec)) for name, spec in self.line.items()],
+            "_extra": [(name, compile_spec(path)) for name, path in self.extra.items()],
+            "_status": compile_spec(self.order["channel_status"]),
+        }
+        for name, value in compiled.items():
+            object.__setattr__(self, name, value)
+
+    def status(self, payload: Any) -> Any:
+        return self._status(self._root(payload))
+
+    def map(self, payload: Any) -> tuple[dict, list[dict]]:
+        root = self._root(payload)
+        order = {**self._absent, **{name: get(root) for name, get in self._order}}
+        order["channel_fields"] = {name: get(payload) for name, get in self._extra}
+        order["skip_reason"] = self.skip_reason(order)
+        lines = self._lines(payload) or []
+        if not isinstance(lines, list):
+            lines = []
+        return order, [
+            {"line_number": number, **{name: get(line) for name, get in self._line}}
+            for number, line in enumerate(lines, start=1)
+        ]

@@ -1,0 +1,334 @@
+"""raw_orders -> canonical orders, lines and errors for one channel: map, derive, filter, validate.
+
+Every distinct raw order ends up in exactly one place: normalized, filtered (with its reason) or
+quarantined (with every error found in it, collected at once)."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import orjson
+import pandas as pd
+import pandera.errors
+import phonenumbers
+import pycountry
+
+from sync_pipeline.config import ChannelConfig
+from sync_pipeline.orders.mapping import ORDER_FIELDS, ChannelMapping
+from sync_pipeline.orders.schemas import NormalizedOrderSchema
+
+STAGE = "normalize"
+TEXT_FIELDS = [
+    "customer_name", "ship_name", "ship_company", "ship_address1", "ship_address2", "ship_city", "ship_region",
+    "ship_postal_code", "bill_name", "bill_address1", "bill_city", "bill_postal_code",
+]
+AMOUNT_FIELDS = ["total_amount", "shipping_amount", "tax_amount"]
+# Control characters, and U+FFFD: what a broken encoding leaves behind.
+MALFORMED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+MAX_AMOUNT = 10**13  # what NUMERIC(18, 4) holds
+CURRENCIES = {c.alpha_3 for c in pycountry.currencies}
+# Channels whose buyers are the marketplace's, not the merchant's: a name is all the warehouse gets.
+CONTACT_OPTIONAL_TYPES = {"takealot"}
+ERROR_COLUMNS = ["external_order_id", "partition_date", "error_code", "field", "message", "payload_sha256"]
+
+
+@dataclass
+class NormalizeResult:
+    orders: pd.DataFrame
+    lines: pd.DataFrame
+    errors: pd.DataFrame  # one row per (order, code, field), FILTERED included
+    raw_orders: int
+    filtered: int
+    quarantined: int
+
+    @property
+    def normalized(self) -> int:
+        return len(self.orders)
+
+
+@functools.cache
+def iso_country(value: str) -> str | None:
+    text = value.strip()
+    try:
+        if len(text) == 2:
+            country = pycountry.countries.get(alpha_2=text.upper())
+        elif len(text) == 3:
+            country = pycountry.countries.get(alpha_3=text.upper())
+        else:
+            country = pycountry.countries.lookup(text)
+    except LookupError:
+        return None
+    return country.alpha_2 if country else None
+
+
+@functools.cache
+def e164(number: str, region: str | None) -> str | None:
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _map_unique(series: pd.Series, fn) -> pd.Series:
+    """Apply an expensive per-value function once per distinct value."""
+    values = series.dropna().unique()
+    return series.map({v: fn(v) for v in values})
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: v if v is None or isinstance(v, str) else str(v), na_action="ignore")
+
+
+def _blank(value) -> bool:
+    """Nothing sent: None, NaN or only whitespace (any other value, however odd, was sent)."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def _number(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(numeric value, invalid mask): a value that was sent but is not a finite non-negative number."""
+    plain = series.where(series.map(lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool)))
+    numbers = pd.to_numeric(plain, errors="coerce").astype("float64")
+    sent = ~series.map(_blank).astype(bool)
+    invalid = sent & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | (numbers < 0) | (numbers.abs() >= MAX_AMOUNT))
+    return numbers.where(~invalid), invalid
+
+
+def _first_flagged(flags: dict[str, pd.Series], index) -> pd.Series:
+    """Per row, the name of the first flagged field, or None."""
+    result = pd.Series(None, index=index, dtype="object")
+    for name, mask in reversed(list(flags.items())):
+        result = result.mask(mask, name)
+    return result
+
+
+def source_kind(source: str) -> str:
+    """raw_orders.source is "api" or "csv:<file>"; each has its own field table."""
+    return source.split(":", 1)[0]
+
+
+def _map_payloads(raw: pd.DataFrame, mappings: dict[str, ChannelMapping]) -> tuple[list[dict], list[dict], list[dict]]:
+    orders, lines, failures = [], [], []
+    for row in raw.itertuples(index=False):
+        try:
+            order, order_lines = mappings[source_kind(row.source)].map(orjson.loads(row.payload))
+        except Exception as exc:  # a payload shape nobody anticipated must not stop the others
+            failures.append({"external_order_id": row.external_order_id, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        orders.append({**order, "external_order_id": row.external_order_id})
+        lines.extend({**line, "external_order_id": row.external_order_id} for line in order_lines)
+    return orders, lines, failures
+
+
+def _ever_importable(
+    older: pd.DataFrame, latest_status: pd.Series, mappings: dict[str, ChannelMapping], channel: ChannelConfig
+) -> set[str]:
+    """Orders any landed version of which passed the import filter: once in, a status change updates them.
+    The latest versions' statuses are already mapped; only older versions are read again."""
+    if not channel.import_statuses:
+        return set(latest_status.index)
+    allowed = set(channel.import_statuses)
+    importable = set(latest_status.index[latest_status.isin(allowed)])
+    return importable | {
+        row.external_order_id
+        for row in older.itertuples(index=False)
+        if row.external_order_id not in importable and _status(mappings[source_kind(row.source)], row.payload) in allowed
+    }
+
+
+def _status(mapping: ChannelMapping, payload: str):
+    try:
+        return mapping.status(orjson.loads(payload))
+    except Exception:  # the latest version's mapping reports what is wrong with it
+        return None
+
+
+def normalize(
+    raw: pd.DataFrame, channel: ChannelConfig, mappings: dict[str, ChannelMapping], status_map: dict[str, str],
+    run_id: str, now: datetime,
+) -> NormalizeResult:
+    """`raw` holds every landed version of the channel's orders for some days."""
+    ordered = raw.sort_values(["external_order_id", "channel_updated_at", "fetched_at", "id"])
+    is_latest = ~ordered.duplicated("external_order_id", keep="last")
+    latest = ordered[is_latest].set_index("external_order_id", drop=False)
+    records, line_records, failures = _map_payloads(latest, mappings)
+
+    errors: list[pd.DataFrame] = []
+    if failures:
+        failed = pd.DataFrame(failures)
+        errors.append(failed.assign(
+            error_code="MAPPING_FAILED", field="payload",
+            message="the payload could not be read (" + failed["error"] + "); compare it with a working order "
+                    "(sync-pipeline why) and report the shape",
+        ))
+
+    frame = pd.DataFrame.from_records(
+        records, columns=[*ORDER_FIELDS, "channel_fields", "skip_reason", "external_order_id"]
+    ).astype("object")
+    frame = frame.set_index("external_order_id", drop=False)
+    importable = _ever_importable(ordered[~is_latest], frame["channel_status"], mappings, channel)
+    frame["channel"] = channel.name
+    frame["order_id"] = channel.name + ":" + frame["external_order_id"]
+    for column in ("partition_date", "placed_at", "payload_sha256"):
+        frame[column] = latest[column]
+    frame["updated_at"] = latest["channel_updated_at"]
+
+    # Filter before judging: a filtered order is not an error.
+    not_importable = ~frame["external_order_id"].isin(importable)
+    reason = frame["skip_reason"]
+    reason = reason.mask(reason.isna() & not_importable,
+                         "status " + frame["channel_status"].astype(str) + " is not in import_statuses "
+                         + repr(channel.import_statuses) + " of data/channels.yaml")
+    filtered = frame[reason.notna()]
+    if len(filtered):
+        errors.append(pd.DataFrame({
+            "external_order_id": filtered["external_order_id"], "error_code": "FILTERED", "field": "channel_status",
+            "message": "skipped by the import filter: " + reason[reason.notna()]
+                       + "; not an error (change the filter to import such orders)",
+        }))
+    frame = frame[reason.isna()].copy()
+
+    frame, lines, line_problems = _derive(frame, pd.DataFrame.from_records(line_records), channel, status_map)
+    quarantined = _validate(frame, channel, line_problems)
+    if len(quarantined):
+        errors.append(quarantined)
+    bad = set().union(*(set(e["external_order_id"]) for e in errors)) if errors else set()
+
+    good = frame[~frame["external_order_id"].isin(bad)]
+    error_frame = (
+        pd.concat(errors, ignore_index=True) if errors else pd.DataFrame(columns=["external_order_id", "error_code", "field", "message"])
+    )
+    error_frame["partition_date"] = error_frame["external_order_id"].map(latest["partition_date"])
+    error_frame["payload_sha256"] = error_frame["external_order_id"].map(latest["payload_sha256"])
+    return NormalizeResult(
+        orders=_order_rows(good, run_id, now),
+        lines=lines[lines["external_order_id"].isin(set(good["external_order_id"]))].drop(columns=["external_order_id"]),
+        errors=error_frame[ERROR_COLUMNS],
+        raw_orders=len(latest),
+        filtered=len(filtered),
+        quarantined=len(bad) - len(filtered),
+    )
+
+
+def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, status_map: dict[str, str]):
+    """Vectorised: canonical status, ISO countries, E.164 phones, amounts, clean text; per-line checks."""
+    for column in [*TEXT_FIELDS, "customer_email", "customer_phone", "ship_phone", "channel_status", "currency",
+                   "order_number", "ship_method", "ship_country", "bill_country"]:
+        frame[column] = _as_text(frame[column]).map(lambda v: v.strip() or None if isinstance(v, str) else v)
+    frame["canonical_status"] = frame["channel_status"].map(status_map)
+    frame["status_mapped"] = frame["canonical_status"].notna()
+
+    frame["ship_country_sent"] = frame["ship_country"]
+    frame["ship_country"] = _map_unique(frame["ship_country_sent"], iso_country)
+    frame["country_known"] = frame["ship_country_sent"].isna() | frame["ship_country"].notna()
+    frame["bill_country"] = _map_unique(frame["bill_country"], iso_country)
+
+    region = frame["ship_country"].where(frame["ship_country"].notna(), frame["bill_country"])
+    for column in ("customer_phone", "ship_phone"):
+        pairs = pd.Series(list(zip(frame[column], region)), index=frame.index)
+        phones = pairs.map(lambda p: e164(p[0], p[1] if isinstance(p[1], str) else None) if isinstance(p[0], str) else None)
+        frame[column] = phones.astype("object").where(phones.notna(), None)
+    reachable = frame["customer_email"].notna() | frame["customer_phone"].notna() | (channel.type in CONTACT_OPTIONAL_TYPES)
+    frame["customer_reachable"] = frame["customer_name"].notna() & reachable
+
+    amount_flags = {}
+    for column in AMOUNT_FIELDS:
+        frame[column], amount_flags[column] = _number(frame[column])
+    amount_flags["currency"] = ~frame["currency"].isin(CURRENCIES) & (frame["currency"].notna() | frame["total_amount"].notna())
+    frame["invalid_amount_field"] = _first_flagged(amount_flags, frame.index)
+    frame["amounts_valid"] = frame["invalid_amount_field"].isna()
+    frame["malformed_field"] = _first_flagged(
+        {c: frame[c].map(lambda v: bool(MALFORMED.search(v)) if isinstance(v, str) else False) for c in TEXT_FIELDS},
+        frame.index,
+    )
+    frame["text_clean"] = frame["malformed_field"].isna()
+
+    if lines.empty:
+        lines = pd.DataFrame(columns=["external_order_id", "line_number", "channel_sku", "variant_id", "quantity", "unit_price", "title"])
+    lines = lines[lines["external_order_id"].isin(set(frame["external_order_id"]))].copy()
+    quantity, bad_quantity = _number(lines["quantity"])
+    bad_quantity |= quantity.isna() | (quantity <= 0) | (quantity % 1 != 0)
+    lines["unit_price"], bad_price = _number(lines["unit_price"])
+    lines["quantity"] = quantity.fillna(0).astype("int64")
+    for column in ("channel_sku", "variant_id", "title"):
+        lines[column] = _as_text(lines[column])
+    lines["order_id"] = channel.name + ":" + lines["external_order_id"]
+    lines["channel"] = channel.name
+    lines["partition_date"] = lines["external_order_id"].map(frame["partition_date"])
+    without_lines = frame.loc[~frame["external_order_id"].isin(set(lines["external_order_id"])), "external_order_id"]
+    problems = pd.concat([
+        lines.loc[bad_quantity, ["external_order_id", "line_number"]].assign(what="quantity"),
+        lines.loc[bad_price, ["external_order_id", "line_number"]].assign(what="unit_price"),
+        pd.DataFrame({"external_order_id": without_lines, "line_number": 0, "what": "lines"}),
+    ])
+    return frame, lines, problems
+
+
+MESSAGES = {
+    "STATUS_NOT_MAPPED": "status {channel_status!r} is not mapped: add it under types.{type} (or channels.{channel}) "
+                         "in data/status_map.yaml; the order is retried on the next run",
+    "CUSTOMER_INFO_MISSING": "{field} missing: the warehouse needs a name and an email or phone; "
+                             "complete the customer on the order in {channel}, then re-import it",
+    "ADDRESS_INVALID": "rule 'country': shipping country {country!r} is not an ISO 3166 country; "
+                       "correct the shipping address in {channel}",
+    "MALFORMED_ADDRESS": "{field} holds control characters or broken encoding; fix the text on the order in {channel}",
+    "INVALID_AMOUNT": "{field} is not a non-negative amount in an ISO 4217 currency; correct the order in {channel}",
+}
+
+
+def _validate(frame: pd.DataFrame, channel: ChannelConfig, line_problems: pd.DataFrame) -> pd.DataFrame:
+    """Run the Pandera gate lazily, so every failing order and reason is collected in one pass."""
+    rows = []
+    if len(frame):
+        try:
+            NormalizedOrderSchema.validate(frame, lazy=True)
+        except pandera.errors.SchemaErrors as exc:
+            cases = exc.failure_cases
+            for code, index in cases[["check", "index"]].drop_duplicates().itertuples(index=False):
+                if code not in MESSAGES or index is None or pd.isna(index):
+                    raise  # a contract failure that is not an order's fault: a bug, stop loudly
+                order = frame.loc[index]
+                field = {
+                    "STATUS_NOT_MAPPED": "channel_status",
+                    "CUSTOMER_INFO_MISSING": "customer_name" if pd.isna(order["customer_name"]) else "customer_email/customer_phone",
+                    "ADDRESS_INVALID": "ship_country",
+                    "MALFORMED_ADDRESS": order["malformed_field"],
+                    "INVALID_AMOUNT": order["invalid_amount_field"],
+                }[code]
+                message = MESSAGES[code].format(
+                    channel_status=order["channel_status"], type=channel.type, channel=channel.name, field=field,
+                    country=order["ship_country_sent"],
+                )
+                rows.append({"external_order_id": order["external_order_id"], "error_code": code, "field": field, "message": message})
+    for problem in line_problems.itertuples(index=False):
+        if problem.what == "lines":
+            rows.append({
+                "external_order_id": problem.external_order_id, "error_code": "NO_LINE_ITEMS", "field": "lines",
+                "message": f"the order has no line items, so there is nothing to ship; check it in {channel.name}",
+            })
+            continue
+        rows.append({
+            "external_order_id": problem.external_order_id, "error_code": "INVALID_AMOUNT",
+            "field": f"line {problem.line_number} {problem.what}",
+            "message": f"line {problem.line_number} {problem.what} is not a valid "
+                       f"{'whole positive number' if problem.what == 'quantity' else 'non-negative amount'}; "
+                       f"correct the order in {channel.name}",
+        })
+    return pd.DataFrame(rows, columns=["external_order_id", "error_code", "field", "message"]).drop_duplicates()
+
+
+def _order_rows(frame: pd.DataFrame, run_id: str, now: datetime) -> pd.DataFrame:
+    from sync_pipeline.warehouse.tables import orders
+
+    result = frame.copy()
+    result["channel_fields"] = result["channel_fields"].map(lambda v: orjson.dumps(v, default=str).decode())
+    result["normalized_at"] = now
+    result["run_id"] = run_id
+    return result[[c.name for c in orders.columns]].reset_index(drop=True)

@@ -1,0 +1,52 @@
+"""Pandera contracts between stages. Each rule is a column check named after the error code its
+failures become, so a failure case is exactly one order and one reason."""
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+
+class NormalizedOrderSchema(pa.DataFrameModel):
+    """What a normalized order must satisfy before it may go on to fulfilment."""
+
+    order_id: Series[str] = pa.Field(unique=True)
+    channel: Series[str]
+    external_order_id: Series[str]
+    channel_status: Series[str] = pa.Field(nullable=True)
+    canonical_status: Series[str] = pa.Field(nullable=True)
+    placed_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "us", "tz": "UTC"})
+    updated_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "us", "tz": "UTC"})
+    customer_phone: Series[str] = pa.Field(nullable=True, str_matches=r"^\+[1-9]\d{6,14}$")
+    ship_phone: Series[str] = pa.Field(nullable=True, str_matches=r"^\+[1-9]\d{6,14}$")
+    ship_country: Series[str] = pa.Field(nullable=True, str_length={"min_value": 2, "max_value": 2})
+    bill_country: Series[str] = pa.Field(nullable=True, str_length={"min_value": 2, "max_value": 2})
+    # Business rules, derived per order in normalize.py.
+    status_mapped: Series[bool]
+    customer_reachable: Series[bool]
+    country_known: Series[bool]
+    text_clean: Series[bool]
+    amounts_valid: Series[bool]
+
+    @pa.check("status_mapped", name="STATUS_NOT_MAPPED")
+    def _status_mapped(cls, flag: Series[bool]) -> Series[bool]:
+        return flag
+
+    @pa.check("customer_reachable", name="CUSTOMER_INFO_MISSING")
+    def _customer_reachable(cls, flag: Series[bool]) -> Series[bool]:
+        return flag
+
+    @pa.check("country_known", name="ADDRESS_INVALID")
+    def _country_known(cls, flag: Series[bool]) -> Series[bool]:
+        return flag
+
+    @pa.check("text_clean", name="MALFORMED_ADDRESS")
+    def _text_clean(cls, flag: Series[bool]) -> Series[bool]:
+        return flag
+
+    @pa.check("amounts_valid", name="INVALID_AMOUNT")
+    def _amounts_valid(cls, flag: Series[bool]) -> Series[bool]:
+        return flag
+
+    class Config:
+        strict = False
+        coerce = True

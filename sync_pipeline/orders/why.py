@@ -1,0 +1,137 @@
+"""`sync-pipeline why` and `reimport`: where an order is, what is wrong with it and how to fix it, and
+what differs from a recent order of the same channel that went through."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+import sqlalchemy as sa
+
+from sync_pipeline.channels import CONNECTORS
+from sync_pipeline.config import PipelineConfig
+from sync_pipeline.orders.ingest import payload_row
+from sync_pipeline.orders.normalize import normalize
+from sync_pipeline.orders.normalized_orders import read_raw_versions, write_normalized
+from sync_pipeline.orders.status_map import load_status_map
+from sync_pipeline.channels import ORDER_MAPPINGS
+from sync_pipeline.warehouse.tables import order_sync_errors, orders, raw_orders
+from sync_pipeline.warehouse.writes import insert_new
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    channel: str
+    external_order_id: str
+
+
+def resolve(connection: sa.Connection, config: PipelineConfig, target: str, ident: str | None) -> OrderRef:
+    """`channel:external_id`, `channel external_id` or `channel order_number`."""
+    if ident is None:
+        if ":" not in target:
+            raise OrderNotFound(f"{target!r}: give an order id (channel:external id) or a channel and an id or number")
+        target, ident = target.split(":", 1)
+    config.channel(target)
+    found = connection.execute(
+        sa.select(raw_orders.c.external_order_id).where(raw_orders.c.channel == target, raw_orders.c.external_order_id == ident).limit(1)
+    ).scalar() or connection.execute(
+        sa.select(orders.c.external_order_id).where(orders.c.channel == target, orders.c.order_number == ident).limit(1)
+    ).scalar()
+    if found is None:
+        raise OrderNotFound(
+            f"no order {ident!r} of channel {target!r} has landed: check the channel's import filter and history "
+            f"window, or fetch it now with `sync-pipeline reimport {target} <external id>`"
+        )
+    return OrderRef(target, found)
+
+
+def _paths(obj, prefix="") -> set[str]:
+    if isinstance(obj, dict):
+        return set().union(*({f"{prefix}{k}"} | _paths(v, f"{prefix}{k}.") for k, v in obj.items())) if obj else set()
+    if isinstance(obj, list):
+        return _paths(obj[0], f"{prefix}0.") if obj else set()
+    return set()
+
+
+def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str | None = None) -> str:
+    with engine.connect() as connection:
+        ref = resolve(connection, config, target, ident)
+        versions = connection.execute(
+            sa.select(raw_orders).where(raw_orders.c.channel == ref.channel, raw_orders.c.external_order_id == ref.external_order_id)
+            .order_by(raw_orders.c.channel_updated_at, raw_orders.c.fetched_at, raw_orders.c.id)
+        ).all()
+        normalized = connection.execute(sa.select(orders).where(orders.c.order_id == f"{ref.channel}:{ref.external_order_id}")).first()
+        errors = connection.execute(
+            sa.select(order_sync_errors).where(order_sync_errors.c.channel == ref.channel,
+                                               order_sync_errors.c.external_order_id == ref.external_order_id)
+            .order_by(order_sync_errors.c.resolved_at.is_not(None), order_sync_errors.c.last_seen_at.desc())
+        ).all()
+        working = connection.execute(
+            sa.select(raw_orders.c.payload, raw_orders.c.external_order_id).join(
+                orders, (orders.c.channel == raw_orders.c.channel) & (orders.c.payload_sha256 == raw_orders.c.payload_sha256)
+            ).where(raw_orders.c.channel == ref.channel, raw_orders.c.external_order_id != ref.external_order_id)
+            .order_by(raw_orders.c.placed_at.desc()).limit(1)
+        ).first()
+
+    latest = versions[-1]
+    open_errors = [e for e in errors if e.resolved_at is None]
+    if normalized is not None:
+        where = f"normalized: status {normalized.channel_status} -> {normalized.canonical_status}"
+    elif open_errors and all(e.error_code == "FILTERED" for e in open_errors):
+        where = "filtered by the import filter (not an error)"
+    elif open_errors:
+        where = f"quarantined at stage {open_errors[0].stage}: it will not reach the warehouse until fixed"
+    else:
+        where = "landed, not normalized yet: materialize normalized_orders for its partition"
+    lines = [
+        f"order {ref.channel}:{ref.external_order_id}",
+        f"  where: {where}",
+        f"  partition: {ref.channel}|{latest.partition_date}  placed {latest.placed_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"  versions landed: {len(versions)} (latest updated {latest.channel_updated_at:%Y-%m-%d %H:%M:%S} UTC, "
+        f"fetched {latest.fetched_at:%Y-%m-%d %H:%M:%S} UTC, from {latest.source})",
+    ]
+    if errors:
+        lines.append("  errors:")
+        for e in errors:
+            state = f"resolved {e.resolved_at:%Y-%m-%d %H:%M}" if e.resolved_at else f"open since {e.first_seen_at:%Y-%m-%d %H:%M}"
+            lines.append(f"    {e.error_code} [{e.field}] ({state}): {e.message}")
+    payload = orjson.loads(latest.payload)
+    if working is not None and normalized is None:
+        good = orjson.loads(working.payload)
+        missing, extra = sorted(_paths(good) - _paths(payload)), sorted(_paths(payload) - _paths(good))
+        mapping = ORDER_MAPPINGS[config.channel(ref.channel).type][latest.source.split(":", 1)[0]]
+        this_order, _ = mapping.map(payload)
+        good_order, _ = mapping.map(good)
+        empty = [f for f, v in this_order.items() if v in (None, "") and good_order.get(f) not in (None, "")]
+        lines.append(f"  compared with {ref.channel}:{working.external_order_id}, which went through:")
+        lines.append(f"    fields empty here but filled there: {', '.join(empty) or 'none'}")
+        lines.append(f"    payload keys missing here: {', '.join(missing[:20]) or 'none'}{' ...' if len(missing) > 20 else ''}")
+        lines.append(f"    payload keys only here: {', '.join(extra[:20]) or 'none'}{' ...' if len(extra) > 20 else ''}")
+    lines.append("  raw payload (latest version):")
+    lines.append(json.dumps(payload, indent=2, ensure_ascii=False))
+    return "\n".join(lines)
+
+
+def reimport(engine: sa.Engine, config: PipelineConfig, channel_name: str, external_order_id: str, run_id: str) -> str:
+    """Fetch one order again, land it if it changed, and normalize its day; returns the why report."""
+    channel = config.channel(channel_name)
+    order = CONNECTORS[channel.type](channel).fetch_order(external_order_id)
+    if order is None:
+        raise OrderNotFound(f"channel {channel_name!r} does not know order {external_order_id!r} (deleted, or a wrong id)")
+    now = datetime.now(timezone.utc)
+    row = payload_row(channel_name, order, run_id, now, "api")
+    day = row["partition_date"]
+    with engine.begin() as connection:
+        insert_new(connection, raw_orders, [row], ["channel", "external_order_id", "payload_sha256"])
+    with engine.connect() as connection:
+        raw = read_raw_versions(connection, channel_name, [day])
+    result = normalize(raw, channel, ORDER_MAPPINGS[channel.type], load_status_map(channel), run_id, now)
+    with engine.begin() as connection:
+        write_normalized(connection, channel_name, [day], result, now)
+    return explain(engine, config, channel_name, order.external_order_id)

@@ -1,0 +1,338 @@
+"""Amazon SP-API Orders v0: Login with Amazon access tokens (x-amz-access-token), getOrders with NextToken
+paging and the two-minute rule, getOrderItems as a separate paged call, and a token bucket per operation
+reported in x-amzn-RateLimit-Limit. Orders carry ShippingAddress and BuyerInfo (the client is assumed to
+have Restricted Data Token access)."""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qs
+
+from sync_pipeline.simulator.orders import Line, Market, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.platforms.base import (
+    AdminError,
+    ApiRequest,
+    ApiResponse,
+    Platform,
+    Route,
+    Window,
+    admin_time,
+    decode_token,
+    encode_token,
+    id_key,
+    iso_utc,
+    load_template,
+    overwrite,
+    parse_time,
+    require,
+)
+from sync_pipeline.simulator.ratelimit import BucketReading, decimal
+from sync_pipeline.simulator.scenario import ChannelSpec, Scenario
+
+ORDER_TEMPLATE = load_template("amazon_order.json")
+# The sandbox order lacks the PII blocks; the documentation example has them.
+PII_TEMPLATE = load_template("amazon_getOrders_doc_example.json")
+ITEM_TEMPLATE = load_template("amazon_order_items.json")
+MARKETPLACE = "ATVPDKIKX0DER"
+ITEMS_PER_PAGE = 10
+TOKEN_LIFETIME_S = 3600
+LATEST_BEFORE = timedelta(minutes=2)
+FULFILLMENT_CHANNELS = ("MFN", "AFN")
+FILTER_KEYS = {"by", "after", "before", "marketplaces", "channels", "statuses", "size"}
+INVALID_GRANT = {"error": "invalid_grant", "error_description": "The request has an invalid grant parameter : refresh_token"}
+SHIPPING = {
+    "free": ("FreeEconomy", "FreeEconomy", 5), "economy": ("Std US D2D Dom", "Standard", 5),
+    "standard": ("Std US D2D Dom", "Standard", 4), "express": ("Second US D2D Dom", "SecondDay", 2),
+    "overnight": ("Next US D2D Dom", "NextDay", 1),
+}
+
+
+class Amazon(Platform):
+    type = "amazon"
+    credential_names = ("refresh_token", "client_id", "client_secret")
+    market = Market({"USD": 1})
+    rate_limit_keys = {"getOrders": "amazon_getOrders", "getOrderItems": "amazon_getOrderItems", "getOrder": "amazon_getOrder"}
+    errors = {
+        400: ("InvalidInput", "Invalid input."),
+        403: ("Unauthorized", "Access to requested resource is denied."),
+        404: ("NotFound", "The requested resource was not found."),
+        429: ("QuotaExceeded", "You exceeded your quota for the requested resource."),
+        500: ("InternalFailure", "We encountered an internal error. Please try again."),
+        503: ("ServiceUnavailable", "Service temporarily unavailable. Please try again."),
+    }
+
+    def __init__(self, spec: ChannelSpec, credentials: dict[str, str], scenario: Scenario):
+        super().__init__(spec, credentials, scenario)
+        self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self._tokens_lock = threading.Lock()
+
+    # --- HTTP -----------------------------------------------------------------------------------------
+    def route(self, request: ApiRequest) -> Route | None:
+        path, method = request.path, request.method
+        if method == "POST" and path == ["auth", "o2", "token"]:
+            return Route("token", self.issue_token, authenticated=False)
+        if method != "GET" or path[:3] != ["orders", "v0", "orders"]:
+            return None
+        if len(path) == 3:
+            return Route("getOrders", self.list_orders, window=self.created_window)
+        if len(path) == 4:
+            return Route("getOrder", self.get_order)
+        if len(path) == 5 and path[4] == "orderItems":
+            return Route("getOrderItems", self.order_items)
+        return None
+
+    def authorized(self, request: ApiRequest) -> bool:
+        token = request.headers.get("x-amz-access-token")
+        with self._tokens_lock:
+            expiry = self._access_tokens.get(token or "")
+        return expiry is not None and expiry > time.monotonic()
+
+    def error(self, status: int, message: Any = None, code: str | None = None) -> ApiResponse:
+        default_code, default_message = self.errors[status]
+        return ApiResponse(status, {"errors": [{"code": code or default_code, "message": message or default_message, "details": ""}]})
+
+    def auth_failure(self, route: Route) -> ApiResponse:
+        if route.operation == "token":
+            return ApiResponse(400, dict(INVALID_GRANT))
+        response = self.error(403)
+        response.body["errors"][0]["details"] = "The access token you provided has expired."
+        return response
+
+    def rate_headers(self, reading: BucketReading) -> dict[str, str]:
+        return {"x-amzn-RateLimit-Limit": decimal(reading.per_second)}
+
+    def issue_token(self, request: ApiRequest) -> ApiResponse:
+        """Login with Amazon: a refresh token (plus the app's client id and secret) for a 1-hour access token."""
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "refresh_token":
+            return ApiResponse(400, {
+                "error": "unsupported_grant_type",
+                "error_description": "The authorization grant type is not supported by the authorization server",
+            })
+        if not all(self.check_credentials(form.get(name), name) for name in self.credential_names):
+            return ApiResponse(400, dict(INVALID_GRANT))
+        token = "Atza|" + secrets.token_urlsafe(48)
+        with self._tokens_lock:
+            self._access_tokens[token] = time.monotonic() + TOKEN_LIFETIME_S
+        return ApiResponse(200, {
+            "access_token": token, "token_type": "bearer", "expires_in": TOKEN_LIFETIME_S,
+            "refresh_token": form["refresh_token"],
+        })
+
+    def get_order(self, request: ApiRequest) -> ApiResponse:
+        record = self.store.get(request.path[3])
+        if record is None:
+            return self.error(404, f"Order {request.path[3]} was not found.")
+        return ApiResponse(200, {"payload": record.payload})
+
+    def order_items(self, request: ApiRequest) -> ApiResponse:
+        order_id = request.path[3]
+        record = self.store.get(order_id)
+        if record is None:
+            return self.error(404, f"Order {order_id} was not found.")
+        offset = 0
+        if request.param("NextToken") is not None:
+            token = decode_token(request.param("NextToken"))
+            if token is None or token.get("order") != order_id or not isinstance(token.get("offset"), int):
+                return self.error(400, "Invalid NextToken.")
+            offset = token["offset"]
+        items = record.order_items or []
+        payload: dict = {"AmazonOrderId": order_id, "OrderItems": items[offset : offset + ITEMS_PER_PAGE]}
+        if offset + ITEMS_PER_PAGE < len(items):
+            payload["NextToken"] = encode_token({"order": order_id, "offset": offset + ITEMS_PER_PAGE})
+        return ApiResponse(200, {"payload": payload})
+
+    def _filters(self, request: ApiRequest) -> tuple[dict, tuple | None] | ApiResponse:
+        """The getOrders filters and the position: from NextToken (other filters ignored), or from the query."""
+        marketplaces = request.values("MarketplaceIds")
+        if not marketplaces:
+            return self.error(400, "MarketplaceIds is required.")
+        if request.param("NextToken") is not None:
+            token = decode_token(request.param("NextToken")) or {}
+            try:
+                filters, (moment, order_id) = token["filters"], token["key"]
+                position = (datetime.fromisoformat(moment), id_key(order_id))
+                if set(filters) != FILTER_KEYS:
+                    raise ValueError(filters)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                return self.error(400, "Invalid NextToken.")
+            return filters, position
+        created_after, updated_after = request.param("CreatedAfter"), request.param("LastUpdatedAfter")
+        if created_after and updated_after:
+            return self.error(400, "Only one of CreatedAfter and LastUpdatedAfter may be specified.")
+        if not created_after and not updated_after:
+            return self.error(400, "Either CreatedAfter or LastUpdatedAfter must be specified.")
+        after_name, before_name, other = (
+            ("CreatedAfter", "CreatedBefore", "LastUpdatedBefore") if created_after
+            else ("LastUpdatedAfter", "LastUpdatedBefore", "CreatedBefore")
+        )
+        if request.param(other) is not None:
+            return self.error(400, f"{other} cannot be used together with {after_name}.")
+        latest = datetime.now(timezone.utc) - LATEST_BEFORE
+        times = {}
+        for name in (after_name, before_name):
+            value = request.param(name)
+            if value is None:
+                continue
+            try:
+                times[name] = parse_time(value)
+            except ValueError:
+                return self.error(400, f"{name} {value!r} is not a valid ISO 8601 date.")
+        before = times.get(before_name, latest)
+        if before > latest:
+            return self.error(400, f"{before_name} must be a date at least two minutes before the current time.")
+        if times[after_name] > before:
+            return self.error(400, f"{after_name} must be earlier than {before_name}.")
+        channels = request.values("FulfillmentChannels")
+        if any(c not in FULFILLMENT_CHANNELS for c in channels):
+            return self.error(400, f"FulfillmentChannels must be among {', '.join(FULFILLMENT_CHANNELS)}.")
+        size_text = request.param("MaxResultsPerPage", "100")
+        if not size_text.isdigit() or not 1 <= int(size_text) <= 100:
+            return self.error(400, "MaxResultsPerPage must be between 1 and 100.")
+        return {
+            "by": "created" if created_after else "updated", "after": times[after_name].isoformat(),
+            "before": before.isoformat(), "marketplaces": marketplaces, "channels": channels,
+            "statuses": request.values("OrderStatuses"), "size": int(size_text),
+        }, None
+
+    def created_window(self, request: ApiRequest) -> Window:
+        parsed = self._filters(request)
+        if isinstance(parsed, ApiResponse) or parsed[0]["by"] != "created":
+            return None, None
+        return datetime.fromisoformat(parsed[0]["after"]), datetime.fromisoformat(parsed[0]["before"])
+
+    def list_orders(self, request: ApiRequest) -> ApiResponse:
+        parsed = self._filters(request)
+        if isinstance(parsed, ApiResponse):
+            return parsed
+        filters, position = parsed
+        after, before = datetime.fromisoformat(filters["after"]), datetime.fromisoformat(filters["before"])
+
+        def moment(record: SimOrderRecord) -> datetime:
+            return record.placed_at if filters["by"] == "created" else record.updated_at
+
+        def key(record: SimOrderRecord) -> tuple:
+            return moment(record), id_key(record.external_order_id)
+
+        matching = sorted(
+            (
+                r for r in self.store.all()
+                if after <= moment(r) <= before
+                and r.payload.get("MarketplaceId", MARKETPLACE) in filters["marketplaces"]
+                and (not filters["channels"] or r.payload.get("FulfillmentChannel") in filters["channels"])
+                and (not filters["statuses"] or r.payload.get("OrderStatus") in filters["statuses"])
+            ),
+            key=key,
+        )
+        start = 0 if position is None else sum(1 for r in matching if key(r) <= position)
+        page = matching[start : start + filters["size"]]
+        payload: dict = {"Orders": [r.payload for r in page]}
+        if start + len(page) < len(matching):
+            payload["NextToken"] = encode_token(
+                {"filters": filters, "key": [moment(page[-1]).isoformat(), page[-1].external_order_id]}
+            )
+        payload["CreatedBefore" if filters["by"] == "created" else "LastUpdatedBefore"] = iso_utc(before)
+        return ApiResponse(200, {"payload": payload})
+
+    # --- orders ---------------------------------------------------------------------------------------
+    def render(self, order: SimOrder) -> SimOrderRecord:
+        rng = random.Random(order.uid)
+        payload = json.loads(ORDER_TEMPLATE)["payload"]["Orders"][0]
+        pii = json.loads(PII_TEMPLATE)["payload"]["Orders"][0]
+        order_id = f"{rng.randint(111, 114)}-{rng.randrange(10**7):07d}-{rng.randrange(10**7):07d}"
+        status = {"cancelled": "Canceled", "shipped": "Shipped"}.get(order.status, "Unshipped" if order.paid else "Pending")
+        level, category, delivery_days = SHIPPING[order.shipping]
+        shipped = order.quantity if status == "Shipped" else 0
+        unshipped = order.quantity if status == "Unshipped" else 0
+        placed = order.placed_at
+        business = rng.random() < 0.05
+        customer, address = order.customer, order.ship_to
+        overwrite(
+            payload,
+            AmazonOrderId=order_id, PurchaseDate=iso_utc(placed), LastUpdateDate=iso_utc(order.updated_at),
+            OrderStatus=status, FulfillmentChannel="AFN" if order.fba else "MFN", SalesChannel="Amazon.com",
+            ShipServiceLevel=level, OrderTotal={"CurrencyCode": order.currency, "Amount": order.money(order.total)},
+            NumberOfItemsShipped=shipped, NumberOfItemsUnshipped=unshipped, PaymentMethod="Other",
+            PaymentMethodDetails=["Standard"], IsReplacementOrder=False, MarketplaceId=MARKETPLACE,
+            ShipmentServiceLevelCategory=category, OrderType="StandardOrder",
+            EarliestShipDate=iso_utc(placed + timedelta(hours=2)), LatestShipDate=iso_utc(placed + timedelta(days=2)),
+            EarliestDeliveryDate=iso_utc(placed + timedelta(days=delivery_days)),
+            LatestDeliveryDate=iso_utc(placed + timedelta(days=delivery_days + 3)),
+            IsBusinessOrder=business, IsPrime=rng.random() < 0.4, IsPremiumOrder=order.shipping == "overnight",
+            DefaultShipFromLocationAddress=overwrite(payload["DefaultShipFromLocationAddress"], Name=f"{self.name} warehouse"),
+        )
+        if address is not None:  # Amazon leaves out what it does not have
+            shipping_address = overwrite(
+                pii["ShippingAddress"], Name=customer.name, AddressLine1=address.address1, City=address.city,
+                StateOrRegion=address.province_code or address.province, PostalCode=address.postcode,
+                CountryCode=address.country_code,
+            )
+            if address.address2:
+                shipping_address["AddressLine2"] = address.address2
+            if customer.phone:
+                shipping_address["Phone"] = customer.phone
+            shipping_address["AddressType"] = "Residential"
+            payload["ShippingAddress"] = shipping_address
+        buyer = overwrite(
+            pii["BuyerInfo"], BuyerEmail=f"{rng.getrandbits(60):015x}@marketplace.amazon.com", BuyerName=customer.name,
+        )
+        if business:
+            buyer["BuyerTaxInfo"] = {"CompanyLegalName": f"{customer.last_name} Trading Ltd"}
+            buyer["PurchaseOrderNumber"] = str(rng.randrange(10**12, 10**13))
+        else:
+            del buyer["BuyerTaxInfo"], buyer["PurchaseOrderNumber"]
+        payload["BuyerInfo"] = buyer
+        items = [self._item(order, line, index, rng, status) for index, line in enumerate(order.lines)]
+        return SimOrderRecord(order_id, order.placed_at, order.updated_at, payload, items)
+
+    @staticmethod
+    def _item(order: SimOrder, line: Line, index: int, rng: random.Random, status: str) -> dict:
+        item = json.loads(ITEM_TEMPLATE)["payload"]["OrderItems"][0]
+        product = line.product
+        asin = "B0" + "".join("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(product.uid >> (5 * i)) % 36] for i in range(8))
+
+        def amount(value) -> dict:
+            return {"CurrencyCode": order.currency, "Amount": order.money(value)}
+
+        overwrite(
+            item, ASIN=asin, OrderItemId=f"{rng.randrange(10**13, 10**14)}", SellerSKU=product.sku,
+            Title=f"{product.title} ({product.variant})", QuantityOrdered=line.quantity,
+            QuantityShipped=line.quantity if status == "Shipped" else 0, ProductInfo={"NumberOfItems": "1"},
+            ItemPrice=amount(line.total), ItemTax=amount(order.line_tax(line)), PromotionDiscount=amount(line.total * 0),
+            IsGift="false", ConditionId="New", ConditionSubtypeId="New",
+            BuyerRequestedCancel={
+                "IsBuyerRequestedCancel": "true" if status == "Canceled" else "false",
+                "BuyerCancelReason": "Found cheaper somewhere else." if status == "Canceled" else "",
+            },
+        )
+        item["ShippingPrice"] = amount(order.shipping_price if index == 0 else order.shipping_price * 0)
+        return item
+
+    def parse_admin(self, body: Any) -> list[SimOrderRecord]:
+        if isinstance(body, dict) and isinstance(body.get("payload"), dict):
+            orders = body["payload"].get("Orders")
+            if not isinstance(orders, list):
+                raise AdminError("amazon envelope: payload.Orders must be a list of orders")
+        else:
+            orders = [body]
+        records = []
+        for index, order in enumerate(orders):
+            what = f"amazon order #{index}"
+            if not isinstance(order, dict):
+                raise AdminError(f"{what}: expected an Order object or {{\"payload\": {{\"Orders\": [...]}}}}")
+            order = dict(order)
+            items = order.pop("OrderItems", [])
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise AdminError(f"{what}: 'OrderItems' must be a list of OrderItem objects")
+            order_id = require(order, "AmazonOrderId", what)
+            records.append(SimOrderRecord(
+                str(order_id), admin_time(order, "PurchaseDate", what), admin_time(order, "LastUpdateDate", what),
+                order, items,
+            ))
+        return records

@@ -1,0 +1,215 @@
+"""What every simulated platform is made of. The server owns routing by channel, fault injection, rate
+limiting and the request log; a platform says only what differs: its routes, its auth, its error bodies,
+its rate-limit headers, how it renders a generated order, and how it reads an order posted to /_admin."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.message import Message
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from sync_pipeline.simulator.orders import Market, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.ratelimit import Bucket, BucketReading
+from sync_pipeline.simulator.scenario import ChannelSpec, RateLimit, Scenario
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+Window = tuple[datetime | None, datetime | None]
+
+
+def load_template(filename: str) -> str:
+    """A real payload's JSON text; json.loads of it is a fresh deep copy for every generated order."""
+    return (TEMPLATES / filename).read_text(encoding="utf-8")
+
+
+class AdminError(ValueError):
+    """An order posted to /_admin that the platform cannot store; the message says what is wrong."""
+
+
+@dataclass
+class ApiRequest:
+    method: str
+    path: list[str]  # segments after /<channel>
+    query: dict[str, list[str]]
+    headers: Message
+    body: bytes
+    channel_url: str  # <simulator url>/<channel>
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def values(self, name: str) -> list[str]:
+        """A list parameter, sent comma-separated or repeated."""
+        return [v for raw in self.query.get(name, []) for v in raw.split(",") if v]
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: `operation` names it for rate limits; `window` gives a list request's created-date window
+    (for the timeout_window_hours fault); `authenticated` is False where the handler checks credentials itself."""
+
+    operation: str
+    handler: Callable[[ApiRequest], ApiResponse]
+    window: Callable[[ApiRequest], Window] | None = None
+    authenticated: bool = True
+
+
+class OrderStore:
+    """A channel's orders by external id, safe to read while /_admin adds or replaces some."""
+
+    def __init__(self, records: Iterable[SimOrderRecord] = ()):
+        self._lock = threading.Lock()
+        self._records = {r.external_order_id: r for r in records}
+
+    def put(self, records: Iterable[SimOrderRecord]) -> None:
+        with self._lock:
+            self._records.update((r.external_order_id, r) for r in records)
+
+    def get(self, external_order_id: str) -> SimOrderRecord | None:
+        with self._lock:
+            return self._records.get(external_order_id)
+
+    def all(self) -> list[SimOrderRecord]:
+        """Oldest first (placed_at, then id)."""
+        with self._lock:
+            records = list(self._records.values())
+        return sorted(records, key=lambda r: (r.placed_at, id_key(r.external_order_id)))
+
+
+def id_key(external_order_id: str) -> tuple[int, int | str]:
+    """Numeric ids sort as numbers, others as text."""
+    return (0, int(external_order_id)) if external_order_id.isdigit() else (1, external_order_id)
+
+
+class Platform(ABC):
+    """One simulated channel of a platform type."""
+
+    type: ClassVar[str]
+    credential_names: ClassVar[tuple[str, ...]]
+    market: ClassVar[Market]
+    # Rate-limit keys of scenario.rate_limits, by operation.
+    rate_limit_keys: ClassVar[dict[str, str]] = {}
+    # (code, message) of the platform's error body, by HTTP status.
+    errors: ClassVar[dict[int, tuple[str, str]]]
+
+    def __init__(self, spec: ChannelSpec, credentials: dict[str, str], scenario: Scenario):
+        self.name = spec.name
+        self.tz = ZoneInfo(spec.timezone)
+        self.credentials = credentials
+        self.store = OrderStore()
+        self._buckets = {
+            operation: _bucket(scenario.rate_limits[key], scenario.speed) for operation, key in self.rate_limit_keys.items()
+        }
+
+    # --- HTTP -----------------------------------------------------------------------------------------
+    @abstractmethod
+    def route(self, request: ApiRequest) -> Route | None:
+        """The endpoint a request is for, or None (answered with not_found)."""
+
+    @abstractmethod
+    def authorized(self, request: ApiRequest) -> bool:
+        """Whether the request carries this channel's credentials."""
+
+    @abstractmethod
+    def error(self, status: int, message: Any = None, code: str | None = None) -> ApiResponse:
+        """The platform's own error body for `status` (default code and message from `errors`)."""
+
+    def not_found(self) -> ApiResponse:
+        return self.error(404)
+
+    def auth_failure(self, route: Route) -> ApiResponse:
+        return self.error(401)
+
+    def bucket(self, route: Route) -> Bucket | None:
+        return self._buckets.get(route.operation)
+
+    def rate_headers(self, reading: BucketReading) -> dict[str, str]:
+        return {}
+
+    def too_many_requests(self, reading: BucketReading) -> ApiResponse:
+        """The answer when the bucket is empty (not an injected 429)."""
+        return self.error(429)
+
+    # --- orders ---------------------------------------------------------------------------------------
+    @abstractmethod
+    def render(self, order: SimOrder) -> SimOrderRecord:
+        """A generated order in the platform's JSON, built on a copy of the real payload template."""
+
+    @abstractmethod
+    def parse_admin(self, body: Any) -> list[SimOrderRecord]:
+        """Orders posted to /_admin in the platform's own shape (one order or its list response)."""
+
+    def check_credentials(self, given: str | None, name: str) -> bool:
+        return given is not None and hmac.compare_digest(given.encode(), self.credentials[name].encode())
+
+
+def _bucket(limit: RateLimit, speed: float) -> Bucket:
+    return Bucket(limit.burst, limit.per_second * speed)
+
+
+def encode_token(data: dict) -> str:
+    """An opaque cursor: URL-safe base64 of compact JSON, without padding."""
+    raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> dict | None:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def parse_time(value: str, naive_tz: ZoneInfo | timezone = timezone.utc) -> datetime:
+    """An ISO-8601 time in UTC; one without an offset is read in `naive_tz`. Raises ValueError."""
+    text = value.strip()
+    if "T" in text:
+        text = text.replace(" ", "+")  # an offset's unencoded '+' arrives from a query string as a space
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=naive_tz)
+    return parsed.astimezone(timezone.utc)
+
+
+def iso_utc(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def require(body: dict, key: str, what: str) -> Any:
+    if key not in body or body[key] in (None, ""):
+        raise AdminError(f"{what}: {key!r} is missing")
+    return body[key]
+
+
+def admin_time(body: dict, key: str, what: str, naive_tz: ZoneInfo | timezone = timezone.utc) -> datetime:
+    value = require(body, key, what)
+    try:
+        return parse_time(str(value), naive_tz)
+    except ValueError:
+        raise AdminError(f"{what}: {key!r} is not an ISO-8601 time: {value!r}") from None
+
+
+def overwrite(target: dict, **values: Any) -> dict:
+    """Set fields the real payload has; a name it lacks is a bug here, so the template's shape is kept."""
+    for key, value in values.items():
+        if key not in target:
+            raise KeyError(f"{key!r} is not a field of the template")
+        target[key] = value
+    return target

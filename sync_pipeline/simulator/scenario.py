@@ -1,0 +1,287 @@
+"""What the simulator plays: channels, how many orders, which anomalies and faults, how fast the rate-limit
+clocks run. Loaded from YAML and validated strictly, so a typo fails loudly instead of silently simulating
+something else."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+CHANNEL_TYPES = ("amazon", "shopify", "takealot", "woocommerce")
+DEFAULT_TIMEZONES = {
+    "shopify": "America/New_York",
+    "woocommerce": "Europe/London",
+    "amazon": "UTC",
+    "takealot": "Africa/Johannesburg",
+}
+CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
+DEFAULT_SCENARIO_FILE = Path(__file__).with_name("default_scenario.yaml")
+# Order sequence numbers (the base of every platform's ids) come in blocks of MAX_ORDERS_PER_DAY per UTC day
+# since SEQ_EPOCH, so a day's ids do not depend on the scenario's window.
+SEQ_EPOCH = date(2000, 1, 1)
+MAX_ORDERS_PER_DAY = 10_000
+
+
+class ScenarioError(ValueError):
+    """A scenario (or a faults block) that cannot be simulated; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A bucket of `burst` requests refilled at `per_second` (before the scenario's speed is applied)."""
+
+    burst: int
+    per_second: float
+
+
+# Real platform limits; the YAML key of the bucket size is `bucket` for Shopify's leaky bucket, else `burst`.
+DEFAULT_RATE_LIMITS = {
+    "shopify": RateLimit(burst=40, per_second=2.0),
+    "amazon_getOrders": RateLimit(burst=20, per_second=0.0167),
+    "amazon_getOrderItems": RateLimit(burst=30, per_second=0.5),
+    "amazon_getOrder": RateLimit(burst=30, per_second=0.5),
+    "takealot": RateLimit(burst=10, per_second=1.0),
+}
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    name: str
+    type: str
+    orders_per_day: int
+    timezone: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+FAULT_KINDS = ("rate_limit_429", "server_error_5xx", "timeout", "connection_reset")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Shares of API requests that fail on purpose, and channels whose credentials are refused."""
+
+    rate_limit_429: float = 0.0
+    server_error_5xx: float = 0.0
+    timeout: float = 0.0
+    connection_reset: float = 0.0
+    expired_credentials: tuple[str, ...] = ()
+    timeout_delay_s: float = 2.0
+    timeout_window_hours: float | None = None
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str, channel_names: list[str]) -> Faults:
+        raw = _mapping(raw, where)
+        _known_keys(raw, where, [f.name for f in fields(cls)])
+        shares = {k: _share(raw.get(k, 0.0), f"{where}.{k}") for k in FAULT_KINDS}
+        if sum(shares.values()) > 1.0:
+            raise ScenarioError(f"{where}: the shares {', '.join(FAULT_KINDS)} add up to more than 1")
+        expired = raw.get("expired_credentials") or []
+        if not isinstance(expired, list):
+            raise ScenarioError(f"{where}.expired_credentials: must be a list of channel names, got {expired!r}")
+        for index, name in enumerate(expired):
+            if name not in channel_names:
+                raise ScenarioError(
+                    f"{where}.expired_credentials[{index}]: {name!r} is not a channel of this scenario "
+                    f"({', '.join(channel_names)})"
+                )
+        window = raw.get("timeout_window_hours")
+        return cls(
+            **shares,
+            expired_credentials=tuple(expired),
+            timeout_delay_s=_number(raw.get("timeout_delay_s", 2.0), f"{where}.timeout_delay_s", minimum=0.0),
+            timeout_window_hours=None if window is None else _number(window, f"{where}.timeout_window_hours", above=0.0),
+        )
+
+
+
+@dataclass(frozen=True)
+class Anomalies:
+    """Shares of generated orders with each data quirk a real channel produces."""
+
+    missing_phone: float = 0.0
+    missing_shipping_address: float = 0.0
+    non_latin_names: float = 0.0
+    status_changes: float = 0.0
+    cancellations: float = 0.0
+    near_midnight: float = 0.0
+    unpaid: float = 0.0
+    fba: float = 0.0
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> Anomalies:
+        raw = _mapping(raw, where)
+        _known_keys(raw, where, [f.name for f in fields(cls)])
+        return cls(**{k: _share(v, f"{where}.{k}") for k, v in raw.items()})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    seed: int
+    start_date: date
+    days: int
+    speed: float
+    channels: tuple[ChannelSpec, ...]
+    faults: Faults = field(default_factory=Faults)
+    anomalies: Anomalies = field(default_factory=Anomalies)
+    rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Scenario:
+        where = "scenario"
+        raw = _mapping(raw, where)
+        _known_keys(
+            raw, where, ["seed", "start_date", "days", "speed", "channels", "faults", "anomalies", "rate_limits"],
+            required=["start_date", "days", "channels"],
+        )
+        channels = _channels(raw["channels"])
+        return cls(
+            seed=_integer(raw.get("seed", 0), f"{where}.seed"),
+            start_date=_date(raw["start_date"], f"{where}.start_date", earliest=SEQ_EPOCH),
+            days=_integer(raw["days"], f"{where}.days", minimum=1),
+            speed=_number(raw.get("speed", 1.0), f"{where}.speed", above=0.0),
+            channels=channels,
+            faults=Faults.from_dict(raw.get("faults") or {}, f"{where}.faults", [c.name for c in channels]),
+            anomalies=Anomalies.from_dict(raw.get("anomalies") or {}, f"{where}.anomalies"),
+            rate_limits=_rate_limits(raw.get("rate_limits") or {}, f"{where}.rate_limits"),
+        )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """A scenario YAML file; every problem is a ScenarioError that starts with the file name."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return Scenario.from_dict(raw)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+
+
+def default_scenario(days: int = 7, today: date | None = None) -> Scenario:
+    """The built-in scenario (default_scenario.yaml) covering the `days` UTC days that end today."""
+    today = today or datetime.now(timezone.utc).date()
+    raw = yaml.safe_load(DEFAULT_SCENARIO_FILE.read_text(encoding="utf-8"))
+    raw.update(days=days, start_date=today - timedelta(days=days - 1))
+    return Scenario.from_dict(raw)
+
+
+def _channels(raw: Any) -> tuple[ChannelSpec, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ScenarioError(f"scenario channels: must be a non-empty list, got {raw!r}")
+    channels: list[ChannelSpec] = []
+    for index, entry in enumerate(raw):
+        where = f"scenario channels[{index}]"
+        entry = _mapping(entry, where)
+        _known_keys(entry, where, ["name", "type", "orders_per_day", "timezone"], required=["name", "type"])
+        name = entry["name"]
+        if not isinstance(name, str) or not CHANNEL_NAME.match(name):
+            raise ScenarioError(f"{where}.name: {name!r} must match {CHANNEL_NAME.pattern}")
+        for other_index, other in enumerate(channels):
+            if other.name == name:
+                raise ScenarioError(f"{where}.name: {name!r} is already used by channels[{other_index}]")
+        channel_type = entry["type"]
+        if channel_type not in CHANNEL_TYPES:
+            raise ScenarioError(f"{where}.type: {channel_type!r} is not one of {', '.join(CHANNEL_TYPES)}")
+        zone = entry.get("timezone", DEFAULT_TIMEZONES[channel_type])
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ScenarioError(f"{where}.timezone: {zone!r} is not an IANA time zone") from None
+        channels.append(
+            ChannelSpec(
+                name=name,
+                type=channel_type,
+                orders_per_day=_integer(
+                    entry.get("orders_per_day", 25), f"{where}.orders_per_day", minimum=0, maximum=MAX_ORDERS_PER_DAY
+                ),
+                timezone=zone,
+            )
+        )
+    return tuple(channels)
+
+
+def _rate_limits(raw: Any, where: str) -> dict[str, RateLimit]:
+    raw = _mapping(raw, where)
+    _known_keys(raw, where, list(DEFAULT_RATE_LIMITS))
+    limits = dict(DEFAULT_RATE_LIMITS)
+    for key, entry in raw.items():
+        size_key = "bucket" if key == "shopify" else "burst"
+        entry = _mapping(entry, f"{where}.{key}")
+        _known_keys(entry, f"{where}.{key}", [size_key, "per_second"])
+        default = DEFAULT_RATE_LIMITS[key]
+        limits[key] = RateLimit(
+            burst=_integer(entry.get(size_key, default.burst), f"{where}.{key}.{size_key}", minimum=1),
+            per_second=_number(entry.get("per_second", default.per_second), f"{where}.{key}.per_second", above=0.0),
+        )
+    return limits
+
+
+def _mapping(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where}: must be a mapping, got {value!r}")
+    return value
+
+
+def _known_keys(raw: dict, where: str, allowed: list[str], required: list[str] = ()) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise ScenarioError(f"{where}: unknown key {key!r} (known: {', '.join(allowed)})")
+    for key in required:
+        if key not in raw:
+            raise ScenarioError(f"{where}.{key}: required")
+
+
+def _number(value: Any, where: str, minimum: float | None = None, above: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(f"{where}: must be a number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ScenarioError(f"{where}: must be >= {minimum:g}, got {value!r}")
+    if above is not None and value <= above:
+        raise ScenarioError(f"{where}: must be > {above:g}, got {value!r}")
+    return float(value)
+
+
+def _integer(value: Any, where: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScenarioError(f"{where}: must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ScenarioError(f"{where}: must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ScenarioError(f"{where}: must be <= {maximum}, got {value!r}")
+    return value
+
+
+def _share(value: Any, where: str) -> float:
+    share = _number(value, where, minimum=0.0)
+    if share > 1.0:
+        raise ScenarioError(f"{where}: must be a share between 0 and 1, got {value!r}")
+    return share
+
+
+def _date(value: Any, where: str, earliest: date) -> date:
+    parsed = None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            pass
+    if parsed is None:
+        raise ScenarioError(f"{where}: must be a date like 2026-11-01, got {value!r}")
+    if parsed < earliest:
+        raise ScenarioError(f"{where}: must be {earliest} or later (order ids are numbered from it), got {parsed}")
+    return parsed

@@ -1,0 +1,356 @@
+"""The loopback HTTP server that plays every scenario channel under /<channel-name>, plus /_admin.
+
+What is shared lives here: routing by channel, the request log, and the order in which every API request
+meets trouble: refused credentials (faults.expired_credentials), then an injected fault (seeded, so a
+scenario misbehaves the same way each run), then the channel's credentials, then its rate limit, then the
+answer. The platform modules (platforms/) supply only what differs between channels."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict
+from datetime import datetime, timezone
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sync_pipeline.simulator.orders import SimOrderRecord, channel_rng, generate_orders
+from sync_pipeline.simulator.platforms import PLATFORMS, Platform
+from sync_pipeline.simulator.platforms.base import AdminError, ApiRequest, ApiResponse, Route, iso_utc
+from sync_pipeline.simulator.scenario import FAULT_KINDS, Faults, Scenario, ScenarioError
+
+CREDENTIAL_FORMATS = {
+    "access_token": ("shpat_", 16),
+    "consumer_key": ("ck_", 20),
+    "consumer_secret": ("cs_", 20),
+    "refresh_token": ("Atzr|", 32),
+    "client_id": ("amzn1.application-oa2-client.", 16),
+    "client_secret": ("amzn1.oa2-cs.v1.", 32),
+    "api_key": ("", 32),
+}
+REDACTED_PARAMS = ("consumer_key", "consumer_secret")
+INJECTED_RETRY_AFTER = "0.05"
+RESET = object()  # answer by dropping the connection
+
+
+class Simulator:
+    """Every channel of a scenario, generated at construction (orders placed after that moment do not exist)
+    and served on loopback once started."""
+
+    def __init__(self, scenario: Scenario, credentials: dict[str, dict[str, str]] | None = None):
+        self.scenario = scenario
+        self.now = datetime.now(timezone.utc)
+        self.credentials = _credentials(scenario, credentials or {})
+        self._platforms: dict[str, Platform] = {}
+        for spec in scenario.channels:
+            platform_type = PLATFORMS[spec.type]
+            platform = platform_type(spec, self.credentials[spec.name], scenario)
+            generated = generate_orders(
+                scenario.seed, spec.name, spec.tz, scenario.start_date, scenario.days, spec.orders_per_day,
+                scenario.anomalies, platform_type.market, self.now,
+            )
+            platform.store.put(platform.render(order) for order in generated)
+            self._platforms[spec.name] = platform
+        self._faults = scenario.faults
+        self._fault_lock = threading.Lock()
+        self._fault_rngs = {c.name: channel_rng(scenario.seed, c.name, ":faults") for c in scenario.channels}
+        self._injected_429s = dict.fromkeys(self._fault_rngs, 0)
+        self._log: list[dict] = []
+        self._log_lock = threading.Lock()
+        self._seq = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Simulator:
+        """Serve in a daemon thread; port 0 picks a free port (see .url)."""
+        if self._server is not None:
+            return self
+        self._server = _Server((host, port), _Handler)
+        self._server.simulator = self
+        self._url = f"http://{host}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"simulator-{self._url}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self._server = self._thread = None
+
+    def wait(self) -> None:
+        """Block until stopped (or interrupted)."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the simulator is not started; call .start() first")
+        return self._url
+
+    # --- inspection and control -----------------------------------------------------------------------
+    def orders(self, channel: str) -> list[SimOrderRecord]:
+        """Every order the channel serves now, oldest first."""
+        return self._platform(channel).store.all()
+
+    @property
+    def requests(self) -> list[dict]:
+        """Every API request so far (not /_admin): seq, time, channel, method, path, query, status, injected."""
+        with self._log_lock:
+            return [dict(entry) for entry in self._log]
+
+    def clear_requests(self) -> None:
+        with self._log_lock:
+            self._log.clear()
+
+    def set_faults(self, faults: dict) -> Faults:
+        """Replace the faults block (validated like the scenario's; raises ScenarioError)."""
+        parsed = Faults.from_dict(faults, "faults", list(self._platforms))
+        with self._fault_lock:
+            self._faults = parsed
+        return parsed
+
+    def _platform(self, channel: str) -> Platform:
+        try:
+            return self._platforms[channel]
+        except KeyError:
+            raise KeyError(f"no channel {channel!r}; simulated: {', '.join(self._platforms)}") from None
+
+    # --- request handling -----------------------------------------------------------------------------
+    def handle(self, method: str, target: str, headers: Message, body: bytes) -> ApiResponse | object:
+        url = urlsplit(target)
+        path = [unquote(segment) for segment in url.path.split("/") if segment]
+        query = parse_qs(url.query, keep_blank_values=True)
+        if path[:1] == ["_admin"]:
+            return self._admin(method, path[1:], body)
+        if not path or path[0] not in self._platforms:
+            return ApiResponse(404, {"error": f"no channel {path[0] if path else ''!r}; simulated: {', '.join(self._platforms)}"})
+        platform = self._platforms[path[0]]
+        request = ApiRequest(method, path[1:], query, headers, body, f"{self.url}/{platform.name}")
+        entry = self._record(platform.name, method, url.path, query)
+        result = self._answer(platform, request, entry)
+        with self._log_lock:
+            entry["status"] = None if result is RESET else result.status
+        return result
+
+    def _answer(self, platform: Platform, request: ApiRequest, entry: dict) -> ApiResponse | object:
+        route = platform.route(request)
+        if route is None:
+            return platform.not_found()
+        faults = self._faults
+        bucket = platform.bucket(route)
+        if platform.name in faults.expired_credentials:
+            return self._with_rate_headers(platform, bucket, platform.auth_failure(route))
+        injected, detail = self._inject(platform.name, route, request, faults)
+        with self._log_lock:
+            entry["injected"] = injected
+        if injected == "connection_reset":
+            return RESET
+        if injected == "rate_limit_429":
+            response = self._with_rate_headers(platform, bucket, platform.error(429))
+            if detail:
+                response.headers["Retry-After"] = detail
+            return response
+        if injected == "server_error_5xx":
+            return self._with_rate_headers(platform, bucket, platform.error(detail))
+        if injected == "timeout":
+            time.sleep(faults.timeout_delay_s)
+        if route.authenticated and not platform.authorized(request):
+            return self._with_rate_headers(platform, bucket, platform.auth_failure(route))
+        if bucket is None:
+            return route.handler(request)
+        reading = bucket.take()
+        response = route.handler(request) if reading.allowed else platform.too_many_requests(reading)
+        response.headers.update(platform.rate_headers(reading))
+        return response
+
+    @staticmethod
+    def _with_rate_headers(platform: Platform, bucket, response: ApiResponse) -> ApiResponse:
+        """Responses that do not count against the limit still report it, as the platforms do."""
+        if bucket is not None:
+            response.headers.update(platform.rate_headers(bucket.peek()))
+        return response
+
+    def _inject(self, channel: str, route: Route, request: ApiRequest, faults: Faults) -> tuple[str | None, Any]:
+        """The fault this request meets, if any, with its detail (Retry-After for 429s, status for 5xx)."""
+        if faults.timeout_window_hours is not None and route.window is not None:
+            start, end = route.window(request)
+            if start is not None:
+                hours = ((end or datetime.now(timezone.utc)) - start).total_seconds() / 3600
+                if hours > faults.timeout_window_hours:
+                    return "timeout", None
+        with self._fault_lock:
+            rng = self._fault_rngs[channel]
+            draw = rng.random()
+            for kind in FAULT_KINDS:
+                share = getattr(faults, kind)
+                if draw < share:
+                    break
+                draw -= share
+            else:
+                return None, None
+            if kind == "rate_limit_429":
+                # Alternate so clients meet both 429 variants: with Retry-After and without.
+                self._injected_429s[channel] += 1
+                return kind, INJECTED_RETRY_AFTER if self._injected_429s[channel] % 2 else None
+            if kind == "server_error_5xx":
+                return kind, rng.choice((500, 503))
+            return kind, None
+
+    def _record(self, channel: str, method: str, path: str, query: dict[str, list[str]]) -> dict:
+        shown = {k: ["***" if k in REDACTED_PARAMS else v for v in values] for k, values in query.items()}
+        with self._log_lock:
+            self._seq += 1
+            entry = {
+                "seq": self._seq,
+                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "channel": channel,
+                "method": method,
+                "path": path,
+                "query": {k: v[0] if len(v) == 1 else v for k, v in shown.items()},
+                "status": None,
+                "injected": None,
+            }
+            self._log.append(entry)
+        return entry
+
+    def _admin(self, method: str, path: list[str], body: bytes) -> ApiResponse:
+        if path == ["requests"] and method == "GET":
+            return ApiResponse(200, self.requests)
+        if path == ["requests"] and method == "DELETE":
+            self.clear_requests()
+            return ApiResponse(200, {"cleared": True})
+        if path == ["faults"] and method == "POST":
+            try:
+                faults = self.set_faults(_json(body))
+            except (ScenarioError, AdminError) as exc:
+                return ApiResponse(400, {"error": str(exc)})
+            return ApiResponse(200, {"faults": asdict(faults)})
+        if len(path) == 3 and path[0] == "channels" and path[2] == "orders":
+            if path[1] not in self._platforms:
+                return ApiResponse(404, {"error": f"no channel {path[1]!r}; simulated: {', '.join(self._platforms)}"})
+            platform = self._platforms[path[1]]
+            if method == "GET":
+                return ApiResponse(200, [
+                    {"external_order_id": r.external_order_id, "placed_at": iso_utc(r.placed_at), "updated_at": iso_utc(r.updated_at)}
+                    for r in platform.store.all()
+                ])
+            if method == "POST":
+                try:
+                    records = platform.parse_admin(_json(body))
+                except AdminError as exc:
+                    return ApiResponse(400, {"error": str(exc)})
+                if not records:
+                    return ApiResponse(400, {"error": f"no {platform.type} order in the body"})
+                platform.store.put(records)
+                ids = [r.external_order_id for r in records]
+                return ApiResponse(201, {"external_order_id": ids[0] if len(ids) == 1 else ids})
+        return ApiResponse(404, {"error": f"no admin endpoint {method} /_admin/{'/'.join(path)}"})
+
+
+def serve(scenario: Scenario, port: int, credentials: dict[str, dict[str, str]] | None = None, host: str = "127.0.0.1") -> None:
+    """Serve in the foreground until Ctrl-C (the CLI's `simulate`)."""
+    simulator = Simulator(scenario, credentials).start(host, port)
+    try:
+        simulator.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulator.stop()
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AdminError(f"the body is not JSON: {exc}") from None
+
+
+def _credentials(scenario: Scenario, given: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The given credentials, with random ones (secrets.token_hex, in each platform's usual format) for any
+    channel or credential not given."""
+    names = {c.name: PLATFORMS[c.type].credential_names for c in scenario.channels}
+    for channel, values in given.items():
+        if channel not in names:
+            raise ValueError(f"credentials for {channel!r}, which is not a channel of the scenario ({', '.join(names)})")
+        for name, value in values.items():
+            if name not in names[channel]:
+                raise ValueError(f"channel {channel!r} has no credential {name!r}; it uses {', '.join(names[channel])}")
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"channel {channel!r}: credential {name!r} must be a non-empty string")
+    credentials = {}
+    for channel, credential_names in names.items():
+        credentials[channel] = {}
+        for name in credential_names:
+            prefix, size = CREDENTIAL_FORMATS[name]
+            credentials[channel][name] = given.get(channel, {}).get(name) or prefix + secrets.token_hex(size)
+    return credentials
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    simulator: Simulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as clients' sessions expect
+    timeout = 60  # idle keep-alive connections are closed after this
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without this, Nagle plus delayed ACKs add ~40 ms per response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            result = self.server.simulator.handle(self.command, self.path, self.headers, body)
+        except Exception as exc:  # a simulator bug: say so instead of leaving the client hanging
+            traceback.print_exc(file=sys.stderr)
+            result = ApiResponse(500, {"error": f"simulator error: {exc!r}"})
+        if result is RESET:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        data = json.dumps(result.body, ensure_ascii=False).encode("utf-8")
+        try:
+            self.send_response(result.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in result.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its read timeout)
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+    def log_message(self, format: str, *args) -> None:
+        """Quiet: /_admin/requests is the log."""
