@@ -146,10 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sync_pipeline.simulator import ScenarioError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, ScenarioError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 

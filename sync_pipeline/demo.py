@@ -17,7 +17,7 @@ from sync_pipeline.definitions import build_definitions
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
 from sync_pipeline.warehouse.engine import get_engine, warehouse_url
-from sync_pipeline.warehouse.tables import api_calls, raw_orders
+from sync_pipeline.warehouse.tables import api_calls, order_sync_errors, orders, raw_orders
 
 DEMO_DIR = PROJECT_ROOT / "var" / "demo"
 
@@ -32,6 +32,9 @@ class ChannelSummary:
     payload_versions: int
     api_calls: int
     http_429: int
+    normalized: int
+    filtered: int
+    quarantined_by_code: dict[str, int]
     error: str | None
 
 
@@ -92,9 +95,21 @@ def _summary(channel: str, channel_type: str, first: date, last: date, result) -
     engine = get_engine(warehouse_url())
     in_range = (raw_orders.c.channel == channel) & raw_orders.c.partition_date.between(first, last)
     with engine.connect() as connection:
-        orders, versions = connection.execute(
+        raw_count, versions = connection.execute(
             sa.select(sa.func.count(sa.distinct(raw_orders.c.external_order_id)), sa.func.count()).where(in_range)
         ).one()
+        normalized = connection.execute(
+            sa.select(sa.func.count()).where(orders.c.channel == channel, orders.c.partition_date.between(first, last))
+        ).scalar()
+        open_errors = (
+            (order_sync_errors.c.channel == channel)
+            & order_sync_errors.c.partition_date.between(first, last)
+            & order_sync_errors.c.resolved_at.is_(None)
+        )
+        by_code = dict(connection.execute(
+            sa.select(order_sync_errors.c.error_code, sa.func.count(sa.distinct(order_sync_errors.c.external_order_id)))
+            .where(open_errors).group_by(order_sync_errors.c.error_code)
+        ).all())
         calls, throttled = connection.execute(
             sa.select(sa.func.count(), sa.func.count().filter(api_calls.c.status_code == 429)).where(
                 api_calls.c.channel == channel, api_calls.c.run_id == result.run_id
@@ -106,18 +121,23 @@ def _summary(channel: str, channel_type: str, first: date, last: date, result) -
         error = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data else "failed"
     return ChannelSummary(
         channel, channel_type, f"{first}..{last}", "SUCCESS" if result.success else "FAILURE",
-        orders, versions, calls, throttled, error,
+        raw_count, versions, calls, throttled, normalized, by_code.pop("FILTERED", 0), by_code, error,
     )
 
 
 def format_summary(summaries: list[ChannelSummary]) -> str:
-    header = f"{'channel':<16}{'type':<13}{'days':<24}{'run':<9}{'orders':>7}{'versions':>9}{'api calls':>10}{'429s':>6}"
+    header = (
+        f"{'channel':<16}{'type':<13}{'days':<24}{'run':<9}{'orders':>7}{'versions':>9}{'api calls':>10}{'429s':>6}"
+        f"{'normalized':>11}{'filtered':>9}{'quarantined':>12}"
+    )
     lines = [header, "-" * len(header)]
     for s in summaries:
         lines.append(
             f"{s.channel:<16}{s.type:<13}{s.days:<24}{s.run_status:<9}{s.orders:>7}{s.payload_versions:>9}"
-            f"{s.api_calls:>10}{s.http_429:>6}"
+            f"{s.api_calls:>10}{s.http_429:>6}{s.normalized:>11}{s.filtered:>9}{sum(s.quarantined_by_code.values()):>12}"
         )
+        for code, count in sorted(s.quarantined_by_code.items()):
+            lines.append(f"    {code}: {count}  (sync-pipeline why {s.channel} <order> for the fix)")
         if s.error:
             lines.append(f"    ! {s.error}")
     return "\n".join(lines)

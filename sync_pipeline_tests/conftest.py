@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -97,7 +97,7 @@ class Harness:
     config_path: Path
     warehouse_url: str
     channels: ChannelsResource
-    instance: dg.DagsterInstance = field(default_factory=dg.DagsterInstance.ephemeral)
+    instance: dg.DagsterInstance
 
     def definitions(self) -> dg.Definitions:
         return build_definitions(self.config, self.channels, WarehouseResource(url=self.warehouse_url))
@@ -144,6 +144,7 @@ class Harness:
 @pytest.fixture
 def harness_factory(tmp_path, monkeypatch, sqlite_url):
     started: list[Simulator] = []
+    instances: list[dg.DagsterInstance] = []
 
     def make(
         the_scenario: Scenario, *, warehouse_url: str | None = None, overrides_in: dict | None = None,
@@ -164,8 +165,14 @@ def harness_factory(tmp_path, monkeypatch, sqlite_url):
         resource = ChannelsResource(
             config_path=str(config_path), simulator_url=simulator.url, max_attempts=max_attempts, backoff_base_s=0.01
         )
-        return Harness(simulator, config, config_path, warehouse_url or sqlite_url, resource)
+        home = tmp_path / f"dagster-{len(started)}"
+        home.mkdir()
+        instance = dg.DagsterInstance.local_temp(str(home))
+        instances.append(instance)
+        return Harness(simulator, config, config_path, warehouse_url or sqlite_url, resource, instance)
 
     yield make
     for simulator in started:
         simulator.stop()
+    for instance in instances:
+        instance.dispose()

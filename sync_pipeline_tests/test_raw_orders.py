@@ -16,8 +16,8 @@ YESTERDAY = TODAY - timedelta(days=1)
 ALL_TYPES = [("shop", "shopify", 12), ("woo", "woocommerce", 12), ("amzn", "amazon", 12), ("tkl", "takealot", 12)]
 
 
-def materialization_metadata(result) -> dict:
-    event = result.get_asset_materialization_events()[0]
+def materialization_metadata(result, asset: str = "raw_orders") -> dict:
+    event = next(e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset))
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
@@ -180,7 +180,7 @@ def test_concurrent_materializations_of_one_partition_land_each_version_once(har
         job = harness.definitions().resolve_implicit_global_asset_job_def()
         from sync_pipeline.partitions import partition_key
 
-        results.append(job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), partition_key=partition_key("shop", YESTERDAY)))
+        results.append(job.execute_in_process(instance=harness.instance, partition_key=partition_key("shop", YESTERDAY)))
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for t in threads:

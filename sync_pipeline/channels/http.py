@@ -240,9 +240,12 @@ class ChannelHttp:
             return response
         if status == 429:
             self.log.http_429 += 1
+            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             if limiter is not None:
                 limiter.drain()  # the channel says the bucket is empty, whatever our model thought
-            raise _Retryable("HTTP 429 (rate limited)", _retry_after_seconds(response.headers.get("Retry-After")))
+                if retry_after is None:
+                    retry_after = 0.0  # the drained bucket already waits one refill before the next attempt
+            raise _Retryable("HTTP 429 (rate limited)", retry_after)
         if status >= 500:
             raise _Retryable(f"HTTP {status}")
         if status in (401, 403):

@@ -366,7 +366,10 @@ def test_amazon_lwa_issues_tokens_and_refuses_wrong_grants(started):
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     params = {"MarketplaceIds": MARKETPLACE, "CreatedAfter": f"{PAST}T00:00:00Z"}
     refused = requests.get(f"{client.base}/orders/v0/orders", params=params, headers={"x-amz-access-token": "Atza|forged"})
-    assert refused.status_code == 403 and refused.json()["errors"][0]["code"] == "Unauthorized"
+    assert refused.status_code == 403 and refused.json() == {"errors": [{
+        "code": "Unauthorized", "message": "Access to requested resource is denied.",
+        "details": "The access token you provided has expired.",
+    }]}
     ok = requests.get(f"{client.base}/orders/v0/orders", params=params, headers={"x-amz-access-token": issued["access_token"]})
     assert ok.status_code == 200
 
@@ -504,7 +507,7 @@ def test_amazon_token_bucket_per_operation_and_takealot_headers(started):
     statuses = [amazon.amazon(order_path).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
     refused = amazon.amazon(order_path)
-    assert refused.json() == {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource.", "details": ""}]}
+    assert refused.json() == {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]}
     assert "Retry-After" not in refused.headers and refused.headers["x-amzn-RateLimit-Limit"] == "0.1"
     assert amazon.amazon(f"{order_path}/orderItems").status_code == 200, "another operation has its own bucket"
     takealot = Client(sim, "tkl")

@@ -95,7 +95,7 @@ class Amazon(Platform):
 
     def error(self, status: int, message: Any = None, code: str | None = None) -> ApiResponse:
         default_code, default_message = self.errors[status]
-        return ApiResponse(status, {"errors": [{"code": code or default_code, "message": message or default_message, "details": ""}]})
+        return ApiResponse(status, {"errors": [{"code": code or default_code, "message": message or default_message}]})
 
     def auth_failure(self, route: Route) -> ApiResponse:
         if route.operation == "token":
