@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    import dagster as dg
+
+    # backfill_policy is "beta" in Dagster 1.13; operators need not see that on every command.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from sync_pipeline.simulator import ScenarioError
 
     args = build_parser().parse_args(argv)

@@ -19,6 +19,13 @@ def test_demo_lands_orders_for_all_four_channel_types_and_can_run_again(tmp_path
     assert [s.payload_versions for s in again] == [s.payload_versions for s in summaries]
     instance = dg.DagsterInstance.get()
     assert len(instance.get_runs()) == 8, "every demo run is recorded for the UI"
+    evaluations = [
+        record.event_log_entry.dagster_event.event_specific_data
+        for run in instance.get_runs()
+        for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    ]
+    conservation = [e for e in evaluations if e.check_name == "every_raw_order_accounted_for"]
+    assert len(conservation) == 8 and all(e.passed for e in conservation), "every demo partition is accounted for"
 
     assert main(["demo", "--days", "1"]) == 0
     output = capsys.readouterr().out

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import copy
-import threading
 from datetime import datetime, timedelta, timezone
 
-import dagster as dg
 import requests
 import sqlalchemy as sa
 
 from sync_pipeline.channels import ORDER_MAPPINGS
 from sync_pipeline.orders.why import explain, reimport
-from sync_pipeline.partitions import partition_key
 from sync_pipeline.warehouse.engine import get_engine
 from sync_pipeline.warehouse.tables import order_lines, order_sync_errors, orders
 from sync_pipeline_tests.conftest import TODAY, scenario
@@ -90,17 +87,7 @@ def test_repeated_and_concurrent_materializations_keep_one_row_per_order(harness
     harness = harness_factory(scenario([("woo", "woocommerce", 20)]), warehouse_url=warehouse_url)
     harness.materialize("woo", YESTERDAY)
     first = sorted((r.order_id, r.payload_sha256) for r in rows(harness, orders, channel="woo"))
-    results = []
-
-    def run():
-        job = harness.definitions().resolve_implicit_global_asset_job_def()
-        results.append(job.execute_in_process(instance=harness.instance, partition_key=partition_key("woo", YESTERDAY)))
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = harness.materialize_concurrently("woo", YESTERDAY)
     assert all(r.success for r in results)
     assert sorted((r.order_id, r.payload_sha256) for r in rows(harness, orders, channel="woo")) == first
     lines = rows(harness, order_lines, channel="woo")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import pytest
 import requests
 
+from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline_tests.conftest import TODAY, scenario
 
 YESTERDAY = TODAY - timedelta(days=1)
@@ -159,8 +159,6 @@ def test_one_channel_failing_does_not_stop_the_others(harness_factory):
         scenario([("shop", "shopify", 5), ("woo", "woocommerce", 5)], faults={"expired_credentials": ["woo"]})
     )
     job = harness.definitions().resolve_implicit_global_asset_job_def()
-    from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
-
     result = job.execute_in_process(
         instance=harness.instance,
         raise_on_error=False,
@@ -174,19 +172,7 @@ def test_one_channel_failing_does_not_stop_the_others(harness_factory):
 
 def test_concurrent_materializations_of_one_partition_land_each_version_once(harness_factory, warehouse_url):
     harness = harness_factory(scenario([("shop", "shopify", 15)]), warehouse_url=warehouse_url)
-    results = []
-
-    def run():
-        job = harness.definitions().resolve_implicit_global_asset_job_def()
-        from sync_pipeline.partitions import partition_key
-
-        results.append(job.execute_in_process(instance=harness.instance, partition_key=partition_key("shop", YESTERDAY)))
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = harness.materialize_concurrently("shop", YESTERDAY)
     assert all(r.success for r in results)
     rows = harness.raw_rows("shop")
     assert len(rows) == len({r.external_order_id for r in rows}) == len(harness.expected("shop", YESTERDAY))
