@@ -7,7 +7,7 @@ import os
 import dagster as dg
 
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import PipelineConfig, load_config
+from sync_pipeline.config import PipelineConfig
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_order_sync_schedules

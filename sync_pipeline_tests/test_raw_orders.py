@@ -6,7 +6,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-import pytest
 import requests
 
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key

@@ -21,19 +21,6 @@ ORDER_FIELDS = (
 )
 
 
-def get_path(obj: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(obj, dict):
-            obj = obj.get(part)
-        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
-            obj = obj[int(part)]
-        else:
-            return None
-        if obj is None:
-            return None
-    return obj
-
-
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 

@@ -21,6 +21,7 @@ import pycountry
 from sync_pipeline.config import ChannelConfig
 from sync_pipeline.orders.mapping import ORDER_FIELDS, ChannelMapping
 from sync_pipeline.orders.schemas import NormalizedOrderSchema
+from sync_pipeline.warehouse.tables import orders
 
 STAGE = "normalize"
 TEXT_FIELDS = [
@@ -325,8 +326,6 @@ def _validate(frame: pd.DataFrame, channel: ChannelConfig, line_problems: pd.Dat
 
 
 def _order_rows(frame: pd.DataFrame, run_id: str, now: datetime) -> pd.DataFrame:
-    from sync_pipeline.warehouse.tables import orders
-
     result = frame.copy()
     result["channel_fields"] = result["channel_fields"].map(lambda v: orjson.dumps(v, default=str).decode())
     result["normalized_at"] = now

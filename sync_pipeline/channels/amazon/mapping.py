@@ -2,12 +2,13 @@
 
 from decimal import Decimal, InvalidOperation
 
-from sync_pipeline.orders.mapping import ChannelMapping, get_path
+from sync_pipeline.orders.mapping import ChannelMapping
 
 
 def unit_price(item: dict) -> str | None:
     """ItemPrice is the price of the whole quantity ordered."""
-    amount, quantity = get_path(item, "ItemPrice.Amount"), item.get("QuantityOrdered")
+    price = item.get("ItemPrice")
+    amount, quantity = price.get("Amount") if isinstance(price, dict) else None, item.get("QuantityOrdered")
     try:
         return str(Decimal(str(amount)) / Decimal(int(quantity))) if amount is not None and quantity else amount
     except (InvalidOperation, ValueError, TypeError, ArithmeticError):
