@@ -216,3 +216,20 @@ def test_a_smaller_bucket_than_documented_costs_one_429_not_more(harness_factory
     connector, fetched = fetch_day(harness, name, YESTERDAY)
     assert_matches_simulator(harness, name, fetched, YESTERDAY)
     assert connector.log.http_429 == 1
+
+
+def test_an_unreadable_order_fails_only_its_channel_with_a_clear_message(harness_factory, monkeypatch):
+    from sync_pipeline.channels.http import ChannelRequestError
+    from sync_pipeline.channels.shopify.client import ShopifyConnector
+
+    harness = harness_factory(scenario([("shop-bad", "shopify", 4)]))
+    connector = harness.connector("shop-bad")
+    original = ShopifyConnector._raw
+
+    def broken(order):
+        order = dict(order, created_at="31/12/2025 25:61")  # what a misconfigured shop might send
+        return original(order)
+
+    monkeypatch.setattr(ShopifyConnector, "_raw", staticmethod(broken))
+    with pytest.raises(ChannelRequestError, match="no readable id or timestamp .*ValueError"):
+        connector.fetch_orders(*day_window(YESTERDAY))

@@ -14,6 +14,7 @@ import requests
 from sync_pipeline.channels.http import (
     ApiCallLog,
     ChannelHttp,
+    ChannelRequestError,
     ChannelTimeout,
     RateLimitReading,
     RetrySettings,
@@ -110,6 +111,14 @@ class ChannelConnector(ABC):
         """Every order placed in the window, halving the window whenever the channel times out on it."""
         try:
             orders = [o for page in self.pages(placed_from, placed_to, updated_since) for o in page]
+        except (KeyError, ValueError, TypeError) as exc:
+            # An order without a readable id or time cannot be filed under a day: stop this channel only.
+            raise ChannelRequestError(
+                self.config.name,
+                f"an order placed between {placed_from:%Y-%m-%d %H:%M} and {placed_to:%Y-%m-%d %H:%M} UTC has no "
+                f"readable id or timestamp ({type(exc).__name__}: {exc}); nothing was written for this window. "
+                "Correct the order in the channel, or import it from a CSV export",
+            ) from None
         except ChannelTimeout:
             if placed_to - placed_from <= self.min_window:
                 raise
