@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 Spec = str | Callable[[Any], Any]
@@ -56,6 +57,22 @@ def compile_spec(spec: Spec) -> Callable[[Any], Any]:
         return None
 
     return get
+
+
+def per_unit(line_total: Any, quantity: Any) -> Any:
+    """A unit price from a line total (Amazon, Takealot); an unreadable value is left as sent for the gate."""
+    try:
+        return str(Decimal(str(line_total)) / Decimal(int(quantity))) if line_total is not None and quantity else line_total
+    except (InvalidOperation, ValueError, TypeError, ArithmeticError):
+        return line_total
+
+
+def decimal_sum(values) -> str | None:
+    """An order total from its lines' amounts; None when one is unreadable (the gate reports the order)."""
+    try:
+        return str(sum(Decimal(str(v if v is not None else 0)) for v in values))
+    except (InvalidOperation, TypeError, ValueError):
+        return None
 
 
 def join_names(*specs: str) -> Callable[[Any], str | None]:

@@ -1,18 +1,12 @@
 """Amazon order (getOrders + getOrderItems) -> canonical order: the field table."""
 
-from decimal import Decimal, InvalidOperation
-
-from sync_pipeline.orders.mapping import ChannelMapping
+from sync_pipeline.orders.mapping import ChannelMapping, decimal_sum, per_unit
 
 
 def unit_price(item: dict) -> str | None:
     """ItemPrice is the price of the whole quantity ordered."""
     price = item.get("ItemPrice")
-    amount, quantity = price.get("Amount") if isinstance(price, dict) else None, item.get("QuantityOrdered")
-    try:
-        return str(Decimal(str(amount)) / Decimal(int(quantity))) if amount is not None and quantity else amount
-    except (InvalidOperation, ValueError, TypeError, ArithmeticError):
-        return amount  # left as sent: validation reports it
+    return per_unit(price.get("Amount") if isinstance(price, dict) else None, item.get("QuantityOrdered"))
 
 
 AMAZON_ORDERS = ChannelMapping(
@@ -67,11 +61,11 @@ AMAZON_CSV_ORDERS = ChannelMapping(
         "ship_postal_code": "0.ship-postal-code",
         "ship_country": "0.ship-country",
         "currency": "0.currency",
-        "total_amount": lambda rows: _sum(rows, "item-price"),
+        "total_amount": lambda rows: decimal_sum(r.get("item-price") for r in rows),
         "ship_method": "0.ship-service-level",
     },
     lines=lambda rows: rows,
-    line={"channel_sku": "sku", "variant_id": "asin", "quantity": "quantity", "unit_price": lambda row: _per_unit(row), "title": "product-name"},
+    line={"channel_sku": "sku", "variant_id": "asin", "quantity": "quantity", "unit_price": lambda row: per_unit(row.get("item-price"), row.get("quantity")), "title": "product-name"},
     skip_reason=lambda order: (
         "fulfilled by Amazon (FBA): Amazon ships it, not the warehouse"
         if order["channel_fields"].get("FulfillmentChannel") == "Amazon" else None
@@ -79,13 +73,3 @@ AMAZON_CSV_ORDERS = ChannelMapping(
     extra={"FulfillmentChannel": "0.fulfillment-channel", "SalesChannel": "0.sales-channel"},
 )
 
-
-def _sum(rows: list, column: str) -> str | None:
-    try:
-        return str(sum(Decimal(str(r.get(column) or 0)) for r in rows))
-    except (InvalidOperation, TypeError, AttributeError):
-        return None
-
-
-def _per_unit(row: dict) -> str | None:
-    return unit_price({"ItemPrice": {"Amount": row.get("item-price")}, "QuantityOrdered": row.get("quantity")})

@@ -1,25 +1,7 @@
 """Takealot sales (one row per order line) -> canonical order: the field table. Takealot orders ship
 to a Takealot distribution centre, so the DC is the ship-to and the customer is only a name."""
 
-from decimal import Decimal, InvalidOperation
-
-from sync_pipeline.orders.mapping import ChannelMapping
-
-
-def unit_price(sale: dict) -> str | None:
-    """selling_price is the line's total."""
-    price, quantity = sale.get("selling_price"), sale.get("quantity")
-    try:
-        return str(Decimal(str(price)) / Decimal(int(quantity))) if price is not None and quantity else price
-    except (InvalidOperation, ValueError, TypeError, ArithmeticError):
-        return price
-
-
-def order_total(sales: list) -> str | None:
-    try:
-        return str(sum(Decimal(str(s.get("selling_price"))) for s in sales))
-    except (InvalidOperation, TypeError, AttributeError):
-        return None
+from sync_pipeline.orders.mapping import ChannelMapping, decimal_sum, per_unit
 
 
 TAKEALOT_ORDERS = ChannelMapping(
@@ -31,7 +13,7 @@ TAKEALOT_ORDERS = ChannelMapping(
         "ship_region": "0.dc",
         "ship_country": lambda sales: "ZA",
         "currency": lambda sales: "ZAR",
-        "total_amount": order_total,
+        "total_amount": lambda sales: decimal_sum(s.get("selling_price") for s in sales),
         "ship_method": lambda sales: "Takealot lead-time delivery",
     },
     lines=lambda sales: sales if isinstance(sales, list) else [],
@@ -39,7 +21,7 @@ TAKEALOT_ORDERS = ChannelMapping(
         "channel_sku": "sku",
         "variant_id": "offer_id | tsin",
         "quantity": "quantity",
-        "unit_price": unit_price,
+        "unit_price": lambda sale: per_unit(sale.get("selling_price"), sale.get("quantity")),  # a line total
         "title": "product_title",
     },
     extra={"dc": "0.dc", "customer_dc": "0.customer_dc", "po_number": "0.po_number", "shipment_id": "0.shipment_id", "promotion": "0.promotion"},
@@ -55,7 +37,7 @@ TAKEALOT_CSV_ORDERS = ChannelMapping(
         "ship_region": "0.DC",
         "ship_country": lambda rows: "ZA",
         "currency": lambda rows: "ZAR",
-        "total_amount": lambda rows: order_total([{"selling_price": r.get("Selling Price")} for r in rows]),
+        "total_amount": lambda rows: decimal_sum(r.get("Selling Price") for r in rows),
         "ship_method": lambda rows: "Takealot lead-time delivery",
     },
     lines=lambda rows: rows,
@@ -63,7 +45,7 @@ TAKEALOT_CSV_ORDERS = ChannelMapping(
         "channel_sku": "SKU",
         "variant_id": "TSIN",
         "quantity": "Qty",
-        "unit_price": lambda row: unit_price({"selling_price": row.get("Selling Price"), "quantity": row.get("Qty")}),
+        "unit_price": lambda row: per_unit(row.get("Selling Price"), row.get("Qty")),
         "title": "Product Title",
     },
 )
