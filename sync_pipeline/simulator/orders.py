@@ -198,13 +198,13 @@ def generate_orders(
     Each UTC day has its own RNG (sha256 of seed, channel and date) and its own block of sequence numbers, so a
     day's orders and ids are the same whatever window the scenario covers and whenever it runs. Days are drawn
     whole and then cut at `now`; a status change due after `now` has not happened yet."""
-    catalogue = _catalogue(channel_rng(seed, channel))
+    products = catalogue(seed, channel)
     orders = []
     for offset in range(days):
         day = start + timedelta(days=offset)
         rng = channel_rng(seed, channel, f":{day.isoformat()}")
         day_start = datetime.combine(day, time(), tzinfo=timezone.utc)
-        drafts = sorted((_draft(rng, tz, day_start, anomalies, market, catalogue) for _ in range(per_day)),
+        drafts = sorted((_draft(rng, tz, day_start, anomalies, market, products) for _ in range(per_day)),
                         key=lambda d: d.placed_at)
         first_seq = (day - SEQ_EPOCH).days * MAX_ORDERS_PER_DAY
         for index, draft in enumerate(drafts):
@@ -215,6 +215,11 @@ def generate_orders(
                 draft = replace(draft, status="open", changed_at=None)
             orders.append(replace(draft, seq=first_seq + index, updated_at=draft.changed_at or draft.placed_at))
     return orders
+
+
+def catalogue(seed: int, channel: str) -> list[Product]:
+    """The products a channel sells; the warehouse stocks every channel's catalogue."""
+    return _catalogue(channel_rng(seed, channel))
 
 
 def _catalogue(rng: random.Random) -> list[Product]:

@@ -115,12 +115,77 @@ class Anomalies:
     near_midnight: float = 0.0
     unpaid: float = 0.0
     fba: float = 0.0
+    # Orders the normalize gate must quarantine (see the simulator README for each platform's rendering).
+    unmapped_status: float = 0.0
+    missing_customer: float = 0.0
+    malformed_address: float = 0.0
+    unknown_country: float = 0.0
+    invalid_amount: float = 0.0
+    invalid_date: float = 0.0
+    # Orders the fulfilment stage must stop before the warehouse.
+    unknown_sku: float = 0.0
+    sku_case_mismatch: float = 0.0
+    duplicate_sku: float = 0.0
+    unmapped_ship_method: float = 0.0
+    po_box: float = 0.0
+    bad_postal_code: float = 0.0
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> Anomalies:
         raw = _mapping(raw, where)
         _known_keys(raw, where, [f.name for f in fields(cls)])
         return cls(**{k: _share(v, f"{where}.{k}") for k, v in raw.items()})
+
+
+WAREHOUSE_FAULT_KINDS = ("timeout_after_commit", "server_error_5xx", "connection_reset")
+
+
+@dataclass(frozen=True)
+class WarehouseFaults:
+    """Shares of warehouse API requests that fail on purpose. `timeout_after_commit` applies to order creation
+    only: the order is stored, then the reply stalls `timeout_delay_s` and the connection is dropped."""
+
+    timeout_after_commit: float = 0.0
+    server_error_5xx: float = 0.0
+    connection_reset: float = 0.0
+    timeout_delay_s: float = 2.0
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> WarehouseFaults:
+        raw = _mapping(raw, where)
+        _known_keys(raw, where, [f.name for f in fields(cls)])
+        shares = {k: _share(raw.get(k, 0.0), f"{where}.{k}") for k in WAREHOUSE_FAULT_KINDS}
+        if sum(shares.values()) > 1.0:
+            raise ScenarioError(f"{where}: the shares {', '.join(WAREHOUSE_FAULT_KINDS)} add up to more than 1")
+        return cls(**shares, timeout_delay_s=_number(raw.get("timeout_delay_s", 2.0), f"{where}.timeout_delay_s", minimum=0.0))
+
+
+@dataclass(frozen=True)
+class WarehouseSpec:
+    """The 3PL warehouse (FCP) the simulator plays beside the channels, served under /<name>."""
+
+    name: str = "warehouse"
+    faults: WarehouseFaults = field(default_factory=WarehouseFaults)
+    # Share of channel orders a person already entered by hand (the warehouse answers "Duplicate order number").
+    preexisting_orders: float = 0.0
+    # Share of catalogue SKUs with no Good stock (orders for them are accepted as backorders).
+    out_of_stock: float = 0.0
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str, channel_names: list[str]) -> WarehouseSpec:
+        raw = _mapping(raw, where)
+        _known_keys(raw, where, [f.name for f in fields(cls)])
+        name = raw.get("name", "warehouse")
+        if not isinstance(name, str) or not CHANNEL_NAME.match(name):
+            raise ScenarioError(f"{where}.name: {name!r} must match {CHANNEL_NAME.pattern}")
+        if name in channel_names or name == "_admin":
+            raise ScenarioError(f"{where}.name: {name!r} is already a channel's name; pick another path prefix")
+        return cls(
+            name=name,
+            faults=WarehouseFaults.from_dict(raw.get("faults") or {}, f"{where}.faults"),
+            preexisting_orders=_share(raw.get("preexisting_orders", 0.0), f"{where}.preexisting_orders"),
+            out_of_stock=_share(raw.get("out_of_stock", 0.0), f"{where}.out_of_stock"),
+        )
 
 
 @dataclass(frozen=True)
@@ -133,13 +198,14 @@ class Scenario:
     faults: Faults = field(default_factory=Faults)
     anomalies: Anomalies = field(default_factory=Anomalies)
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    warehouse: WarehouseSpec = field(default_factory=WarehouseSpec)
 
     @classmethod
     def from_dict(cls, raw: Any) -> Scenario:
         where = "scenario"
         raw = _mapping(raw, where)
         _known_keys(
-            raw, where, ["seed", "start_date", "days", "speed", "channels", "faults", "anomalies", "rate_limits"],
+            raw, where, ["seed", "start_date", "days", "speed", "channels", "faults", "anomalies", "rate_limits", "warehouse"],
             required=["start_date", "days", "channels"],
         )
         channels = _channels(raw["channels"])
@@ -152,6 +218,7 @@ class Scenario:
             faults=Faults.from_dict(raw.get("faults") or {}, f"{where}.faults", [c.name for c in channels]),
             anomalies=Anomalies.from_dict(raw.get("anomalies") or {}, f"{where}.anomalies"),
             rate_limits=_rate_limits(raw.get("rate_limits") or {}, f"{where}.rate_limits"),
+            warehouse=WarehouseSpec.from_dict(raw.get("warehouse") or {}, f"{where}.warehouse", [c.name for c in channels]),
         )
 
 
