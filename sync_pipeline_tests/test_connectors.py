@@ -218,18 +218,26 @@ def test_a_smaller_bucket_than_documented_costs_one_429_not_more(harness_factory
     assert connector.log.http_429 == 1
 
 
-def test_an_unreadable_order_fails_only_its_channel_with_a_clear_message(harness_factory, monkeypatch):
+def test_an_unreadable_creation_time_keeps_the_order_and_a_missing_id_fails_the_channel(harness_factory, monkeypatch):
     from sync_pipeline.channels.http import ChannelRequestError
     from sync_pipeline.channels.shopify.client import ShopifyConnector
 
     harness = harness_factory(scenario([("shop-bad", "shopify", 4)]))
     connector = harness.connector("shop-bad")
-    original = ShopifyConnector._raw
+    original = ShopifyConnector.raw_order
 
-    def broken(order):
-        order = dict(order, created_at="31/12/2025 25:61")  # what a misconfigured shop might send
-        return original(order)
+    def zero_date(self, external_order_id, order):
+        return original(self, external_order_id, dict(order, created_at="0000-00-00 00:00:00"))
 
-    monkeypatch.setattr(ShopifyConnector, "_raw", staticmethod(broken))
-    with pytest.raises(ChannelRequestError, match="no readable id or timestamp .*ValueError"):
+    monkeypatch.setattr(ShopifyConnector, "raw_order", zero_date)
+    fetched = connector.fetch_orders(*day_window(YESTERDAY))
+    # The channel filtered by creation time, so every order it returned belongs to the window, dated or not.
+    assert sorted(o.external_order_id for o in fetched) == sorted(harness.expected("shop-bad", YESTERDAY))
+    assert all(o.placed_at is None and o.updated_at is not None for o in fetched)
+
+    def no_id(self, external_order_id, order):
+        return original(self, order["no such key"], order)
+
+    monkeypatch.setattr(ShopifyConnector, "raw_order", no_id)
+    with pytest.raises(ChannelRequestError, match="no readable id .*KeyError"):
         connector.fetch_orders(*day_window(YESTERDAY))

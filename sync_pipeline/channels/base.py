@@ -20,18 +20,20 @@ from sync_pipeline.channels.http import (
     RetrySettings,
 )
 from sync_pipeline.config import ChannelConfig, RateLimitConfig
+from sync_pipeline.orders.mapping import ChannelMapping
 
 CHECK_PAGE_SIZE = 5
 
 
 @dataclass(frozen=True)
 class RawOrder:
-    """One order exactly as the channel sent it, with the two timestamps the pipeline files it by."""
+    """One order exactly as the channel sent it, with the two timestamps the pipeline files it by (None when
+    the channel sent one that cannot be read: the order still lands, and normalize reports INVALID_DATE)."""
 
     external_order_id: str
     payload: Any
-    placed_at: datetime
-    updated_at: datetime
+    placed_at: datetime | None
+    updated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class ChannelConnector(ABC):
     reauthorize_hint: ClassVar[str]
     rate_limits: ClassVar[dict[str, RateLimitConfig]] = {}
     csv_export: ClassVar[CsvExport]
+    # The field table of the API's payloads; it also knows where the order's times sit and how they are written.
+    mapping: ClassVar[ChannelMapping]
     max_page_size: ClassVar[int]
     # Windows are halved on timeouts down to this size.
     min_window: ClassVar[timedelta] = timedelta(hours=1)
@@ -101,6 +105,10 @@ class ChannelConnector(ABC):
     ) -> Iterator[list[RawOrder]]:
         """Orders placed in [placed_from, placed_to) (and updated since, where the API can filter), a page at a time."""
 
+    def raw_order(self, external_order_id: str, payload: Any) -> RawOrder:
+        placed_at, updated_at, _ = self.mapping.times(payload, self.config.tz)
+        return RawOrder(external_order_id, payload, placed_at, updated_at)
+
     @abstractmethod
     def fetch_order(self, external_order_id: str) -> RawOrder | None:
         """One order by the channel's id, or None when the channel does not know it."""
@@ -112,11 +120,11 @@ class ChannelConnector(ABC):
         try:
             orders = [o for page in self.pages(placed_from, placed_to, updated_since) for o in page]
         except (KeyError, ValueError, TypeError) as exc:
-            # An order without a readable id or time cannot be filed under a day: stop this channel only.
+            # An order without an id cannot be told apart from the others: stop this channel only.
             raise ChannelRequestError(
                 self.config.name,
                 f"an order placed between {placed_from:%Y-%m-%d %H:%M} and {placed_to:%Y-%m-%d %H:%M} UTC has no "
-                f"readable id or timestamp ({type(exc).__name__}: {exc}); nothing was written for this window. "
+                f"readable id ({type(exc).__name__}: {exc}); nothing was written for this window. "
                 "Correct the order in the channel, or import it from a CSV export",
             ) from None
         except ChannelTimeout:
@@ -127,7 +135,10 @@ class ChannelConnector(ABC):
             return self.fetch_orders(placed_from, middle, updated_since) + self.fetch_orders(
                 middle, placed_to, updated_since
             )
-        latest = {o.external_order_id: o for o in orders if placed_from <= o.placed_at < placed_to}
+        # The channel filtered by creation time, so an order whose time it wrote unreadably belongs to this window.
+        latest = {
+            o.external_order_id: o for o in orders if o.placed_at is None or placed_from <= o.placed_at < placed_to
+        }
         return list(latest.values())
 
     def check_connection(self) -> dict:

@@ -21,8 +21,8 @@ USER_AGENT = "sync-pipeline/0.1 (+order-sync)"
 class ChannelError(Exception):
     """A channel call failed; the message names the channel and what to do."""
 
-    def __init__(self, channel: str, message: str):
-        super().__init__(f"channel {channel!r}: {message}")
+    def __init__(self, channel: str, message: str, kind: str = "channel"):
+        super().__init__(f"{kind} {channel!r}: {message}")
         self.channel = channel
 
 
@@ -34,7 +34,12 @@ class ChannelRequestError(ChannelError):
     """A request the channel refused, or one that still failed after every retry."""
 
 
-class ChannelTimeout(ChannelRequestError):
+class ChannelUnavailable(ChannelRequestError):
+    """No definite answer after every attempt (timeouts, dropped connections, 5xx, 429): whether a write
+    took effect is unknown, so a caller that wrote must look before writing again."""
+
+
+class ChannelTimeout(ChannelUnavailable):
     """Every attempt timed out; the caller may retry with a smaller time window."""
 
 
@@ -167,6 +172,10 @@ class ChannelHttp:
         self.session.mount("http://", HTTPAdapter(max_retries=0))
         self.session.mount("https://", HTTPAdapter(max_retries=0))
 
+    @property
+    def _kind(self) -> str:
+        return "warehouse" if self.config.type == "warehouse" else "channel"
+
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
@@ -187,11 +196,14 @@ class ChannelHttp:
         endpoint: str,
         bucket: str | None = None,
         allowed: tuple[int, ...] = (200,),
+        attempts: int | None = None,
         **kwargs,
     ) -> requests.Response:
-        """Send with retries; returns a response whose status is in `allowed`, or raises a ChannelError."""
+        """Send with retries; returns a response whose status is in `allowed`, or raises a ChannelError.
+        `attempts=1` for a write that must not be repeated blindly (the caller looks it up first)."""
+        attempts = attempts or self.retry.max_attempts
         retrying = Retrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
+            stop=stop_after_attempt(attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep,
@@ -206,10 +218,10 @@ class ChannelHttp:
                     response = self._attempt(method, url, endpoint, bucket, allowed, number, kwargs)
         except _Retryable as exc:
             message = (
-                f"{method} {endpoint} failed {self.retry.max_attempts} times, last with {exc.reason}; "
-                "the channel API is unavailable or overloaded: the next scheduled run retries"
+                f"{method} {endpoint} failed {attempts} time{'s' if attempts > 1 else ''}, last with {exc.reason}; "
+                f"the {self.config.type} API is unavailable or overloaded: the next scheduled run retries"
             )
-            raise (ChannelTimeout if exc.timed_out else ChannelRequestError)(self.config.name, message) from None
+            raise (ChannelTimeout if exc.timed_out else ChannelUnavailable)(self.config.name, message, self._kind) from None
         return response
 
     def _attempt(self, method, url, endpoint, bucket, allowed, number, kwargs) -> requests.Response:
@@ -252,10 +264,12 @@ class ChannelHttp:
             raise ChannelAuthError(
                 self.config.name,
                 f"the {self.config.type} API refused the credentials (HTTP {status}) on {endpoint}; "
-                f"{self.auth_fix}. Nothing was written for this channel.",
+                f"{self.auth_fix}. Nothing was written for this {self._kind}.",
+                self._kind,
             )
         raise ChannelRequestError(
-            self.config.name, f"{method} {endpoint} was refused with HTTP {status}: {self.redact(response.text[:300])}"
+            self.config.name, f"{method} {endpoint} was refused with HTTP {status}: {self.redact(response.text[:300])}",
+            self._kind,
         )
 
     def _record(self, method, endpoint, status, error, started, reading, attempt) -> None:

@@ -41,15 +41,18 @@ class ChannelIngest:
     error: str | None = None
 
 
-def payload_row(channel: str, order: RawOrder, run_id: str, fetched_at: datetime, source: str) -> dict:
+def payload_row(
+    channel: str, order: RawOrder, run_id: str, fetched_at: datetime, source: str, filed_under: date | None = None
+) -> dict:
+    """`filed_under`: the day an order whose creation time is unreadable is kept under (placed_at stays NULL)."""
     text = orjson.dumps(order.payload).decode("utf-8")
     return {
         "channel": channel,
-        "partition_date": order.placed_at.astimezone(timezone.utc).date(),
+        "partition_date": order.placed_at.astimezone(timezone.utc).date() if order.placed_at else filed_under,
         "external_order_id": order.external_order_id,
         "payload": text,
         "payload_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        "channel_updated_at": order.updated_at,
+        "channel_updated_at": order.updated_at or fetched_at,
         "placed_at": order.placed_at,
         "fetched_at": fetched_at,
         "run_id": run_id,
@@ -116,6 +119,20 @@ def ingest_channel(
     return result
 
 
+def filed_days(engine: sa.Engine, channel: str, external_ids: list[str]) -> dict[str, date]:
+    """Where orders with an unreadable creation time were filed before, so every version stays in one partition;
+    a first sighting is filed under the first day of the window the channel returned it for."""
+    if not external_ids:
+        return {}
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(raw_orders.c.external_order_id, sa.func.min(raw_orders.c.partition_date))
+            .where(raw_orders.c.channel == channel, raw_orders.c.external_order_id.in_(external_ids))
+            .group_by(raw_orders.c.external_order_id)
+        ).all()
+    return dict(rows)
+
+
 def _history_floor(channel: ChannelConfig, today: date | None) -> date:
     return (today or datetime.now(timezone.utc).date()) - timedelta(days=channel.history_days)
 
@@ -151,5 +168,9 @@ def _fetch_rows(
         placed_from, placed_to = _window(api_days)
         orders = connector.fetch_orders(placed_from, placed_to, updated_since)
         result.fetched = len(orders)
-        rows.extend(payload_row(channel.name, o, run_id, fetched_at, "api") for o in orders)
+        undated = filed_days(engine, channel.name, [o.external_order_id for o in orders if o.placed_at is None])
+        rows.extend(
+            payload_row(channel.name, o, run_id, fetched_at, "api", undated.get(o.external_order_id, api_days[0]))
+            for o in orders
+        )
     return rows, api_days, sync_started

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 Spec = str | Callable[[Any], Any]
 
@@ -75,6 +76,35 @@ def decimal_sum(values) -> str | None:
         return None
 
 
+def iso_time(value: Any, tz: tzinfo) -> datetime:
+    """ISO 8601 with an offset or Z (Shopify's shop-local offsets, Amazon's Z); without one, the channel's zone."""
+    parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(timezone.utc)
+
+
+def gmt_time(value: Any, tz: tzinfo) -> datetime:
+    """A naive ISO time that is UTC whatever the shop's zone (WooCommerce's *_gmt fields)."""
+    return iso_time(value, timezone.utc)
+
+
+def local_time(fmt: str) -> Callable[[Any, tzinfo], datetime]:
+    """A naive time in `fmt`, in the channel's own zone (Takealot's order_date)."""
+
+    def parse(value: Any, tz: tzinfo) -> datetime:
+        return datetime.strptime(str(value).strip(), fmt).replace(tzinfo=tz).astimezone(timezone.utc)
+
+    return parse
+
+
+class OrderTimes(NamedTuple):
+    """When an order was placed and last changed, in UTC; `placed_at` is None when the channel sent something
+    unreadable, which `placed_at_sent` keeps for the error message."""
+
+    placed_at: datetime | None
+    updated_at: datetime | None
+    placed_at_sent: Any
+
+
 def join_names(*specs: str) -> Callable[[Any], str | None]:
     """A name assembled from parts, e.g. first and last name."""
 
@@ -100,6 +130,10 @@ class ChannelMapping:
     extra: dict[str, str] = field(default_factory=dict)  # channel-specific fields kept as JSON
     # Orders the warehouse must never see whatever their status (Amazon FBA): the reason, or None.
     skip_reason: Callable[[dict], str | None] = lambda order: None
+    # Where the creation and modification times sit (paths from the order root) and how they are written.
+    placed_at: Spec | None = None
+    updated_at: Spec | None = None
+    read_time: Callable[[Any, tzinfo], datetime] = iso_time
 
     def __post_init__(self):
         unknown = set(self.order) - set(ORDER_FIELDS)
@@ -113,12 +147,29 @@ class ChannelMapping:
             "_line": [(name, compile_spec(spec)) for name, spec in self.line.items()],
             "_extra": [(name, compile_spec(path)) for name, path in self.extra.items()],
             "_status": compile_spec(self.order["channel_status"]),
+            "_placed_at": compile_spec(self.placed_at) if self.placed_at else (lambda root: None),
+            "_updated_at": compile_spec(self.updated_at) if self.updated_at else (lambda root: None),
         }
         for name, value in compiled.items():
             object.__setattr__(self, name, value)
 
     def status(self, payload: Any) -> Any:
         return self._status(self._root(payload))
+
+    def _read(self, value: Any, tz: tzinfo) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return self.read_time(value, tz)
+        except (ValueError, TypeError, OverflowError):
+            return None
+
+    def times(self, payload: Any, tz: tzinfo) -> OrderTimes:
+        """The order's times, parsed the channel's own way; an unreadable one is None, never a guess."""
+        root = self._root(payload)
+        sent = self._placed_at(root)
+        placed = self._read(sent, tz)
+        return OrderTimes(placed, self._read(self._updated_at(root), tz) or placed, sent)
 
     def map(self, payload: Any) -> tuple[dict, list[dict]]:
         root = self._root(payload)

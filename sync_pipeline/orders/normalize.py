@@ -14,13 +14,12 @@ from datetime import datetime
 import numpy as np
 import orjson
 import pandas as pd
-import pandera.errors
 import phonenumbers
 import pycountry
 
 from sync_pipeline.config import ChannelConfig
 from sync_pipeline.orders.mapping import ORDER_FIELDS, ChannelMapping
-from sync_pipeline.orders.schemas import NormalizedOrderSchema
+from sync_pipeline.orders.schemas import NormalizedOrderSchema, failed_checks
 from sync_pipeline.warehouse.tables import orders
 
 STAGE = "normalize"
@@ -151,6 +150,15 @@ def _status(mapping: ChannelMapping, payload: str):
         return None
 
 
+def _unreadable_times(latest: pd.DataFrame, mappings: dict[str, ChannelMapping], channel: ChannelConfig) -> pd.Series:
+    """For orders landed without a readable creation time: what the channel sent instead (None elsewhere)."""
+    sent = pd.Series(None, index=latest.index, dtype="object")
+    for row in latest[latest["placed_at"].isna()].itertuples(index=False):
+        mapping = mappings[source_kind(row.source)]
+        sent[row.external_order_id] = repr(mapping.times(orjson.loads(row.payload), channel.tz).placed_at_sent)
+    return sent
+
+
 def normalize(
     raw: pd.DataFrame, channel: ChannelConfig, mappings: dict[str, ChannelMapping], status_map: dict[str, str],
     run_id: str, now: datetime,
@@ -180,6 +188,7 @@ def normalize(
     for column in ("partition_date", "placed_at", "payload_sha256"):
         frame[column] = latest[column]
     frame["updated_at"] = latest["channel_updated_at"]
+    frame["placed_at_sent"] = _unreadable_times(latest, mappings, channel)
 
     # Filter before judging: a filtered order is not an error.
     not_importable = ~frame["external_order_id"].isin(importable)
@@ -223,6 +232,7 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     for column in [*TEXT_FIELDS, "customer_email", "customer_phone", "ship_phone", "channel_status", "currency",
                    "order_number", "ship_method", "ship_country", "bill_country"]:
         frame[column] = _as_text(frame[column]).map(lambda v: v.strip() or None if isinstance(v, str) else v)
+    frame["date_readable"] = frame["placed_at"].notna()
     frame["canonical_status"] = frame["channel_status"].map(status_map)
     frame["status_mapped"] = frame["canonical_status"].notna()
 
@@ -281,33 +291,31 @@ MESSAGES = {
                        "correct the shipping address in {channel}",
     "MALFORMED_ADDRESS": "{field} holds control characters or broken encoding; fix the text on the order in {channel}",
     "INVALID_AMOUNT": "{field} is not a non-negative amount in an ISO 4217 currency; correct the order in {channel}",
+    "INVALID_DATE": "the order's creation time {sent} is not a time the {type} mapping can read, so the "
+                    "order cannot be dated; it is kept under {partition_date} meanwhile. Correct the order in {channel} "
+                    "and re-import it (sync-pipeline reimport), or report the format if {type} really writes it so",
 }
 
 
 def _validate(frame: pd.DataFrame, channel: ChannelConfig, line_problems: pd.DataFrame) -> pd.DataFrame:
     """Run the Pandera gate lazily, so every failing order and reason is collected in one pass."""
     rows = []
-    if len(frame):
-        try:
-            NormalizedOrderSchema.validate(frame, lazy=True)
-        except pandera.errors.SchemaErrors as exc:
-            cases = exc.failure_cases
-            for code, index in cases[["check", "index"]].drop_duplicates().itertuples(index=False):
-                if code not in MESSAGES or index is None or pd.isna(index):
-                    raise  # a contract failure that is not an order's fault: a bug, stop loudly
-                order = frame.loc[index]
-                field = {
-                    "STATUS_NOT_MAPPED": "channel_status",
-                    "CUSTOMER_INFO_MISSING": "customer_name" if pd.isna(order["customer_name"]) else "customer_email/customer_phone",
-                    "ADDRESS_INVALID": "ship_country",
-                    "MALFORMED_ADDRESS": order["malformed_field"],
-                    "INVALID_AMOUNT": order["invalid_amount_field"],
-                }[code]
-                message = MESSAGES[code].format(
-                    channel_status=order["channel_status"], type=channel.type, channel=channel.name, field=field,
-                    country=order["ship_country_sent"],
-                )
-                rows.append({"external_order_id": order["external_order_id"], "error_code": code, "field": field, "message": message})
+    for index, code in failed_checks(NormalizedOrderSchema, frame, set(MESSAGES)):
+        order = frame.loc[index]
+        field = {
+            "STATUS_NOT_MAPPED": "channel_status",
+            "CUSTOMER_INFO_MISSING": "customer_name" if pd.isna(order["customer_name"]) else "customer_email/customer_phone",
+            "ADDRESS_INVALID": "ship_country",
+            "MALFORMED_ADDRESS": order["malformed_field"],
+            "INVALID_AMOUNT": order["invalid_amount_field"],
+            "INVALID_DATE": "placed_at",
+        }[code]
+        message = MESSAGES[code].format(
+            channel_status=order["channel_status"], type=channel.type, channel=channel.name, field=field,
+            country=order["ship_country_sent"], sent=order["placed_at_sent"],
+            partition_date=order["partition_date"],
+        )
+        rows.append({"external_order_id": order["external_order_id"], "error_code": code, "field": field, "message": message})
     for problem in line_problems.itertuples(index=False):
         if problem.what == "lines":
             rows.append({

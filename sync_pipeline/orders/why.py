@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.channels import CONNECTORS
 from sync_pipeline.config import PipelineConfig
-from sync_pipeline.orders.ingest import payload_row
+from sync_pipeline.orders.ingest import filed_days, payload_row
 from sync_pipeline.orders.normalize import normalize
 from sync_pipeline.orders.normalized_orders import read_raw_versions, write_normalized
 from sync_pipeline.orders.status_map import load_status_map
@@ -92,7 +92,8 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
     lines = [
         f"order {ref.channel}:{ref.external_order_id}",
         f"  where: {where}",
-        f"  partition: {ref.channel}|{latest.partition_date}  placed {latest.placed_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"  partition: {ref.channel}|{latest.partition_date}  placed "
+        + (f"{latest.placed_at:%Y-%m-%d %H:%M:%S} UTC" if latest.placed_at else "at an unreadable time (INVALID_DATE)"),
         f"  versions landed: {len(versions)} (latest updated {latest.channel_updated_at:%Y-%m-%d %H:%M:%S} UTC, "
         f"fetched {latest.fetched_at:%Y-%m-%d %H:%M:%S} UTC, from {latest.source})",
     ]
@@ -125,7 +126,8 @@ def reimport(engine: sa.Engine, config: PipelineConfig, channel_name: str, exter
     if order is None:
         raise OrderNotFound(f"channel {channel_name!r} does not know order {external_order_id!r} (deleted, or a wrong id)")
     now = datetime.now(timezone.utc)
-    row = payload_row(channel_name, order, run_id, now, "api")
+    filed_under = filed_days(engine, channel_name, [order.external_order_id]).get(order.external_order_id, now.date())
+    row = payload_row(channel_name, order, run_id, now, "api", filed_under)
     day = row["partition_date"]
     with engine.begin() as connection:
         insert_new(connection, raw_orders, [row], ["channel", "external_order_id", "payload_sha256"])

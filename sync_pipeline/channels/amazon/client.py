@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, iso_z, utc
+from sync_pipeline.channels.amazon.mapping import AMAZON_ORDERS
+from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, iso_z
 from sync_pipeline.channels.http import ChannelAuthError, RateLimitReading
 from sync_pipeline.config import RateLimitConfig
 
@@ -14,10 +15,6 @@ LWA_URL = "https://api.amazon.com/auth/o2/token"
 DEFAULT_MARKETPLACE = "ATVPDKIKX0DER"  # amazon.com
 # CreatedBefore must lie at least two minutes in the past; keep a few seconds of margin.
 LATEST_ALLOWED_LAG = timedelta(minutes=2, seconds=5)
-
-
-def _parse(value: str) -> datetime:
-    return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
 class AmazonConnector(ChannelConnector):
@@ -33,6 +30,7 @@ class AmazonConnector(ChannelConnector):
         "getOrder": RateLimitConfig(per_second=0.5, burst=30),
     }
     csv_export = CsvExport(order_id="amazon-order-id", placed_at="purchase-date", updated_at="last-updated-date")
+    mapping = AMAZON_ORDERS
     max_page_size = 100
 
     def authenticate(self, session, secrets) -> None:
@@ -88,13 +86,13 @@ class AmazonConnector(ChannelConnector):
             params = {"NextToken": payload["NextToken"]}
 
     def _raw(self, order: dict) -> RawOrder:
-        return RawOrder(
-            external_order_id=order["AmazonOrderId"],
-            # getOrders and getOrderItems are separate calls; the landed payload keeps both verbatim.
-            payload={"Order": order, "OrderItems": self._items(order["AmazonOrderId"])},
-            placed_at=_parse(order["PurchaseDate"]),
-            updated_at=_parse(order["LastUpdateDate"]),
-        )
+        # getOrders and getOrderItems are separate calls; the landed payload keeps both verbatim.
+        return self.raw_order(order["AmazonOrderId"], {"Order": order, "OrderItems": self._items(order["AmazonOrderId"])})
+
+    def _updated_since(self, order: dict, since: datetime | None) -> bool:
+        """Unreadable update times count as changed: better one getOrderItems call too many than a lost order."""
+        updated = self.mapping.times({"Order": order}, self.config.tz).updated_at
+        return since is None or updated is None or updated >= since
 
     def pages(self, placed_from, placed_to, updated_since) -> Iterator[list[RawOrder]]:
         created_before = min(placed_to, datetime.now(timezone.utc) - LATEST_ALLOWED_LAG)
@@ -116,7 +114,7 @@ class AmazonConnector(ChannelConnector):
             yield [
                 self._raw(order)
                 for order in payload["Orders"]
-                if updated_since is None or _parse(order["LastUpdateDate"]) >= updated_since
+                if self._updated_since(order, updated_since)
             ]
             if not payload.get("NextToken"):
                 return

@@ -1,6 +1,6 @@
 """Amazon order (getOrders + getOrderItems) -> canonical order: the field table."""
 
-from sync_pipeline.orders.mapping import ChannelMapping, decimal_sum, per_unit
+from sync_pipeline.orders.mapping import ChannelMapping, decimal_sum, iso_time, per_unit
 
 
 def unit_price(item: dict) -> str | None:
@@ -43,6 +43,9 @@ AMAZON_ORDERS = ChannelMapping(
         if order["channel_fields"].get("FulfillmentChannel") == "AFN" else None
     ),
     extra={"FulfillmentChannel": "Order.FulfillmentChannel", "SalesChannel": "Order.SalesChannel", "MarketplaceId": "Order.MarketplaceId", "IsPrime": "Order.IsPrime", "IsBusinessOrder": "Order.IsBusinessOrder"},
+    placed_at="PurchaseDate",  # ISO 8601 in UTC with Z
+    updated_at="LastUpdateDate",
+    read_time=iso_time,
 )
 
 # Seller Central "All Orders" report (flat file): one row per item, no buyer contact.

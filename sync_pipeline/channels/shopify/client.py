@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, iso_z, utc
+from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, iso_z
+from sync_pipeline.channels.shopify.mapping import SHOPIFY_ORDERS
 from sync_pipeline.channels.http import RateLimitReading
 from sync_pipeline.config import RateLimitConfig
 
@@ -23,6 +24,7 @@ class ShopifyConnector(ChannelConnector):
     # Standard plan: a bucket of 40 leaking 2 requests/s; Plus stores set rate_limit in channels.yaml.
     rate_limits = {"default": RateLimitConfig(per_second=2.0, burst=40)}
     csv_export = CsvExport(order_id="Id", placed_at="Created at")
+    mapping = SHOPIFY_ORDERS
     max_page_size = 250
 
     def authenticate(self, session, secrets) -> None:
@@ -39,15 +41,6 @@ class ShopifyConnector(ChannelConnector):
     def _api(self) -> str:
         return f"{self.config.base_url}/admin/api/{self.config.options.get('api_version', API_VERSION)}"
 
-    @staticmethod
-    def _raw(order: dict) -> RawOrder:
-        return RawOrder(
-            external_order_id=str(order["id"]),
-            payload=order,
-            placed_at=utc(datetime.fromisoformat(order["created_at"])),
-            updated_at=utc(datetime.fromisoformat(order["updated_at"])),
-        )
-
     def pages(self, placed_from, placed_to, updated_since) -> Iterator[list[RawOrder]]:
         # status=any, or Shopify silently leaves out closed and cancelled orders.
         params: dict | None = {
@@ -62,7 +55,7 @@ class ShopifyConnector(ChannelConnector):
         while url:
             response = self.http.request("GET", url, endpoint="orders.json", params=params)
             self.log.pages += 1
-            yield [self._raw(order) for order in response.json()["orders"]]
+            yield [self.raw_order(str(order["id"]), order) for order in response.json()["orders"]]
             # The next link carries page_info and limit only; Shopify refuses filters beside page_info.
             url, params = response.links.get("next", {}).get("url"), None
 
@@ -70,4 +63,7 @@ class ShopifyConnector(ChannelConnector):
         response = self.http.request(
             "GET", f"{self._api}/orders/{external_order_id}.json", endpoint="orders/{id}.json", allowed=(200, 404)
         )
-        return self._raw(response.json()["order"]) if response.status_code == 200 else None
+        if response.status_code == 404:
+            return None
+        order = response.json()["order"]
+        return self.raw_order(str(order["id"]), order)

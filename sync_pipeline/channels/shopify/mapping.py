@@ -1,6 +1,6 @@
 """Shopify order -> canonical order: the field table."""
 
-from sync_pipeline.orders.mapping import ChannelMapping, join_names
+from sync_pipeline.orders.mapping import ChannelMapping, iso_time, join_names
 
 
 def channel_status(order: dict) -> str | None:
@@ -46,6 +46,9 @@ SHOPIFY_ORDERS = ChannelMapping(
         "title": "name | title",
     },
     extra={"financial_status": "financial_status", "fulfillment_status": "fulfillment_status", "tags": "tags", "note": "note", "source_name": "source_name"},
+    placed_at="created_at",  # ISO 8601 in the shop's own offset
+    updated_at="updated_at",
+    read_time=iso_time,
 )
 
 # Shopify admin "Export orders" CSV: one row per line item, order fields on every row.

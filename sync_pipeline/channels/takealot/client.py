@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, utc
+from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder
+from sync_pipeline.channels.takealot.mapping import TAKEALOT_ORDERS
 from sync_pipeline.channels.http import RateLimitReading
 from sync_pipeline.config import RateLimitConfig
-
-ORDER_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-
 
 def _float(headers, name: str) -> float | None:
     value = headers.get(name)
@@ -29,6 +27,7 @@ class TakealotConnector(ChannelConnector):
     )
     rate_limits = {"default": RateLimitConfig(per_second=1.0, burst=10)}
     csv_export = CsvExport(order_id="Order ID", placed_at="Order Date")
+    mapping = TAKEALOT_ORDERS
     max_page_size = 100
     # The API filters by whole local days, so smaller windows would not make a request any lighter.
     min_window = timedelta(days=1)
@@ -46,13 +45,9 @@ class TakealotConnector(ChannelConnector):
             header=f"{headers.get('x-RateLimit-Remaining')}/{headers.get('x-RateLimit-Limit')}",
         )
 
-    def _placed_at(self, sale: dict) -> datetime:
-        return utc(datetime.strptime(sale["order_date"], ORDER_DATE_FORMAT).replace(tzinfo=self.config.tz))
-
     def _order(self, sales: list[dict]) -> RawOrder:
-        placed = self._placed_at(sales[0])
         # Sales carry no modification time: every fetch re-reads the day, and identical payloads dedupe.
-        return RawOrder(external_order_id=str(sales[0]["order_id"]), payload=sales, placed_at=placed, updated_at=placed)
+        return self.raw_order(str(sales[0]["order_id"]), sales)
 
     def _sales_pages(self, filters: str) -> Iterator[list[dict]]:
         params = {"filters": filters, "page_size": self.page_size, "page_number": 1}

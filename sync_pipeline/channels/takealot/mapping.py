@@ -1,7 +1,7 @@
 """Takealot sales (one row per order line) -> canonical order: the field table. Takealot orders ship
 to a Takealot distribution centre, so the DC is the ship-to and the customer is only a name."""
 
-from sync_pipeline.orders.mapping import ChannelMapping, decimal_sum, per_unit
+from sync_pipeline.orders.mapping import ChannelMapping, decimal_sum, local_time, per_unit
 
 
 TAKEALOT_ORDERS = ChannelMapping(
@@ -25,6 +25,8 @@ TAKEALOT_ORDERS = ChannelMapping(
         "title": "product_title",
     },
     extra={"dc": "0.dc", "customer_dc": "0.customer_dc", "po_number": "0.po_number", "shipment_id": "0.shipment_id", "promotion": "0.promotion"},
+    placed_at="0.order_date",  # local time of the seller's zone; sales carry no modification time
+    read_time=local_time("%Y-%m-%d %H:%M:%S"),
 )
 
 # Seller Portal sales export: one row per order line.

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, utc
+from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_ORDERS
 from sync_pipeline.channels.http import RateLimitReading
-
-
-def _gmt(value: str) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
 
 
 def _gmt_param(value: datetime) -> str:
@@ -25,6 +22,7 @@ class WooCommerceConnector(ChannelConnector):
         "then put the consumer key and secret in {env}"
     )
     csv_export = CsvExport(order_id="Order ID", placed_at="Order Date")
+    mapping = WOOCOMMERCE_ORDERS
     max_page_size = 100
 
     def authenticate(self, session, secrets) -> None:
@@ -32,15 +30,6 @@ class WooCommerceConnector(ChannelConnector):
 
     def read_rate_limit(self, headers) -> RateLimitReading | None:
         return None  # core wc/v3 has no rate limit
-
-    @staticmethod
-    def _raw(order: dict) -> RawOrder:
-        return RawOrder(
-            external_order_id=str(order["id"]),
-            payload=order,
-            placed_at=_gmt(order["date_created_gmt"]),
-            updated_at=_gmt(order["date_modified_gmt"] or order["date_created_gmt"]),
-        )
 
     def pages(self, placed_from, placed_to, updated_since) -> Iterator[list[RawOrder]]:
         params = {
@@ -58,7 +47,7 @@ class WooCommerceConnector(ChannelConnector):
         while True:
             response = self.http.request("GET", url, endpoint="wc/v3/orders", params=params)
             self.log.pages += 1
-            yield [self._raw(order) for order in response.json()]
+            yield [self.raw_order(str(order["id"]), order) for order in response.json()]
             if params["page"] >= int(response.headers.get("X-WP-TotalPages", 1)):
                 return
             params["page"] += 1
@@ -70,4 +59,7 @@ class WooCommerceConnector(ChannelConnector):
             endpoint="wc/v3/orders/{id}",
             allowed=(200, 404),
         )
-        return self._raw(response.json()) if response.status_code == 200 else None
+        if response.status_code == 404:
+            return None
+        order = response.json()
+        return self.raw_order(str(order["id"]), order)

@@ -1,6 +1,6 @@
 """WooCommerce order -> canonical order: the field table. Email and phone live only on billing."""
 
-from sync_pipeline.orders.mapping import ChannelMapping, join_names
+from sync_pipeline.orders.mapping import ChannelMapping, gmt_time, join_names
 
 WOOCOMMERCE_ORDERS = ChannelMapping(
     order={
@@ -38,6 +38,9 @@ WOOCOMMERCE_ORDERS = ChannelMapping(
         "title": "name",
     },
     extra={"payment_method": "payment_method", "customer_note": "customer_note", "created_via": "created_via"},
+    placed_at="date_created_gmt",  # naive UTC; date_created is the same time in the site's zone
+    updated_at="date_modified_gmt",
+    read_time=gmt_time,
 )
 
 # WooCommerce "Order Export" CSV: one row per line item.
