@@ -34,19 +34,18 @@ def cmd_simulate(args) -> int:
 
     scenario = _scenario(args)
     config = load_config(simulator_url=None)
-    known = {c.name: c for c in config.channels}
+    variables = config.credential_variables()
     credentials = {}
     env_lines = []
     # Reuse credentials already in the environment; invent the rest and hand them over in a private file.
     generated = Simulator(scenario).credentials
-    for channel in scenario.channels:
-        env_names = known[channel.name].credentials if channel.name in known else {}
-        credentials[channel.name] = {}
-        for credential, value in generated[channel.name].items():
-            env_name = env_names.get(credential)
-            credentials[channel.name][credential] = os.environ.get(env_name, value) if env_name else value
+    for name, values in generated.items():
+        credentials[name] = {}
+        for credential, value in values.items():
+            env_name = variables.get(name, {}).get(credential)
+            credentials[name][credential] = os.environ.get(env_name, value) if env_name else value
             if env_name:
-                env_lines.append(f"export {env_name}='{credentials[channel.name][credential]}'")
+                env_lines.append(f"export {env_name}='{credentials[name][credential]}'")
     env_file = PROJECT_ROOT / "var" / "simulator.env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.write_text("\n".join([*env_lines, f"export SYNC_SIMULATOR_URL=http://127.0.0.1:{args.port}", ""]))

@@ -62,6 +62,8 @@ class ChannelConfig(BaseModel):
     timeout_seconds: float = Field(default=30.0, gt=0)
     rate_limit: RateLimitConfig | None = None
     options: dict[str, str] = Field(default_factory=dict)
+    # "manual": the channel's orders are entered at the warehouse by a person, so they queue as MANUAL.
+    warehouse_posting: Literal["automatic", "manual"] = "automatic"
 
     @field_validator("name")
     @classmethod
@@ -94,20 +96,41 @@ class ChannelConfig(BaseModel):
         return ZoneInfo(self.timezone)
 
     def secret(self, credential: str) -> str:
-        """The credential's value from the environment; the error names the variable, never a value."""
-        env_var = self.credentials.get(credential)
-        if env_var is None:
-            raise ConfigError(
-                f"channel {self.name!r}: credentials.{credential} is missing in channels.yaml; "
-                f"a {self.type} channel needs credentials for {credential}"
-            )
-        value = os.environ.get(env_var)
-        if not value:
-            raise ConfigError(
-                f"channel {self.name!r}: environment variable {env_var} (credential {credential}) is not set; "
-                f"export it with the channel's {credential.replace('_', ' ')}"
-            )
-        return value
+        return _secret(self.credentials, credential, f"channel {self.name!r}", f"a {self.type} channel")
+
+
+def _secret(credentials: dict[str, str], credential: str, label: str, needs: str) -> str:
+    """A credential's value from the environment; the error names the variable, never a value."""
+    env_var = credentials.get(credential)
+    if env_var is None:
+        raise ConfigError(
+            f"{label}: credentials.{credential} is missing in channels.yaml; {needs} needs credentials for {credential}"
+        )
+    value = os.environ.get(env_var)
+    if not value:
+        raise ConfigError(
+            f"{label}: environment variable {env_var} (credential {credential}) is not set; "
+            f"export it with the {credential.replace('_', ' ')}"
+        )
+    return value
+
+
+class WarehouseConfig(BaseModel):
+    """The 3PL's order API. Shaped like a channel where the shared HTTP machinery reads it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "warehouse"
+    type: Literal["warehouse"] = "warehouse"
+    base_url: str
+    credentials: dict[str, str] = Field(description="api_key -> name of the environment variable holding it")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    rate_limit: RateLimitConfig | None = None
+
+    _http_url = field_validator("base_url")(ChannelConfig._http_url.__func__)
+
+    def secret(self, credential: str) -> str:
+        return _secret(self.credentials, credential, f"warehouse {self.name!r}", "the warehouse")
 
 
 class PipelineConfig(BaseModel):
@@ -115,6 +138,12 @@ class PipelineConfig(BaseModel):
 
     partitions_start_date: date
     channels: list[ChannelConfig]
+    warehouse: WarehouseConfig | None = None
+
+    def credential_variables(self) -> dict[str, dict[str, str]]:
+        """Per channel name, and the warehouse's: credential -> the environment variable holding it."""
+        endpoints = [*self.channels, *([self.warehouse] if self.warehouse else [])]
+        return {endpoint.name: dict(endpoint.credentials) for endpoint in endpoints}
 
     def channel(self, name: str) -> ChannelConfig:
         for channel in self.channels:
@@ -173,9 +202,20 @@ def parse_config(raw: dict, source: str, simulator_url: str | None = None) -> Pi
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"{source}: channel names must be unique; repeated: {', '.join(duplicates)}")
+    warehouse = raw.get("warehouse")
+    if warehouse is not None:
+        if not isinstance(warehouse, dict):
+            raise ConfigError(f"{source}: warehouse must be a mapping with base_url and credentials")
+        if simulator_url:
+            warehouse = {**warehouse, "base_url": f"{simulator_url.rstrip('/')}/{warehouse.get('name', 'warehouse')}"}
+        try:
+            warehouse = WarehouseConfig(**warehouse)
+        except ValidationError as exc:
+            problems = "; ".join(f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors())
+            raise ConfigError(f"{source}: warehouse: {problems}") from None
     try:
         return PipelineConfig(
-            partitions_start_date=raw.get("partitions_start_date", "2025-01-01"), channels=channels
+            partitions_start_date=raw.get("partitions_start_date", "2025-01-01"), channels=channels, warehouse=warehouse
         )
     except ValidationError as exc:
         raise ConfigError(f"{source}: partitions_start_date: {exc.errors()[0]['msg']}") from None

@@ -8,6 +8,9 @@ import dagster as dg
 
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import PipelineConfig
+from sync_pipeline.fulfilment.fulfilment_orders import build_fulfilment_orders
+from sync_pipeline.fulfilment.resource import WarehouseApiResource
+from sync_pipeline.fulfilment.sensors import build_mapping_change_sensor
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_order_sync_schedules
@@ -22,12 +25,19 @@ def build_definitions(
     partitions = channel_date_partitions(config)
     raw_orders = build_raw_orders(partitions)
     normalized_orders = build_normalized_orders(partitions, raw_orders)
-    order_sync = dg.define_asset_job("order_sync", selection=[raw_orders, normalized_orders])
+    fulfilment_orders = build_fulfilment_orders(partitions, normalized_orders)
+    order_sync = dg.define_asset_job("order_sync", selection=[raw_orders, normalized_orders, fulfilment_orders])
+    fulfilment_retry = dg.define_asset_job("fulfilment_retry", selection=[fulfilment_orders])
     return dg.Definitions(
-        assets=[raw_orders, normalized_orders],
-        jobs=[order_sync],
+        assets=[raw_orders, normalized_orders, fulfilment_orders],
+        jobs=[order_sync, fulfilment_retry],
         schedules=build_order_sync_schedules(config.channels, order_sync),
-        resources={"warehouse": warehouse or WarehouseResource(), "channels": channels},
+        sensors=[build_mapping_change_sensor(fulfilment_retry)],
+        resources={
+            "warehouse": warehouse or WarehouseResource(),
+            "channels": channels,
+            "warehouse_api": WarehouseApiResource(max_attempts=channels.max_attempts, backoff_base_s=channels.backoff_base_s),
+        },
     )
 
 

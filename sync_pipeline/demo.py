@@ -52,6 +52,8 @@ def scenario_channels_file(
     channels = [{**c, **(overrides or {}).get(c["name"], {})} for c in channels]
     start = min(date.fromisoformat(str(raw.get("partitions_start_date", "2025-01-01"))), scenario.start_date)
     document = {"partitions_start_date": start.isoformat(), "channels": channels}
+    if raw.get("warehouse"):
+        document["warehouse"] = {**raw["warehouse"], "name": scenario.warehouse.name}
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "channels.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
@@ -71,9 +73,9 @@ def dagster_instance() -> dg.DagsterInstance:
 def run_demo(scenario: Scenario, full_resync: bool = False) -> list[ChannelSummary]:
     with Simulator(scenario).start() as simulator:
         path, config = scenario_channels_file(scenario, simulator.url)
-        for channel in config.channels:
-            for credential, value in simulator.credentials[channel.name].items():
-                os.environ[channel.credentials[credential]] = value
+        for name, variables in config.credential_variables().items():
+            for credential, env_var in variables.items():
+                os.environ[env_var] = simulator.credentials[name][credential]
         definitions = build_definitions(config, ChannelsResource(config_path=str(path), simulator_url=simulator.url))
         job = definitions.resolve_implicit_global_asset_job_def()
         instance = dagster_instance()

@@ -175,9 +175,9 @@ def harness_factory(tmp_path, monkeypatch, sqlite_url):
         config_path, config = scenario_channels_file(
             the_scenario, simulator.url, overrides, directory=tmp_path / f"config-{len(started)}"
         )
-        for channel in config.channels:
-            for credential, value in simulator.credentials[channel.name].items():
-                monkeypatch.setenv(channel.credentials[credential], value)
+        for name, variables in config.credential_variables().items():
+            for credential, env_var in variables.items():
+                monkeypatch.setenv(env_var, simulator.credentials[name][credential])
         resource = ChannelsResource(
             config_path=str(config_path), simulator_url=simulator.url, max_attempts=max_attempts, backoff_base_s=0.01
         )

@@ -22,7 +22,27 @@ def test_raw_orders_spec():
     ]
     assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
     assert assets_def.specs_by_key[dg.AssetKey("raw_orders")].group_name == "orders"
-    assert set(definitions.resources) == {"warehouse", "channels"}
+    assert set(definitions.resources) == {"warehouse", "channels", "warehouse_api"}
+
+
+def test_fulfilment_orders_spec():
+    definitions = defs()
+    assets_def = definitions.resolve_assets_def("fulfilment_orders")
+    spec = assets_def.specs_by_key[dg.AssetKey("fulfilment_orders")]
+    assert [dep.asset_key for dep in spec.deps] == [dg.AssetKey("normalized_orders")]
+    assert spec.group_name == "fulfilment"
+    assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
+    assert assets_def.partitions_def == definitions.resolve_assets_def("raw_orders").partitions_def
+    checks = {check.name: check for check in assets_def.check_specs}
+    assert set(checks) == {"one_warehouse_order_per_channel_order", "every_normalized_order_has_a_fulfilment_state"}
+    assert checks["one_warehouse_order_per_channel_order"].blocking
+    order_sync = definitions.resolve_job_def("order_sync")
+    assert {key.to_user_string() for key in order_sync.asset_layer.executable_asset_keys} == {
+        "raw_orders", "normalized_orders", "fulfilment_orders",
+    }
+    sensor = definitions.get_sensor_def("fulfilment_mapping_change")
+    assert sensor.job_name == "fulfilment_retry"
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_workspace_loads_the_same_definitions():

@@ -1,0 +1,1 @@
+"""Normalized orders -> the warehouse: SKU and ship-method maps, address rules, exactly-once submission."""

@@ -1,0 +1,145 @@
+"""`fulfilment_orders`: every normalized order mapped to the warehouse and submitted exactly once, or held, queued
+for manual entry, cancelled, or stopped with an error that names its fix."""
+
+
+import time
+from collections import Counter
+from datetime import date, datetime, timezone
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from sync_pipeline.channels.http import ApiCallLog, ChannelError
+from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.config import ConfigError
+from sync_pipeline.fulfilment.map_files import MapFileError
+from sync_pipeline.fulfilment.prepare import prepare
+from sync_pipeline.fulfilment.resource import WarehouseApiResource
+from sync_pipeline.fulfilment.submit import fulfil
+from sync_pipeline.fulfilment.warehouse_client import WarehouseClient
+from sync_pipeline.partitions import dates_by_channel
+from sync_pipeline.warehouse.resource import WarehouseResource
+from sync_pipeline.warehouse.tables import api_calls, fulfilment_orders as fulfilment_table, order_lines, orders
+
+ONE_PER_ORDER_CHECK = "one_warehouse_order_per_channel_order"
+ACCOUNTED_CHECK = "every_normalized_order_has_a_fulfilment_state"
+SETTLED = ("ACCEPTED", "IMPORT_ERROR", "MANUAL", "CANCELLED", "HELD")
+
+
+def read_normalized(connection: sa.Connection, channel: str, days: list[date]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def frame(table):
+        query = sa.select(table).where(table.c.channel == channel, table.c.partition_date.in_(days))
+        return pd.DataFrame(connection.execute(query).mappings().all(), columns=[c.name for c in table.columns])
+
+    return frame(orders), frame(order_lines)
+
+
+def ambiguous_skus(connection: sa.Connection, channel: str) -> set[str]:
+    """Channel SKUs that name more than one variant among every line the channel ever sent."""
+    variants = sa.func.count(sa.distinct(sa.func.coalesce(order_lines.c.variant_id, "")))
+    query = (
+        sa.select(order_lines.c.channel_sku)
+        .where(order_lines.c.channel == channel, order_lines.c.channel_sku.is_not(None))
+        .group_by(order_lines.c.channel_sku)
+        .having(variants > 1)
+    )
+    return set(connection.execute(query).scalars())
+
+
+def duplicates_at_warehouse(client: WarehouseClient, connection: sa.Connection, channel: str, order_ids: set[str]) -> list[dict]:
+    """Channel orders the warehouse holds twice (by its own list), or that share one warehouse order here."""
+    live = [o for o in client.orders(channel) if o.get("status") != "cancelled"]
+    counts = Counter(f"{channel}:{o['channel_order_id']}" for o in live)
+    found = [{"order_id": k, "warehouse_orders": n} for k, n in counts.items() if n > 1 and k in order_ids]
+    shared = connection.execute(
+        sa.select(fulfilment_table.c.warehouse_order_id, sa.func.count())
+        .where(fulfilment_table.c.channel == channel, fulfilment_table.c.warehouse_order_id.is_not(None))
+        .group_by(fulfilment_table.c.warehouse_order_id).having(sa.func.count() > 1)
+    ).all()
+    return found + [{"warehouse_order_id": w, "channel_orders": n} for w, n in shared]
+
+
+def unaccounted(connection: sa.Connection, channel: str, days: list[date]) -> list[dict]:
+    """Normalized orders with no settled fulfilment state (NEW after the run: the warehouse never answered)."""
+    states = dict(connection.execute(
+        sa.select(fulfilment_table.c.order_id, fulfilment_table.c.status)
+        .where(fulfilment_table.c.channel == channel, fulfilment_table.c.partition_date.in_(days))
+    ).all())
+    normalized = connection.execute(
+        sa.select(orders.c.order_id).where(orders.c.channel == channel, orders.c.partition_date.in_(days))
+    ).scalars()
+    return [{"order_id": o, "status": states.get(o)} for o in normalized if states.get(o) not in SETTLED]
+
+
+def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normalized: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    key = dg.AssetKey("fulfilment_orders")
+
+    @dg.asset(
+        key=key,
+        deps=[normalized],
+        group_name="fulfilment",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"api", "sql"},
+        check_specs=[
+            dg.AssetCheckSpec(ONE_PER_ORDER_CHECK, asset=key, blocking=True,
+                              description="no channel order has two live warehouse orders (the warehouse's own list)"),
+            dg.AssetCheckSpec(ACCOUNTED_CHECK, asset=key,
+                              description="every normalized order is ACCEPTED, IMPORT_ERROR, MANUAL, CANCELLED or HELD"),
+        ],
+    )
+    def fulfilment_orders(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, channels: ChannelsResource,
+        warehouse_api: WarehouseApiResource,
+    ):
+        """Warehouse orders, one per valid channel order; IMPORT_ERROR orders are retried once their cause is gone."""
+        started = time.perf_counter()
+        settings = channels.pipeline_config()
+        engine = warehouse.engine()
+        log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
+        totals: Counter = Counter()
+        duplicates: list[dict] = []
+        missing: list[dict] = []
+        try:
+            client = warehouse_api.client(settings, log)
+            catalogue = set(client.items())
+            po_box_codes = {code for code, method in client.ship_methods().items() if method["po_box"]}
+            for channel_name, days in dates_by_channel(context).items():
+                channel = settings.channel(channel_name)
+                with engine.connect() as connection:
+                    normalized_orders, lines = read_normalized(connection, channel_name, days)
+                    ambiguous = ambiguous_skus(connection, channel_name)
+                prepared = prepare(normalized_orders, lines, channel, catalogue, po_box_codes, ambiguous)
+                counts = fulfil(engine, client, channel_name, days, prepared, context.run.run_id, datetime.now(timezone.utc))
+                totals.update(counts)
+                with engine.connect() as connection:
+                    duplicates += duplicates_at_warehouse(client, connection, channel_name, set(prepared.orders.index))
+                    missing += unaccounted(connection, channel_name, days)
+                context.log.info(
+                    f"{channel_name} {days[0]}..{days[-1]}: {len(prepared.orders)} orders; "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k.startswith("status_"))
+                )
+        except (ChannelError, ConfigError, MapFileError) as exc:
+            raise dg.Failure(description=str(exc)) from None
+        finally:
+            if log.calls:
+                with engine.begin() as connection:
+                    connection.execute(api_calls.insert(), log.rows(context.run.run_id))
+        metadata = {
+            **{k: int(v) for k, v in sorted(totals.items())},
+            "warehouse_api_calls": len(log.calls),
+            "retries": log.retries,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        return dg.MaterializeResult(
+            metadata=metadata,
+            check_results=[
+                dg.AssetCheckResult(check_name=ONE_PER_ORDER_CHECK, passed=not duplicates,
+                                    metadata={"duplicates": len(duplicates), "detail": dg.MetadataValue.json(duplicates)}),
+                dg.AssetCheckResult(check_name=ACCOUNTED_CHECK, passed=not missing,
+                                    metadata={"unsettled": len(missing), "detail": dg.MetadataValue.json(missing[:100])}),
+            ],
+        )
+
+    return fulfilment_orders

@@ -1,0 +1,155 @@
+"""The 3PL warehouse's order API (FCP-like) on the same HTTP machinery as the channels: one session, retries,
+api_calls logging. Creating an order is the one write that must never be repeated blindly: after any ambiguous
+failure the warehouse is asked for the order's client reference before anything is sent again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from sync_pipeline.channels.http import ApiCallLog, ChannelHttp, ChannelUnavailable, RetrySettings
+from sync_pipeline.config import WarehouseConfig
+
+API = "/api/v1"
+PAGE_SIZE = 500
+# The warehouse's rejection texts (the seeds' vocabulary) -> our error codes.
+REJECTION_CODES = {
+    "Ship method not mapped": "SHIP_METHOD_NOT_MAPPED",
+    "Invalid SKU": "SKU_NOT_FOUND",
+    "SKU not found": "SKU_NOT_FOUND",
+    "Address validation failed": "ADDRESS_INVALID",
+    "Customer information missing": "CUSTOMER_INFO_MISSING",
+    "Insufficient inventory": "INSUFFICIENT_INVENTORY",
+}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the warehouse made of one order: accepted (new or linked to the one it already had), rejected with
+    its reason, or unknown because it never answered (the order stays NEW and is looked up next run)."""
+
+    outcome: str  # accepted | rejected | unavailable
+    attempts: int
+    warehouse_order_id: str | None = None
+    warehouse_status: str | None = None
+    backordered: list = field(default_factory=list)
+    linked: bool = False  # the warehouse already had it (an earlier lost reply, or entered by hand)
+    error_code: str | None = None
+    message: str | None = None
+
+
+class WarehouseClient:
+    def __init__(
+        self,
+        config: WarehouseConfig,
+        log: ApiCallLog | None = None,
+        retry: RetrySettings | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.config = config
+        self.log = log or ApiCallLog(config.name)
+        api_key = config.secret("api_key")
+        self.http = ChannelHttp(
+            config,
+            self.log,
+            secrets=[api_key],
+            auth_fix=f"ask the warehouse for a new API key and put it in {config.credentials['api_key']}",
+            rate_limits={},
+            read_rate_limit=lambda headers: None,
+            retry=retry,
+            sleep=sleep,
+        )
+        self.http.session.headers["X-Api-Key"] = api_key
+        self._sleep = sleep
+        self.base = f"{config.base_url}{API}"
+
+    def _pages(self, path: str, key: str, params: dict | None = None) -> Iterator[dict]:
+        page = 1
+        while True:
+            response = self.http.request(
+                "GET", f"{self.base}/{path}", endpoint=path, params={**(params or {}), "page": page, "page_size": PAGE_SIZE}
+            )
+            body = response.json()
+            yield from body[key]
+            if not body[key] or page * PAGE_SIZE >= body["total"]:
+                return
+            page += 1
+
+    def items(self) -> dict[str, dict]:
+        """The catalogue by warehouse SKU (case-sensitive), with Good, Hurt and Allocated stock."""
+        return {item["sku"]: item for item in self._pages("items", "items")}
+
+    def ship_methods(self) -> dict[str, dict]:
+        """Ship codes with their carrier and whether it delivers to PO boxes."""
+        response = self.http.request("GET", f"{self.base}/ship-methods", endpoint="ship-methods")
+        return {method["code"]: method for method in response.json()["ship_methods"]}
+
+    def orders(self, channel: str) -> list[dict]:
+        """Every warehouse order of one channel (for the duplicate check)."""
+        return list(self._pages("orders", "orders", {"channel": channel}))
+
+    def find(self, client_reference: str) -> dict | None:
+        response = self.http.request(
+            "GET", f"{self.base}/orders", endpoint="orders?client_reference", params={"client_reference": client_reference}
+        )
+        found = response.json()["orders"]
+        return found[0] if found else None
+
+    def create(self, order: dict) -> Submission:
+        """Submit once. A timeout, reset or 5xx may hide an order the warehouse stored: look it up before resending."""
+        reference = order["client_reference"]
+        retrying = Retrying(
+            stop=stop_after_attempt(self.http.retry.max_attempts),
+            wait=wait_random_exponential(multiplier=self.http.retry.backoff_base_s, max=self.http.retry.backoff_max_s),
+            retry=retry_if_exception_type(ChannelUnavailable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if attempts:
+                        self.log.retries += 1
+                        existing = self.find(reference)
+                        if existing is not None:
+                            return _accepted(existing, attempts, linked=True)
+                    attempts += 1
+                    return self._post(order, attempts)
+        except ChannelUnavailable as exc:
+            return Submission("unavailable", attempts, message=f"{exc}; the order is looked up and sent on the next run")
+        raise AssertionError("unreachable: tenacity either returned or re-raised")
+
+    def _post(self, order: dict, attempts: int) -> Submission:
+        response = self.http.request(
+            "POST", f"{self.base}/orders", endpoint="orders", json=order, allowed=(201, 409, 422), attempts=1
+        )
+        body = response.json()
+        if response.status_code == 201:
+            return _accepted(body, attempts, linked=False)
+        if response.status_code == 409:  # "Duplicate order number": it is there already, link it
+            existing = self.find(order["client_reference"]) or {"order_id": body.get("order_id")}
+            if existing["order_id"]:
+                return _accepted(existing, attempts, linked=True)
+        error = body.get("error", "rejected")
+        return Submission(
+            "rejected", attempts, error_code=REJECTION_CODES.get(error, "WAREHOUSE_REJECTED"),
+            message=f"the warehouse rejected the order: {error}" + (f" ({body['detail']})" if body.get("detail") else ""),
+        )
+
+    def cancel(self, warehouse_order_id: str) -> str:
+        """'cancelled', or 'shipped' when it is too late (the warehouse says 409). Cancelling twice is harmless."""
+        response = self.http.request(
+            "POST", f"{self.base}/orders/{warehouse_order_id}/cancel", endpoint="orders/{id}/cancel", allowed=(200, 409)
+        )
+        return "cancelled" if response.status_code == 200 else "shipped"
+
+
+def _accepted(body: dict, attempts: int, linked: bool) -> Submission:
+    return Submission(
+        "accepted", attempts, warehouse_order_id=body["order_id"], warehouse_status=body.get("status"),
+        backordered=body.get("backordered") or [], linked=linked,
+    )
