@@ -53,7 +53,8 @@ def scenario_channels_file(
     start = min(date.fromisoformat(str(raw.get("partitions_start_date", "2025-01-01"))), scenario.start_date)
     document = {"partitions_start_date": start.isoformat(), "channels": channels}
     if raw.get("warehouse"):
-        document["warehouse"] = {**raw["warehouse"], "name": scenario.warehouse.name}
+        name = scenario.warehouse.name
+        document["warehouse"] = {**raw["warehouse"], "name": name, **(overrides or {}).get(name, {})}
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "channels.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")

@@ -168,7 +168,8 @@ def harness_factory(tmp_path, monkeypatch, sqlite_url):
     ) -> Harness:
         simulator = Simulator(the_scenario).start()
         started.append(simulator)
-        overrides = {c.name: dict((overrides_in or {}).get(c.name, {})) for c in the_scenario.channels}
+        names = [c.name for c in the_scenario.channels] + [the_scenario.warehouse.name]
+        overrides = {name: dict((overrides_in or {}).get(name, {})) for name in names}
         if timeout_seconds:
             for entry in overrides.values():
                 entry["timeout_seconds"] = timeout_seconds

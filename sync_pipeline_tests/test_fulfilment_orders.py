@@ -1,0 +1,234 @@
+"""fulfilment_orders against the simulated warehouse: exactly once under faults and concurrency, every order
+settled with a reason, cancellations, manual posting, backorders, and the mapping-fix repair loop."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+import requests
+import sqlalchemy as sa
+
+from sync_pipeline.fulfilment.ship_methods import ship_maps_file
+from sync_pipeline.partitions import partition_key
+from sync_pipeline.warehouse.engine import get_engine
+from sync_pipeline.warehouse.resource import WarehouseResource
+from sync_pipeline.warehouse.tables import fulfilment_orders, order_sync_errors, orders
+from sync_pipeline_tests.conftest import TODAY, scenario
+
+YESTERDAY = TODAY - timedelta(days=1)
+SETTLED = {"ACCEPTED", "IMPORT_ERROR", "MANUAL", "CANCELLED", "HELD"}
+
+
+def fulfilment_rows(harness, channel: str) -> dict[str, dict]:
+    with get_engine(harness.warehouse_url).connect() as connection:
+        rows = connection.execute(sa.select(fulfilment_orders).where(fulfilment_orders.c.channel == channel)).mappings()
+        return {row["order_id"]: dict(row) for row in rows}
+
+
+def normalized_ids(harness, channel: str) -> set[str]:
+    with get_engine(harness.warehouse_url).connect() as connection:
+        return set(connection.execute(sa.select(orders.c.order_id).where(orders.c.channel == channel)).scalars())
+
+
+def open_errors(harness, channel: str, stage: str = "fulfilment") -> list[dict]:
+    with get_engine(harness.warehouse_url).connect() as connection:
+        query = sa.select(order_sync_errors).where(
+            order_sync_errors.c.channel == channel, order_sync_errors.c.stage == stage,
+            order_sync_errors.c.resolved_at.is_(None),
+        )
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def warehouse_orders_by_reference(harness) -> Counter:
+    """Counted from the warehouse's own list, as an operator would."""
+    listed = requests.get(f"{harness.simulator.url}/_admin/warehouse/orders", timeout=10).json()
+    return Counter(order["client_reference"] for order in listed if order["status"] != "cancelled")
+
+
+def warehouse_orders(harness) -> dict[str, dict]:
+    return {order["order_id"]: order for order in harness.simulator.warehouse.orders()}
+
+
+def stable(rows: dict[str, dict]) -> dict[str, dict]:
+    """The rows without the bookkeeping every run rewrites."""
+    return {k: {c: v for c, v in row.items() if c not in ("updated_at", "run_id")} for k, row in rows.items()}
+
+
+def metadata(result, key: str) -> int:
+    materialization = next(
+        e for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey("fulfilment_orders")
+    )
+    value = materialization.event_specific_data.materialization.metadata.get(key)
+    return value.value if value is not None else 0
+
+
+def check_passed(result, name: str) -> bool:
+    evaluation = next(
+        e for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == name
+    )
+    return evaluation.event_specific_data.passed
+
+
+def assert_exactly_once(harness, channel: str) -> dict[str, dict]:
+    rows = fulfilment_rows(harness, channel)
+    assert set(rows) == normalized_ids(harness, channel), "every normalized order has a fulfilment row"
+    assert {row["status"] for row in rows.values()} <= SETTLED, "nothing left NEW"
+    at_warehouse = warehouse_orders_by_reference(harness)
+    accepted = {order_id for order_id, row in rows.items() if row["status"] == "ACCEPTED"}
+    mine = {ref: n for ref, n in at_warehouse.items() if ref.startswith(f"{channel}:")}
+    assert mine == dict.fromkeys(accepted, 1), "one warehouse order per accepted channel order, and no other"
+    return rows
+
+
+def test_every_valid_order_reaches_the_warehouse_once_and_reruns_send_nothing(harness_factory, warehouse_url):
+    harness = harness_factory(
+        scenario([("shop", "shopify", 20)], days=1, start=YESTERDAY,
+                 anomalies={"missing_shipping_address": 0.15, "status_changes": 0.15, "cancellations": 0.15,
+                            "non_latin_names": 0.3}),
+        warehouse_url=warehouse_url,
+    )
+    first = harness.materialize("shop", YESTERDAY)
+    rows = assert_exactly_once(harness, "shop")
+    statuses = Counter(row["status"] for row in rows.values())
+    assert statuses["ACCEPTED"] >= 10 and statuses["CANCELLED"] >= 1 and statuses["HELD"] >= 2
+    held = {row["error_code"] for row in rows.values() if row["status"] == "HELD"}
+    assert {"NO_SHIPPING_ADDRESS", "SHIPPED_ON_CHANNEL"} <= held
+    assert metadata(first, "submit_accepted") == statuses["ACCEPTED"]
+    assert check_passed(first, "one_warehouse_order_per_channel_order")
+    assert check_passed(first, "every_normalized_order_has_a_fulfilment_state")
+    # Only the orders held for want of an address are errors a person must fix.
+    errors = open_errors(harness, "shop")
+    assert {e["error_code"] for e in errors} == {"NO_SHIPPING_ADDRESS"}
+    assert all("no shipping address" in e["message"] for e in errors)
+
+    # What the warehouse received is the normalized order, unicode included, with the mapped ship code.
+    sample = next(row for row in rows.values() if row["status"] == "ACCEPTED")
+    received = warehouse_orders(harness)[sample["warehouse_order_id"]]
+    with get_engine(harness.warehouse_url).connect() as connection:
+        order = connection.execute(sa.select(orders).where(orders.c.order_id == sample["order_id"])).mappings().one()
+    assert received["client_reference"] == sample["order_id"] == f"shop:{order['external_order_id']}"
+    assert received["ship_to"]["name"] == order["ship_name"] and received["customer"]["name"] == order["customer_name"]
+    assert received["ship_method"] == sample["ship_code"]
+
+    second = harness.materialize("shop", YESTERDAY)
+    assert metadata(second, "create_requests") == 0
+    assert metadata(second, "already_accepted") == statuses["ACCEPTED"]
+    assert stable(fulfilment_rows(harness, "shop")) == stable(rows)
+    assert_exactly_once(harness, "shop")
+
+
+def test_faults_at_the_warehouse_leave_exactly_one_order_each_and_the_same_tables(harness_factory, tmp_path):
+    the_scenario = scenario([("woo", "woocommerce", 25)], days=1, start=YESTERDAY,
+                            anomalies={"missing_shipping_address": 0.1, "cancellations": 0.1})
+    clean = harness_factory(the_scenario)
+    clean.materialize("woo", YESTERDAY)
+    expected = {k: (v["status"], v["error_code"], v["ship_code"]) for k, v in fulfilment_rows(clean, "woo").items()}
+
+    faulty = harness_factory(the_scenario, max_attempts=10, timeout_seconds=0.3, warehouse_url=f"sqlite:///{tmp_path / 'faulty.db'}")
+    faulty.simulator.warehouse.set_faults(
+        {"timeout_after_commit": 0.2, "server_error_5xx": 0.1, "connection_reset": 0.05, "timeout_delay_s": 0.6}
+    )
+    result = faulty.materialize("woo", YESTERDAY)
+    rows = assert_exactly_once(faulty, "woo")
+    assert {k: (v["status"], v["error_code"], v["ship_code"]) for k, v in rows.items()} == expected
+    assert metadata(result, "linked_existing") >= 1, "a lost reply was found by its client reference, not resent"
+    assert sum(row["attempts"] for row in rows.values()) > sum(1 for row in rows.values() if row["status"] == "ACCEPTED")
+    requests_log = [r for r in faulty.simulator.requests if r["channel"] == "warehouse"]
+    assert {r["injected"] for r in requests_log} >= {"timeout_after_commit", "server_error_5xx", "connection_reset"}
+
+
+def test_concurrent_materializations_of_one_partition_never_double_submit(harness_factory, warehouse_url):
+    harness = harness_factory(scenario([("amz", "amazon", 12)], days=1, start=YESTERDAY), warehouse_url=warehouse_url)
+    results = harness.materialize_concurrently("amz", YESTERDAY, runs=3)
+    assert all(r.success for r in results)
+    rows = assert_exactly_once(harness, "amz")
+    assert sum(1 for row in rows.values() if row["status"] == "ACCEPTED") >= 8
+
+
+def test_orders_already_at_the_warehouse_are_linked_not_duplicated(harness_factory):
+    the_scenario = scenario([("shop", "shopify", 15)], days=1, start=YESTERDAY)
+    document = {**_document(the_scenario), "warehouse": {"preexisting_orders": 0.4}}
+    harness = harness_factory(type(the_scenario).from_dict(document))
+    before = warehouse_orders_by_reference(harness)
+    assert before, "the scenario put some orders at the warehouse by hand"
+    result = harness.materialize("shop", YESTERDAY)
+    rows = assert_exactly_once(harness, "shop")
+    linked = {k for k, v in rows.items() if v["linked"]}
+    assert linked == set(before) & {k for k, v in rows.items() if v["status"] == "ACCEPTED"}
+    assert metadata(result, "linked_existing") == len(linked)
+
+
+def test_backorders_are_recorded_as_the_warehouse_reports_them(harness_factory):
+    the_scenario = scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY)
+    harness = harness_factory(type(the_scenario).from_dict({**_document(the_scenario), "warehouse": {"out_of_stock": 1.0}}))
+    harness.materialize("shop", YESTERDAY)
+    accepted = [row for row in fulfilment_rows(harness, "shop").values() if row["status"] == "ACCEPTED"]
+    assert accepted and all(row["warehouse_status"] == "backorder" for row in accepted)
+    for row in accepted:
+        short = json.loads(row["backordered"])
+        assert short and all(line["quantity"] > 0 for line in short)
+
+
+def test_a_channel_without_automated_posting_queues_its_orders_as_manual(harness_factory):
+    harness = harness_factory(scenario([("shop", "shopify", 6)], days=1, start=YESTERDAY),
+                              overrides_in={"shop": {"warehouse_posting": "manual"}})
+    harness.materialize("shop", YESTERDAY)
+    rows = fulfilment_rows(harness, "shop")
+    assert rows and {row["status"] for row in rows.values()} <= {"MANUAL", "HELD", "CANCELLED"}
+    assert "MANUAL" in {row["status"] for row in rows.values()}
+    assert all("enter the order at the warehouse by hand" in row["message"] for row in rows.values() if row["status"] == "MANUAL")
+    assert not warehouse_orders_by_reference(harness)
+
+
+def test_a_cancellation_reaches_the_warehouse_unless_the_order_shipped(harness_factory):
+    harness = harness_factory(scenario([("shop", "shopify", 10)], days=1, start=YESTERDAY))
+    harness.materialize("shop", YESTERDAY)
+    accepted = sorted(k for k, v in fulfilment_rows(harness, "shop").items() if v["status"] == "ACCEPTED")
+    to_cancel, shipped_first = accepted[0], accepted[1]
+    rows = fulfilment_rows(harness, "shop")
+    response = requests.post(
+        f"{harness.simulator.url}/_admin/warehouse/orders/{rows[shipped_first]['warehouse_order_id']}/ship", json={}, timeout=5
+    )
+    assert response.status_code == 200
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    by_id = {o.external_order_id: o for o in harness.simulator.orders("shop")}
+    changed = []
+    for order_id in (to_cancel, shipped_first):
+        payload = dict(by_id[order_id.split(":", 1)[1]].payload)
+        payload.update(cancelled_at=now.isoformat(), updated_at=now.isoformat(), financial_status="voided")
+        changed.append(payload)
+    assert requests.post(f"{harness.simulator.url}/_admin/channels/shop/orders", json={"orders": changed}, timeout=5).status_code == 201
+
+    result = harness.materialize("shop", YESTERDAY)
+    rows = fulfilment_rows(harness, "shop")
+    assert rows[to_cancel]["status"] == "CANCELLED" and rows[to_cancel]["warehouse_status"] == "cancelled"
+    warehouse = warehouse_orders(harness)
+    assert warehouse[rows[to_cancel]["warehouse_order_id"]]["status"] == "cancelled"
+    assert rows[shipped_first]["status"] == "ACCEPTED" and rows[shipped_first]["error_code"] == "SHIPPED_BEFORE_CANCEL"
+    assert "return" in rows[shipped_first]["message"]
+    assert metadata(result, "cancelled_at_warehouse") == 1 and metadata(result, "cancelled_too_late") == 1
+
+
+def test_a_warehouse_that_refuses_the_key_fails_the_run_naming_the_variable(harness_factory, monkeypatch):
+    harness = harness_factory(scenario([("shop", "shopify", 4)], days=1, start=YESTERDAY))
+    monkeypatch.setenv("WAREHOUSE_API_KEY", "wh_wrong")
+    result = harness.materialize("shop", YESTERDAY, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert "WAREHOUSE_API_KEY" in message and "wh_wrong" not in message
+    assert not warehouse_orders_by_reference(harness)
+
+
+def _document(the_scenario) -> dict:
+    return {
+        "seed": the_scenario.seed, "start_date": the_scenario.start_date.isoformat(), "days": the_scenario.days,
+        "speed": the_scenario.speed,
+        "channels": [{"name": c.name, "type": c.type, "orders_per_day": c.orders_per_day} for c in the_scenario.channels],
+    }
