@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from sync_pipeline.definitions import build_definitions
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
 from sync_pipeline.warehouse.engine import get_engine, warehouse_url
-from sync_pipeline.warehouse.tables import api_calls, order_sync_errors, orders, raw_orders
+from sync_pipeline.warehouse.tables import api_calls, fulfilment_orders, order_sync_errors, orders, raw_orders
 
 DEMO_DIR = PROJECT_ROOT / "var" / "demo"
 
@@ -35,6 +36,9 @@ class ChannelSummary:
     normalized: int
     filtered: int
     quarantined_by_code: dict[str, int]
+    fulfilment_by_status: dict[str, int]  # ACCEPTED, IMPORT_ERROR, HELD, MANUAL, CANCELLED, NEW
+    fulfilment_errors_by_code: dict[str, int]
+    warehouse_orders: int
     error: str | None
 
 
@@ -97,11 +101,14 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> list[ChannelSumma
                     RANGE_END_TAG: str(partition_key(channel.name, last)),
                 },
             )
-            summaries.append(_summary(channel.name, channel.type, first, last, result))
+            at_warehouse = Counter(order["channel"] for order in simulator.warehouse.orders() if order["status"] != "cancelled")
+            summaries.append(_summary(channel.name, channel.type, first, last, result, at_warehouse))
     return summaries
 
 
-def _summary(channel: str, channel_type: str, first: date, last: date, result) -> ChannelSummary:
+def _summary(
+    channel: str, channel_type: str, first: date, last: date, result, warehouse_orders: Counter
+) -> ChannelSummary:
     engine = get_engine(warehouse_url())
     in_range = (raw_orders.c.channel == channel) & raw_orders.c.partition_date.between(first, last)
     with engine.connect() as connection:
@@ -116,9 +123,17 @@ def _summary(channel: str, channel_type: str, first: date, last: date, result) -
             & order_sync_errors.c.partition_date.between(first, last)
             & order_sync_errors.c.resolved_at.is_(None)
         )
-        by_code = dict(connection.execute(
-            sa.select(order_sync_errors.c.error_code, sa.func.count(sa.distinct(order_sync_errors.c.external_order_id)))
-            .where(open_errors).group_by(order_sync_errors.c.error_code)
+        by_stage_and_code = connection.execute(
+            sa.select(order_sync_errors.c.stage, order_sync_errors.c.error_code,
+                      sa.func.count(sa.distinct(order_sync_errors.c.external_order_id)))
+            .where(open_errors).group_by(order_sync_errors.c.stage, order_sync_errors.c.error_code)
+        ).all()
+        by_code = {code: n for stage, code, n in by_stage_and_code if stage == "normalize"}
+        fulfilment_codes = {code: n for stage, code, n in by_stage_and_code if stage == "fulfilment"}
+        by_status = dict(connection.execute(
+            sa.select(fulfilment_orders.c.status, sa.func.count())
+            .where(fulfilment_orders.c.channel == channel, fulfilment_orders.c.partition_date.between(first, last))
+            .group_by(fulfilment_orders.c.status)
         ).all())
         calls, throttled = connection.execute(
             sa.select(sa.func.count(), sa.func.count().filter(api_calls.c.status_code == 429)).where(
@@ -131,23 +146,29 @@ def _summary(channel: str, channel_type: str, first: date, last: date, result) -
         error = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data else "failed"
     return ChannelSummary(
         channel, channel_type, f"{first}..{last}", "SUCCESS" if result.success else "FAILURE",
-        raw_count, versions, calls, throttled, normalized, by_code.pop("FILTERED", 0), by_code, error,
+        raw_count, versions, calls, throttled, normalized, by_code.pop("FILTERED", 0), by_code, by_status,
+        fulfilment_codes, warehouse_orders.get(channel, 0), error,
     )
 
 
 def format_summary(summaries: list[ChannelSummary]) -> str:
     header = (
         f"{'channel':<16}{'type':<13}{'days':<24}{'run':<9}{'orders':>7}{'versions':>9}{'api calls':>10}{'429s':>6}"
-        f"{'normalized':>11}{'filtered':>9}{'quarantined':>12}"
+        f"{'normalized':>11}{'filtered':>9}{'quarantined':>12}{'accepted':>9}{'stopped':>8}{'held':>6}{'manual':>7}"
+        f"{'cancelled':>10}{'at 3PL':>7}"
     )
     lines = [header, "-" * len(header)]
     for s in summaries:
+        status = s.fulfilment_by_status
         lines.append(
             f"{s.channel:<16}{s.type:<13}{s.days:<24}{s.run_status:<9}{s.orders:>7}{s.payload_versions:>9}"
             f"{s.api_calls:>10}{s.http_429:>6}{s.normalized:>11}{s.filtered:>9}{sum(s.quarantined_by_code.values()):>12}"
+            f"{status.get('ACCEPTED', 0):>9}{status.get('IMPORT_ERROR', 0):>8}{status.get('HELD', 0):>6}"
+            f"{status.get('MANUAL', 0):>7}{status.get('CANCELLED', 0):>10}{s.warehouse_orders:>7}"
         )
-        for code, count in sorted(s.quarantined_by_code.items()):
-            lines.append(f"    {code}: {count}  (sync-pipeline why {s.channel} <order> for the fix)")
+        for stage, codes in (("normalize", s.quarantined_by_code), ("fulfilment", s.fulfilment_errors_by_code)):
+            for code, count in sorted(codes.items()):
+                lines.append(f"    {stage} {code}: {count}  (sync-pipeline why {s.channel} <order> for the fix)")
         if s.error:
             lines.append(f"    ! {s.error}")
     return "\n".join(lines)

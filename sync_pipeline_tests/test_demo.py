@@ -15,8 +15,12 @@ def test_demo_lands_orders_for_all_four_channel_types_and_can_run_again(tmp_path
     summaries = run_demo(default_scenario(days=2))
     assert {s.type for s in summaries} == {"shopify", "woocommerce", "amazon", "takealot"}
     assert all(s.run_status == "SUCCESS" and s.orders > 0 for s in summaries)
+    for s in summaries:  # every accepted order is at the warehouse exactly once, and every order is settled
+        assert s.fulfilment_by_status.get("ACCEPTED", 0) == s.warehouse_orders > 0
+        assert "NEW" not in s.fulfilment_by_status and sum(s.fulfilment_by_status.values()) == s.normalized
     again = run_demo(default_scenario(days=2))
     assert [s.payload_versions for s in again] == [s.payload_versions for s in summaries]
+    assert [s.warehouse_orders for s in again] == [0, 0, 0, 0], "a rerun sends nothing already accepted"
     instance = dg.DagsterInstance.get()
     assert len(instance.get_runs()) == 8, "every demo run is recorded for the UI"
     evaluations = [
@@ -26,6 +30,8 @@ def test_demo_lands_orders_for_all_four_channel_types_and_can_run_again(tmp_path
     ]
     conservation = [e for e in evaluations if e.check_name == "every_raw_order_accounted_for"]
     assert len(conservation) == 8 and all(e.passed for e in conservation), "every demo partition is accounted for"
+    once = [e for e in evaluations if e.check_name in ("one_warehouse_order_per_channel_order", "every_normalized_order_has_a_fulfilment_state")]
+    assert len(once) == 16 and all(e.passed for e in once)
 
     assert main(["demo", "--days", "1"]) == 0
     output = capsys.readouterr().out

@@ -17,7 +17,7 @@ from sync_pipeline.orders.normalize import normalize
 from sync_pipeline.orders.normalized_orders import read_raw_versions, write_normalized
 from sync_pipeline.orders.status_map import load_status_map
 from sync_pipeline.channels import ORDER_MAPPINGS
-from sync_pipeline.warehouse.tables import order_sync_errors, orders, raw_orders
+from sync_pipeline.warehouse.tables import fulfilment_orders, order_lines, order_sync_errors, orders, raw_orders
 from sync_pipeline.warehouse.writes import insert_new
 
 
@@ -67,6 +67,9 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
             .order_by(raw_orders.c.channel_updated_at, raw_orders.c.fetched_at, raw_orders.c.id)
         ).all()
         normalized = connection.execute(sa.select(orders).where(orders.c.order_id == f"{ref.channel}:{ref.external_order_id}")).first()
+        fulfilment = connection.execute(
+            sa.select(fulfilment_orders).where(fulfilment_orders.c.order_id == f"{ref.channel}:{ref.external_order_id}")
+        ).first()
         errors = connection.execute(
             sa.select(order_sync_errors).where(order_sync_errors.c.channel == ref.channel,
                                                order_sync_errors.c.external_order_id == ref.external_order_id)
@@ -81,8 +84,10 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
 
     latest = versions[-1]
     open_errors = [e for e in errors if e.resolved_at is None]
-    if normalized is not None:
-        where = f"normalized: status {normalized.channel_status} -> {normalized.canonical_status}"
+    if fulfilment is not None and fulfilment.status != "NEW":
+        where = _fulfilment_state(fulfilment)
+    elif normalized is not None:
+        where = f"normalized: status {normalized.channel_status} -> {normalized.canonical_status}; not sent to the warehouse yet"
     elif open_errors and all(e.error_code == "FILTERED" for e in open_errors):
         where = "filtered by the import filter (not an error)"
     elif open_errors:
@@ -102,6 +107,8 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
         for e in errors:
             state = f"resolved {e.resolved_at:%Y-%m-%d %H:%M}" if e.resolved_at else f"open since {e.first_seen_at:%Y-%m-%d %H:%M}"
             lines.append(f"    {e.error_code} [{e.field}] ({state}): {e.message}")
+    if fulfilment is not None and fulfilment.status == "IMPORT_ERROR":
+        lines += _compare_with_accepted(engine, ref.channel, normalized)
     payload = orjson.loads(latest.payload)
     if working is not None and normalized is None:
         good = orjson.loads(working.payload)
@@ -117,6 +124,42 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
     lines.append("  raw payload (latest version):")
     lines.append(json.dumps(payload, indent=2, ensure_ascii=False))
     return "\n".join(lines)
+
+
+COMPARED = ("ship_method", "ship_country", "ship_postal_code", "ship_address1")
+
+
+def _compare_with_accepted(engine: sa.Engine, channel: str, order) -> list[str]:
+    """The seeds' working-vs-non-working chart: what differs from an order of the channel the warehouse took."""
+    with engine.connect() as connection:
+        good = connection.execute(
+            sa.select(orders).join(fulfilment_orders, fulfilment_orders.c.order_id == orders.c.order_id)
+            .where(orders.c.channel == channel, fulfilment_orders.c.status == "ACCEPTED")
+            .order_by(fulfilment_orders.c.accepted_at.desc()).limit(1)
+        ).first()
+        if good is None or order is None:
+            return []
+        skus = {
+            order_id: sorted(filter(None, connection.execute(
+                sa.select(order_lines.c.channel_sku).where(order_lines.c.order_id == order_id)).scalars()))
+            for order_id in (order.order_id, good.order_id)
+        }
+    lines = [f"  compared with {good.order_id}, which the warehouse accepted:"]
+    for field in COMPARED:
+        mine, theirs = getattr(order, field), getattr(good, field)
+        lines.append(f"    {field}: {mine!r} here, {theirs!r} there" + ("" if mine != theirs else " (same)"))
+    lines.append(f"    SKUs: {skus[order.order_id]} here, {skus[good.order_id]} there")
+    return lines
+
+
+def _fulfilment_state(row) -> str:
+    if row.status == "ACCEPTED":
+        state = f"at the warehouse as {row.warehouse_order_id} ({row.warehouse_status or 'accepted'}"
+        state += f", backordered: {row.backordered})" if row.backordered else ")"
+        state += ", linked to the order the warehouse already had" if row.linked else ""
+        return state + (f"; {row.message}" if row.error_code else "")
+    detail = f" {row.error_code}" if row.error_code else ""
+    return f"fulfilment {row.status}{detail}: {row.message}"
 
 
 def reimport(engine: sa.Engine, config: PipelineConfig, channel_name: str, external_order_id: str, run_id: str) -> str:

@@ -3,6 +3,25 @@ to a Takealot distribution centre, so the DC is the ship-to and the customer is 
 
 from sync_pipeline.orders.mapping import ChannelMapping, decimal_sum, local_time, per_unit
 
+# Where the warehouse delivers lead-time orders, by Takealot DC code: (street, city, postal code). The street is
+# the DC's name as the carrier books it; update it here if Takealot moves a DC.
+DC_ADDRESSES = {
+    "JHB": ("Takealot JHB Distribution Centre", "Johannesburg", "2001"),
+    "CPT": ("Takealot CPT Distribution Centre", "Cape Town", "8001"),
+    "DBN": ("Takealot DBN Distribution Centre", "Durban", "4001"),
+}
+
+
+def dc_address(part: int):
+    """One part of the ship-to DC's address, from the DC code on the order's first sale row."""
+
+    def get(rows: list[dict]) -> str | None:
+        first = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], dict) else {}
+        dc = first.get("dc") or first.get("DC")
+        return DC_ADDRESSES[dc][part] if dc in DC_ADDRESSES else None
+
+    return get
+
 
 TAKEALOT_ORDERS = ChannelMapping(
     order={
@@ -10,6 +29,9 @@ TAKEALOT_ORDERS = ChannelMapping(
         "channel_status": "0.sale_status",
         "customer_name": "0.customer",
         "ship_name": lambda sales: f"Takealot DC {sales[0]['dc']}" if sales and sales[0].get("dc") else None,
+        "ship_address1": dc_address(0),
+        "ship_city": dc_address(1),
+        "ship_postal_code": dc_address(2),
         "ship_region": "0.dc",
         "ship_country": lambda sales: "ZA",
         "currency": lambda sales: "ZAR",
@@ -36,6 +58,9 @@ TAKEALOT_CSV_ORDERS = ChannelMapping(
         "channel_status": "0.Sale Status",
         "customer_name": "0.Customer",
         "ship_name": lambda rows: f"Takealot DC {rows[0]['DC']}" if rows and rows[0].get("DC") else None,
+        "ship_address1": dc_address(0),
+        "ship_city": dc_address(1),
+        "ship_postal_code": dc_address(2),
         "ship_region": "0.DC",
         "ship_country": lambda rows: "ZA",
         "currency": lambda rows: "ZAR",
