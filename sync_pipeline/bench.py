@@ -1,10 +1,12 @@
-"""`sync-pipeline bench ingest`: how close ingest runs to each channel's rate limit without tripping it,
-and how fast it lands orders when nothing limits it."""
+"""Benchmarks that print their figures. `ingest`: how close ingest runs to each channel's rate limit without
+tripping it, and how fast it lands orders when nothing limits it. `transform`: mapping and validation against
+parsing alone. `submit`: orders accepted per second by the simulated warehouse, with and without lost replies."""
 
 from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from pathlib import Path
 
@@ -37,9 +39,9 @@ def _scenario(channels: list[dict], days: int, rate_limits: dict, faults: dict |
 def _env_credentials(simulator: Simulator, config) -> None:
     import os
 
-    for channel in config.channels:
-        for credential, value in simulator.credentials[channel.name].items():
-            os.environ[channel.credentials[credential]] = value
+    for name, variables in config.credential_variables().items():
+        for credential, env_var in variables.items():
+            os.environ[env_var] = simulator.credentials[name][credential]
 
 
 def _rate_limited(channel_type: str, key: str, per_second: float, burst: int, orders: int) -> dict:
@@ -191,4 +193,63 @@ def run_transform_benchmark(orders: int = TRANSFORM_ORDERS) -> dict:
         "parse_only_orders_per_s": round(total / parse_seconds, 1),
         "ratio_to_parse": round(parse_seconds / transform_seconds, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+SUBMIT_ORDERS = 500
+# Lost replies stall the reply past the client's read timeout; both are kept short so the figure is about the
+# pipeline's own work (look-up, link), not about waiting.
+LOST_REPLY_TIMEOUT_S, LOST_REPLY_STALL_S = 0.2, 0.3
+
+
+def _submit(workdir: Path, orders: int, timeout_after_commit: float) -> dict:
+    """raw -> normalized in one run, then fulfilment_orders timed alone in another, against a fresh warehouse."""
+    import requests
+
+    name = "bench-submit"
+    scenario = Scenario.from_dict({
+        "seed": 3, "start_date": (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat(), "days": 1,
+        "speed": 1, "channels": [{"name": name, "type": "woocommerce", "orders_per_day": orders}],
+        "warehouse": {"faults": {"timeout_after_commit": timeout_after_commit, "timeout_delay_s": LOST_REPLY_STALL_S}},
+    })
+    with Simulator(scenario).start() as simulator:
+        path, config = scenario_channels_file(
+            scenario, simulator.url, overrides={name: {"page_size": 100}, "warehouse": {"timeout_seconds": LOST_REPLY_TIMEOUT_S}},
+            directory=workdir / f"config-{timeout_after_commit}",
+        )
+        _env_credentials(simulator, config)
+        definitions = build_definitions(
+            config, ChannelsResource(config_path=str(path), simulator_url=simulator.url),
+            WarehouseResource(url=f"sqlite:///{workdir / f'submit-{timeout_after_commit}.db'}"),
+        )
+        job = definitions.resolve_implicit_global_asset_job_def()
+        key = partition_key(name, scenario.start_date)
+        instance = dg.DagsterInstance.ephemeral()
+        job.execute_in_process(instance=instance, partition_key=key,
+                               asset_selection=[dg.AssetKey("raw_orders"), dg.AssetKey("normalized_orders")])
+        began = time.perf_counter()
+        result = job.execute_in_process(instance=instance, partition_key=key, asset_selection=[dg.AssetKey("fulfilment_orders")])
+        elapsed = time.perf_counter() - began
+        listed = requests.get(f"{simulator.url}/_admin/warehouse/orders", timeout=30).json()
+    event = next(e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("fulfilment_orders"))
+    figures = {k: v.value for k, v in event.materialization.metadata.items() if isinstance(v.value, (int, float))}
+    per_order = Counter(o["channel_order_id"] for o in listed)
+    return {
+        "accepted": figures.get("submit_accepted", 0), "seconds": round(elapsed, 3),
+        "orders_per_s": round(figures.get("submit_accepted", 0) / elapsed, 1),
+        "lost_replies_linked": figures.get("linked_existing", 0), "warehouse_orders": len(listed),
+        "duplicates": sum(n - 1 for n in per_order.values()),
+    }
+
+
+def run_submit_benchmark(orders: int = SUBMIT_ORDERS) -> dict:
+    with tempfile.TemporaryDirectory() as workdir:
+        clean = _submit(Path(workdir), orders, 0.0)
+        lossy = _submit(Path(workdir), orders, 0.2)
+    return {
+        "orders_per_s": clean["orders_per_s"],
+        "orders_per_s_with_timeouts": lossy["orders_per_s"],
+        "duplicates": clean["duplicates"] + lossy["duplicates"],
+        "clean": clean,
+        "with_timeouts": lossy,
     }

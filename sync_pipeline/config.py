@@ -126,6 +126,7 @@ class WarehouseConfig(BaseModel):
     credentials: dict[str, str] = Field(description="api_key -> name of the environment variable holding it")
     timeout_seconds: float = Field(default=30.0, gt=0)
     rate_limit: RateLimitConfig | None = None
+    concurrency: int = Field(default=4, ge=1, le=32, description="orders submitted at once")
 
     _http_url = field_validator("base_url")(ChannelConfig._http_url.__func__)
 

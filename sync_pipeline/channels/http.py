@@ -3,6 +3,7 @@ honour Retry-After, proactive throttling from rate-limit headers, and a log of e
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,6 +55,12 @@ class ApiCallLog:
     http_429: int = 0
     window_splits: int = 0
     throttled_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def bump(self, counter: str, by: float = 1) -> None:
+        """Counters may be bumped from several threads (the warehouse client submits in parallel)."""
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + by)
 
     def record(self, **call) -> None:
         self.calls.append({"channel": self.channel, "called_at": datetime.now(timezone.utc), **call})
@@ -214,7 +221,7 @@ class ChannelHttp:
                 with attempt:
                     number = attempt.retry_state.attempt_number
                     if number > 1:
-                        self.log.retries += 1
+                        self.log.bump("retries")
                     response = self._attempt(method, url, endpoint, bucket, allowed, number, kwargs)
         except _Retryable as exc:
             message = (
@@ -251,7 +258,7 @@ class ChannelHttp:
         if status in allowed:
             return response
         if status == 429:
-            self.log.http_429 += 1
+            self.log.bump("http_429")
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             if limiter is not None:
                 limiter.drain()  # the channel says the bucket is empty, whatever our model thought

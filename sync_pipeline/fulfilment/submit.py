@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 import orjson
@@ -56,15 +57,16 @@ def fulfil(
 
     to_send = [i for i in orders.index[orders["action"] == "submit"] if state.loc[i, "status"] not in FINAL]
     counts["already_accepted"] = int((state["status"] == "ACCEPTED").sum())
-    pending: list[dict] = []
-    for order_id in _claim(engine, to_send, run_id, now, cancelling=False):
-        submission = client.create(prepared.requests[order_id])
-        counts.update(_count(submission))
-        pending.append(_outcome(order_id, submission, orders.loc[order_id, "ship_code"], run_id, now))
-        if len(pending) >= WRITE_BATCH:
-            _record(engine, pending)
-            pending = []
-    _record(engine, pending)
+    claimed = _claim(engine, to_send, run_id, now, cancelling=False)
+    with ThreadPoolExecutor(max_workers=client.config.concurrency) as pool:
+        for start in range(0, len(claimed), WRITE_BATCH):
+            batch = claimed[start:start + WRITE_BATCH]
+            submissions = pool.map(client.create, [prepared.requests[order_id] for order_id in batch])
+            outcomes = []
+            for order_id, submission in zip(batch, submissions):
+                counts.update(_count(submission))
+                outcomes.append(_outcome(order_id, submission, orders.loc[order_id, "ship_code"], run_id, now))
+            _record(engine, outcomes)
 
     with engine.begin() as connection:
         final = _state(connection, list(orders.index))

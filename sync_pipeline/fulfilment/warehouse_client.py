@@ -101,9 +101,11 @@ class WarehouseClient:
     def create(self, order: dict) -> Submission:
         """Submit once. A timeout, reset or 5xx may hide an order the warehouse stored: look it up before resending."""
         reference = order["client_reference"]
+        backoff = wait_random_exponential(multiplier=self.http.retry.backoff_base_s, max=self.http.retry.backoff_max_s)
         retrying = Retrying(
             stop=stop_after_attempt(self.http.retry.max_attempts),
-            wait=wait_random_exponential(multiplier=self.http.retry.backoff_base_s, max=self.http.retry.backoff_max_s),
+            # The first look-up is a read and goes at once (a lost reply is the usual case); later ones back off.
+            wait=lambda state: 0.0 if state.attempt_number == 1 else backoff(state),
             retry=retry_if_exception_type(ChannelUnavailable),
             sleep=self._sleep,
             reraise=True,
@@ -113,7 +115,7 @@ class WarehouseClient:
             for attempt in retrying:
                 with attempt:
                     if attempts:
-                        self.log.retries += 1
+                        self.log.bump("retries")
                         existing = self.find(reference)
                         if existing is not None:
                             return _accepted(existing, attempts, linked=True)
