@@ -4,11 +4,11 @@ settled with a reason, cancellations, manual posting, backorders, and the mappin
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-import pytest
 import requests
 import sqlalchemy as sa
 
@@ -123,14 +123,14 @@ def test_every_valid_order_reaches_the_warehouse_once_and_reruns_send_nothing(ha
     assert_exactly_once(harness, "shop")
 
 
-def test_faults_at_the_warehouse_leave_exactly_one_order_each_and_the_same_tables(harness_factory, tmp_path):
+def test_faults_at_the_warehouse_leave_exactly_one_order_each_and_the_same_tables(harness_factory, tmp_path, warehouse_url):
     the_scenario = scenario([("woo", "woocommerce", 25)], days=1, start=YESTERDAY,
                             anomalies={"missing_shipping_address": 0.1, "cancellations": 0.1})
-    clean = harness_factory(the_scenario)
+    clean = harness_factory(the_scenario, warehouse_url=f"sqlite:///{tmp_path / 'clean.db'}")
     clean.materialize("woo", YESTERDAY)
     expected = {k: (v["status"], v["error_code"], v["ship_code"]) for k, v in fulfilment_rows(clean, "woo").items()}
 
-    faulty = harness_factory(the_scenario, max_attempts=10, timeout_seconds=0.3, warehouse_url=f"sqlite:///{tmp_path / 'faulty.db'}")
+    faulty = harness_factory(the_scenario, max_attempts=10, timeout_seconds=0.3, warehouse_url=warehouse_url)
     faulty.simulator.warehouse.set_faults(
         {"timeout_after_commit": 0.2, "server_error_5xx": 0.1, "connection_reset": 0.05, "timeout_delay_s": 0.6}
     )
@@ -232,3 +232,66 @@ def _document(the_scenario) -> dict:
         "speed": the_scenario.speed,
         "channels": [{"name": c.name, "type": c.type, "orders_per_day": c.orders_per_day} for c in the_scenario.channels],
     }
+
+
+def test_each_fulfilment_error_code_from_scenario_anomalies(harness_factory):
+    anomalies = {"unknown_sku": 0.15, "sku_case_mismatch": 0.15, "duplicate_sku": 0.1, "unmapped_ship_method": 0.15,
+                 "po_box": 0.3, "bad_postal_code": 0.15}
+    harness = harness_factory(scenario([("shop", "shopify", 40), ("woo", "woocommerce", 40)], days=1, start=YESTERDAY,
+                                       anomalies=anomalies))
+    errors = []
+    for channel in ("shop", "woo"):
+        harness.materialize(channel, YESTERDAY)
+        rows = assert_exactly_once(harness, channel)
+        stopped = {k for k, v in rows.items() if v["status"] == "IMPORT_ERROR"}
+        assert stopped and not stopped & set(warehouse_orders_by_reference(harness)), "a stopped order never reaches the warehouse"
+        errors += open_errors(harness, channel)
+    by_code: dict[str, list[str]] = {}
+    for error in errors:
+        by_code.setdefault(error["error_code"], []).append(error["message"])
+    assert {"SKU_NOT_FOUND", "SKU_AMBIGUOUS", "SHIP_METHOD_NOT_MAPPED", "ADDRESS_INVALID"} <= set(by_code)
+    assert any("'DISC-" in m and "sku_map.csv" in m for m in by_code["SKU_NOT_FOUND"])
+    assert any(re.search(r"'sku-\d{5}' is not in the warehouse catalogue; 'SKU-\d{5}' is, differing only in case", m)
+               for m in by_code["SKU_NOT_FOUND"])
+    assert all("names more than one variant" in m and "variant id" in m for m in by_code["SKU_AMBIGUOUS"])
+    assert any("Ship method 'Same Day Courier' is not mapped: add shopify,Same Day Courier,<warehouse code>" in m
+               for m in by_code["SHIP_METHOD_NOT_MAPPED"])
+    assert any("rule 'po_box'" in m for m in by_code["ADDRESS_INVALID"])
+    assert any("rule 'postal_code'" in m for m in by_code["ADDRESS_INVALID"])
+
+
+def test_a_ship_map_fix_unblocks_the_orders_through_the_sensor(harness_factory, tmp_path, monkeypatch):
+    maps = tmp_path / "ship_maps.csv"
+    maps.write_text(ship_maps_file().read_text())
+    monkeypatch.setenv("SYNC_SHIP_MAPS_FILE", str(maps))
+    harness = harness_factory(scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY,
+                                       anomalies={"unmapped_ship_method": 1.0}))
+    harness.materialize("shop", YESTERDAY)
+    blocked = {k for k, v in fulfilment_rows(harness, "shop").items() if v["error_code"] == "SHIP_METHOD_NOT_MAPPED"}
+    assert blocked and not warehouse_orders_by_reference(harness)
+
+    definitions = harness.definitions()
+    sensor = definitions.get_sensor_def("fulfilment_mapping_change")
+    resources = {"warehouse": WarehouseResource(url=harness.warehouse_url)}
+
+    def tick(cursor):
+        with dg.build_sensor_context(instance=harness.instance, cursor=cursor, resources=resources) as context:
+            return sensor(context)
+
+    first = tick(None)
+    assert not first.run_requests, "the first look only remembers the files"
+    assert isinstance(tick(first.cursor), dg.SkipReason)
+    maps.write_text(maps.read_text() + "shopify,Same Day Courier,FDX-ON\n")
+    changed = tick(first.cursor)
+    assert [r.partition_key for r in changed.run_requests] == [str(partition_key("shop", YESTERDAY))]
+
+    retry = definitions.resolve_job_def("fulfilment_retry")
+    assert retry.execute_in_process(instance=harness.instance, partition_key=changed.run_requests[0].partition_key).success
+    rows = fulfilment_rows(harness, "shop")
+    assert all(rows[k]["status"] == "ACCEPTED" and rows[k]["ship_code"] == "FDX-ON" for k in blocked)
+    assert_exactly_once(harness, "shop")
+    assert not open_errors(harness, "shop")
+    with get_engine(harness.warehouse_url).connect() as connection:
+        resolved = connection.execute(sa.select(order_sync_errors.c.resolved_at).where(
+            order_sync_errors.c.error_code == "SHIP_METHOD_NOT_MAPPED")).scalars().all()
+    assert len(resolved) == len(blocked) and all(resolved), "fixed errors are marked resolved, not deleted"

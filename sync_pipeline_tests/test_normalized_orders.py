@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sync_pipeline.channels import ORDER_MAPPINGS
 from sync_pipeline.orders.why import explain, reimport
 from sync_pipeline.warehouse.engine import get_engine
-from sync_pipeline.warehouse.tables import order_lines, order_sync_errors, orders
+from sync_pipeline.warehouse.tables import order_lines, order_sync_errors, orders, raw_orders
 from sync_pipeline_tests.conftest import TODAY, scenario
 
 YESTERDAY = TODAY - timedelta(days=1)
@@ -43,7 +43,7 @@ def test_every_raw_order_is_accounted_for_and_unicode_survives(harness_factory, 
         assert check_results(result)["every_raw_order_accounted_for"]
         expected = harness.expected(name, YESTERDAY)
         normalized = {r.external_order_id: r for r in rows(harness, orders, channel=name)}
-        held = {r.external_order_id for r in rows(harness, order_sync_errors, channel=name)}
+        held = {r.external_order_id for r in rows(harness, order_sync_errors, channel=name, stage="normalize")}
         assert set(normalized) | held == set(expected)
         assert not set(normalized) & held
         mapping = ORDER_MAPPINGS[channel_type]["api"]
@@ -114,3 +114,30 @@ def test_why_and_reimport(harness_factory):
     report = reimport(engine, harness.config, "tkl", "99887766", "reimport-test")
     assert "where: normalized: status Accepted -> paid" in report
     assert "resolved" in report
+
+
+def test_every_normalize_error_code_from_scenario_anomalies_in_one_run(harness_factory, warehouse_url):
+    anomalies = {"unmapped_status": 0.1, "missing_customer": 0.1, "malformed_address": 0.1, "unknown_country": 0.1,
+                 "invalid_amount": 0.1, "invalid_date": 0.1}
+    harness = harness_factory(
+        scenario([("shop", "shopify", 40), ("tkl", "takealot", 20)], days=2, anomalies=anomalies),
+        warehouse_url=warehouse_url,
+        # No import filter: an unmapped status must then be reported, not filtered away.
+        overrides_in={"shop": {"import_statuses": []}, "tkl": {"import_statuses": []}},
+    )
+    codes: dict[str, list] = {}
+    for name in ("shop", "tkl"):
+        for _ in range(2):  # a backfill of both days, twice: nothing moves, nothing doubles
+            result = harness.materialize(name, YESTERDAY, TODAY)
+            assert check_results(result)["every_raw_order_accounted_for"]
+        for error in rows(harness, order_sync_errors, channel=name, stage="normalize"):
+            codes.setdefault(error.error_code, []).append(error)
+    assert {"STATUS_NOT_MAPPED", "CUSTOMER_INFO_MISSING", "MALFORMED_ADDRESS", "ADDRESS_INVALID", "INVALID_AMOUNT",
+            "INVALID_DATE"} <= set(codes)
+    assert any("'Customer Received' is not mapped" in e.message for e in codes["STATUS_NOT_MAPPED"])
+    assert any("'UK' is not an ISO 3166 country" in e.message for e in codes["ADDRESS_INVALID"])
+    for error in codes["INVALID_DATE"]:
+        assert "'0000-00-00 00:00:00'" in error.message and f"kept under {error.partition_date}" in error.message
+        versions = rows(harness, raw_orders, channel=error.channel, external_order_id=error.external_order_id)
+        assert {v.partition_date for v in versions} == {error.partition_date}, "an undated order stays in one partition"
+        assert all(v.placed_at is None for v in versions)
