@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import random
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -21,6 +21,9 @@ CURRENCY_DECIMALS = {"JPY": 0}
 CURRENCY_COUNTRIES = {"USD": ["US"], "CAD": ["CA"], "GBP": ["GB"], "EUR": ["DE", "FR", "NL", "IE"], "JPY": ["JP"], "ZAR": ["ZA"]}
 TAX_RATES = {"US": "0.0725", "CA": "0.13", "GB": "0.20", "DE": "0.19", "FR": "0.20", "NL": "0.21", "IE": "0.23", "JP": "0.10", "ZA": "0.15"}
 SHIPPING_PRICES = {"free": "0", "economy": "3.99", "standard": "5.99", "express": "14.99", "overnight": "24.99"}
+# The shipping speed of the unmapped_ship_method anomaly (not among the drawn ones above).
+SAME_DAY = "same_day"
+SAME_DAY_PRICE = "19.99"
 
 PRODUCTS = [
     ("Organic Cotton T-Shirt", "24.00", 180), ("Merino Wool Beanie", "29.00", 90),
@@ -81,6 +84,25 @@ PHONE_FORMATS = {
 }
 
 
+# The anomalies drawn per order from their own RNG (never the day's), in this order. The first six make an
+# order the normalize gate must quarantine; the others pass normalization but must not reach the warehouse.
+ORDER_ANOMALIES = (
+    "unmapped_status", "missing_customer", "malformed_address", "unknown_country", "invalid_amount", "invalid_date",
+    "unknown_sku", "sku_case_mismatch", "duplicate_sku", "unmapped_ship_method", "po_box", "bad_postal_code",
+)
+ADDRESS_ANOMALIES = ("unknown_country", "po_box", "malformed_address", "bad_postal_code")  # need a ship-to
+SKU_ANOMALIES = ("unknown_sku", "sku_case_mismatch", "duplicate_sku")  # each takes a line of its own
+# Product.number offsets of a catalogue product's twin (duplicate_sku) and discontinued predecessor (unknown_sku):
+# catalogue numbers are 1..499, so their platform ids never meet a catalogue product's or each other's.
+TWIN_NUMBER_OFFSET = 500
+DISCONTINUED_NUMBER_OFFSET = 1000
+TWIN_UID_OFFSET = 0x5EED_0000_0001
+DISCONTINUED_UID_OFFSET = 0xD15C_0000_0001
+BAD_POSTAL_CODES = {"US": "ABCDE", "GB": "12345", "CA": "1234", "ZA": "ABC"}
+BAD_POSTAL_CODE = "???"
+MISSING_CUSTOMER = ("", "", "", None)
+
+
 def channel_rng(seed: int, channel: str, purpose: str = "") -> random.Random:
     """A stable RNG per channel (and purpose), independent of PYTHONHASHSEED."""
     digest = hashlib.sha256(f"{seed}:{channel}{purpose}".encode()).digest()
@@ -92,6 +114,9 @@ class Market:
     """What differs between platforms before rendering: the currencies their buyers pay in."""
 
     currencies: dict[str, float]
+    # ORDER_ANOMALIES the platform cannot show (e.g. a ship-to anomaly where the platform ships to its own DC):
+    # never applied to its orders.
+    inapplicable: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -125,7 +150,12 @@ class Person:
 
     @property
     def name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @property
+    def blank(self) -> bool:
+        """No name, e-mail or phone at all (the missing_customer anomaly)."""
+        return not (self.first_name or self.last_name or self.email or self.phone)
 
 
 @dataclass(frozen=True)
@@ -158,9 +188,16 @@ class SimOrder:
     billing: Address
     ship_to: Address | None  # None: the order has no shipping address (anomaly)
     lines: tuple[Line, ...]
-    shipping: str
+    shipping: str  # a SHIPPING_PRICES key, or SAME_DAY (unmapped_ship_method)
     shipping_price: Decimal
     tax_rate: Decimal
+    # The ORDER_ANOMALIES applied to this order. Most are already in the fields above (a blank customer, an odd
+    # ship-to, an odd line product, SAME_DAY shipping); the renderers read the rest from here: unmapped_status,
+    # invalid_amount, invalid_date.
+    anomalies: frozenset[str] = field(default_factory=frozenset)
+
+    def has(self, anomaly: str) -> bool:
+        return anomaly in self.anomalies
 
     @property
     def decimals(self) -> int:
@@ -199,6 +236,7 @@ def generate_orders(
     day's orders and ids are the same whatever window the scenario covers and whenever it runs. Days are drawn
     whole and then cut at `now`; a status change due after `now` has not happened yet."""
     products = catalogue(seed, channel)
+    order_anomalies = any(getattr(anomalies, name) > 0 for name in ORDER_ANOMALIES)
     orders = []
     for offset in range(days):
         day = start + timedelta(days=offset)
@@ -206,6 +244,8 @@ def generate_orders(
         day_start = datetime.combine(day, time(), tzinfo=timezone.utc)
         drafts = sorted((_draft(rng, tz, day_start, anomalies, market, products) for _ in range(per_day)),
                         key=lambda d: d.placed_at)
+        if order_anomalies:  # drawn apart from the day's RNG, so orders without them stay byte-identical
+            drafts = [_with_anomalies(d, seed, channel, anomalies, market, products) for d in drafts]
         first_seq = (day - SEQ_EPOCH).days * MAX_ORDERS_PER_DAY
         for index, draft in enumerate(drafts):
             if draft.placed_at > now:
@@ -292,6 +332,96 @@ def _draft(
         shipping_price=(Decimal(SHIPPING_PRICES[shipping]) * rate).quantize(places, ROUND_HALF_UP),
         tax_rate=Decimal(TAX_RATES.get(country, "0")),
     )
+
+
+def _with_anomalies(
+    order: SimOrder, seed: int, channel: str, anomalies: Anomalies, market: Market, catalogue: list[Product]
+) -> SimOrder:
+    """The order with the ORDER_ANOMALIES it draws. Each anomaly has its own RNG seeded from the order's uid and
+    its name, so whether an order carries one (and how) depends neither on the day's draws nor on the other
+    anomalies' shares. Anomalies the platform cannot show, and ship-to anomalies of an order without a ship-to,
+    are left out."""
+    rngs = {name: channel_rng(seed, channel, f":anomalies:{order.uid}:{name}") for name in ORDER_ANOMALIES}
+    drawn = [
+        name for name in ORDER_ANOMALIES
+        if rngs[name].random() < getattr(anomalies, name) and name not in market.inapplicable
+        and not (name in ADDRESS_ANOMALIES and order.ship_to is None)
+    ]
+    if not drawn:
+        return order
+    changes: dict = {"anomalies": frozenset(drawn)}
+    if "unmapped_status" in drawn:  # stuck in a state the status map lacks: nothing was shipped or paid
+        changes.update(status="open", changed_at=None, paid=False)
+    if "missing_customer" in drawn:  # a broken guest checkout: no name, e-mail or phone, the address lines kept
+        changes["customer"] = Person(*MISSING_CUSTOMER)
+    ship_to = order.ship_to
+    if "unknown_country" in drawn:  # a UK address written with "UK", the common mistake for GB
+        ship_to = replace(Address(*rngs["unknown_country"].choice(ADDRESSES["GB"])), country="UK", country_code="UK")
+    if "po_box" in drawn:
+        rng = rngs["po_box"]
+        ship_to = replace(ship_to, address1=f"{rng.choice(['PO Box', 'P.O. Box'])} {rng.randint(100, 9999)}", address2="")
+    if "malformed_address" in drawn:
+        ship_to = replace(ship_to, address1=_malformed(ship_to.address1, rngs["malformed_address"]))
+    if "bad_postal_code" in drawn:
+        ship_to = replace(ship_to, postcode=BAD_POSTAL_CODES.get(ship_to.country_code, BAD_POSTAL_CODE))
+    if ship_to is not order.ship_to:
+        changes["ship_to"] = ship_to
+    lines = list(order.lines)
+    untouched = list(range(len(lines)))
+    sold = {line.product.sku for line in lines}  # catalogue SKUs on the order
+    for name in (n for n in SKU_ANOMALIES if n in drawn):
+        rng = rngs[name]
+        if untouched:  # each SKU anomaly takes a line of its own; when none is left, one more line is added
+            index = untouched.pop(rng.randrange(len(untouched)))
+        else:
+            product = rng.choice([p for p in catalogue if p.sku not in sold] or catalogue)
+            sold.add(product.sku)
+            lines.append(Line(product, 1, _price(product, order.currency)))
+            index = len(lines) - 1
+        product = lines[index].product
+        lines[index] = replace(lines[index], product={
+            "unknown_sku": discontinued, "sku_case_mismatch": lambda p: replace(p, sku=p.sku.lower()), "duplicate_sku": twin,
+        }[name](product))
+    if lines != list(order.lines):
+        changes["lines"] = tuple(lines)
+    if "unmapped_ship_method" in drawn:
+        changes.update(shipping=SAME_DAY, shipping_price=_price_in(Decimal(SAME_DAY_PRICE), order.currency))
+    return replace(order, **changes)
+
+
+def _malformed(line: str, rng: random.Random) -> str:
+    """An address line as a broken encoding leaves it: its first non-ASCII character turned into U+FFFD, or
+    (an ASCII line) one of its spaces into a control character."""
+    for index, char in enumerate(line):
+        if not char.isascii():
+            return line[:index] + "\ufffd" + line[index + 1 :]
+    spaces = [index for index, char in enumerate(line) if char == " "]
+    if not spaces:
+        return line + "\ufffd"
+    index = spaces[-1]
+    return line[:index] + rng.choice(["\x0b", "\x1a", "\x08"]) + line[index + 1 :]
+
+
+def twin(product: Product) -> Product:
+    """Another listing of the channel that carries `product`'s SKU (duplicate_sku): its own ids and title, the
+    same for every order it appears in."""
+    return replace(product, number=product.number + TWIN_NUMBER_OFFSET, title=f"{product.title} Gift Edition",
+                   uid=(product.uid + TWIN_UID_OFFSET) % 2**48)
+
+
+def discontinued(product: Product) -> Product:
+    """The discontinued predecessor of `product` (unknown_sku): SKU DISC-<its number>, which no catalogue has."""
+    return replace(product, sku=f"DISC-{product.number:05d}", number=product.number + DISCONTINUED_NUMBER_OFFSET,
+                   uid=(product.uid + DISCONTINUED_UID_OFFSET) % 2**48)
+
+
+def _price_in(usd: Decimal, currency: str) -> Decimal:
+    places = Decimal(1).scaleb(-CURRENCY_DECIMALS.get(currency, 2))
+    return (usd * Decimal(CURRENCY_RATES[currency])).quantize(places, ROUND_HALF_UP)
+
+
+def _price(product: Product, currency: str) -> Decimal:
+    return _price_in(product.base_price, currency)
 
 
 def _customer(rng: random.Random, home: str, unusual: bool, missing_phone: bool) -> tuple[Person, Address]:

@@ -32,12 +32,16 @@ FILTER_FIELDS = ("start_date", "end_date", "order_id", "sale_status")
 DCS = ("JHB", "CPT", "DBN")
 SHIPPED_STATUSES = {"Shipped to Customer": 4, "Delivered": 3, "Customer Received": 2, "Returned": 1}
 CANCELLED_STATUSES = ("Cancelled by Customer", "Cancelled by Takealot")
+UNMAPPED_STATUS = "Customer Received"  # real, and left out of data/status_map.yaml (unmapped_status)
+ZERO_DATE = "0000-00-00 00:00:00"  # invalid_date
+# Takealot ships to its own DCs and has no ship method: these anomalies cannot show here.
+INAPPLICABLE = frozenset({"malformed_address", "unknown_country", "unmapped_ship_method", "po_box", "bad_postal_code"})
 
 
 class Takealot(Platform):
     type = "takealot"
     credential_names = ("api_key",)
-    market = Market({"ZAR": 1})
+    market = Market({"ZAR": 1}, inapplicable=INAPPLICABLE)
     rate_limit_keys = {"sales": "takealot"}
     errors = {
         400: ("", "Bad Request"), 401: ("", "Unauthorized"), 404: ("", "Not Found"),
@@ -133,10 +137,14 @@ class Takealot(Platform):
             status = rng.choices(list(SHIPPED_STATUSES), weights=list(SHIPPED_STATUSES.values()))[0]
         elif order.status == "cancelled":
             status = rng.choice(CANCELLED_STATUSES)
+        elif order.has("unmapped_status"):
+            status = UNMAPPED_STATUS
         else:
             status = "Accepted"
         customer_dc = rng.choice(DCS)
-        shipment_id = rng.randrange(10**6, 10**7) if order.status == "shipped" else None
+        shipped = order.status == "shipped" or order.has("unmapped_status")
+        shipment_id = rng.randrange(10**6, 10**7) if shipped else None
+        order_date = ZERO_DATE if order.has("invalid_date") else order.placed_at.astimezone(self.tz).strftime(ORDER_DATE_FORMAT)
         sales = []
         for index, line in enumerate(order.lines):
             product = line.product
@@ -147,8 +155,9 @@ class Takealot(Platform):
                 shipment_name=f"Shipment {shipment_id}" if shipment_id else None, offer_id=150_000_000 + product.number,
                 product_title=f"{product.title} - {product.variant}", takealot_url_mobi=f"https://www.takealot.com/x/PLID{tsin}",
                 sku=product.sku, tsin=tsin, order_id=order_id, order_item_id=1_000_000_000 + order.seq * 10 + index,
-                quantity=line.quantity, selling_price=float(line.unit_price), dc=rng.choice(DCS), customer_dc=customer_dc,
-                order_date=order.placed_at.astimezone(self.tz).strftime(ORDER_DATE_FORMAT), sale_status=status,
+                quantity=line.quantity, dc=rng.choice(DCS), customer_dc=customer_dc,
+                selling_price=-float(line.unit_price) if index == 0 and order.has("invalid_amount") else float(line.unit_price),
+                order_date=order_date, sale_status=status,
                 promotion=None, customer=order.customer.name, stock_source_region=rng.choice(DCS),
             ))
         # Sales have no modification time, so the API cannot tell when a status changed.

@@ -37,8 +37,9 @@ SECRET_PARAMS = ("consumer_key", "consumer_secret")
 SHIPPING = {
     "free": ("free_shipping", "Free shipping"), "economy": ("flat_rate", "Royal Mail 2nd Class"),
     "standard": ("flat_rate", "Royal Mail Tracked 48"), "express": ("flat_rate", "DPD Next Day"),
-    "overnight": ("dpd_shipping", "DPD Next Day by 12:00"),
+    "overnight": ("dpd_shipping", "DPD Next Day by 12:00"), "same_day": ("local_pickup_plus", "Same Day Courier"),
 }
+ZERO_DATE = "0000-00-00 00:00:00"  # MySQL's zero date, which WooCommerce really serves (invalid_date)
 PAYMENT = [("stripe", "Credit Card (Stripe)", "ch_"), ("ppcp-gateway", "PayPal", "PAY-")]
 UNPAID_PAYMENT = ("bacs", "Direct bank transfer", "")
 TAX_RATE_ID = 75
@@ -167,6 +168,11 @@ class WooCommerce(Platform):
         money = order.money
         customer = order.customer
         status = {"cancelled": "cancelled", "shipped": "completed"}.get(order.status, "processing" if order.paid else "pending")
+        if order.has("unmapped_status"):
+            status = "checkout-draft"
+        created, created_gmt = self._local(order.placed_at), self._gmt(order.placed_at)
+        if order.has("invalid_date"):
+            created = created_gmt = ZERO_DATE
         method, method_title, transaction_prefix = rng.choice(PAYMENT) if order.paid else UNPAID_PAYMENT
         completed = order.changed_at if order.status == "shipped" else None
         paid_at = order.placed_at if order.paid else None
@@ -182,11 +188,12 @@ class WooCommerce(Platform):
             payload,
             id=order_id, number=str(order_id), order_key="wc_order_" + "".join(rng.choices(string.ascii_letters + string.digits, k=13)),
             created_via="checkout", version="9.4.2", status=status, currency=order.currency,
-            date_created=self._local(order.placed_at), date_created_gmt=self._gmt(order.placed_at),
+            date_created=created, date_created_gmt=created_gmt,
             date_modified=self._local(order.updated_at), date_modified_gmt=self._gmt(order.updated_at),
             discount_total=money(order.tax * 0), discount_tax=money(order.tax * 0),
             shipping_total=money(order.shipping_price), shipping_tax=money(order.tax * 0), cart_tax=money(order.tax),
-            total=money(order.total), total_tax=money(order.tax), prices_include_tax=False,
+            total=money(-order.total if order.has("invalid_amount") else order.total), total_tax=money(order.tax),
+            prices_include_tax=False,
             customer_id=rng.choice([0, rng.randint(1, 900)]), customer_ip_address=f"198.51.100.{rng.randint(1, 254)}",
             customer_user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
             customer_note=rng.choice(["", "", "", "Please leave the parcel with a neighbour."]),
