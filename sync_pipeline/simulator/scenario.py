@@ -81,9 +81,7 @@ class Faults:
     def from_dict(cls, raw: Any, where: str, channel_names: list[str]) -> Faults:
         raw = _mapping(raw, where)
         _known_keys(raw, where, [f.name for f in fields(cls)])
-        shares = {k: _share(raw.get(k, 0.0), f"{where}.{k}") for k in FAULT_KINDS}
-        if sum(shares.values()) > 1.0:
-            raise ScenarioError(f"{where}: the shares {', '.join(FAULT_KINDS)} add up to more than 1")
+        shares = _fault_shares(raw, where, FAULT_KINDS)
         expired = raw.get("expired_credentials") or []
         if not isinstance(expired, list):
             raise ScenarioError(f"{where}.expired_credentials: must be a list of channel names, got {expired!r}")
@@ -100,7 +98,6 @@ class Faults:
             timeout_delay_s=_number(raw.get("timeout_delay_s", 2.0), f"{where}.timeout_delay_s", minimum=0.0),
             timeout_window_hours=None if window is None else _number(window, f"{where}.timeout_window_hours", above=0.0),
         )
-
 
 
 @dataclass(frozen=True)
@@ -154,9 +151,7 @@ class WarehouseFaults:
     def from_dict(cls, raw: Any, where: str) -> WarehouseFaults:
         raw = _mapping(raw, where)
         _known_keys(raw, where, [f.name for f in fields(cls)])
-        shares = {k: _share(raw.get(k, 0.0), f"{where}.{k}") for k in WAREHOUSE_FAULT_KINDS}
-        if sum(shares.values()) > 1.0:
-            raise ScenarioError(f"{where}: the shares {', '.join(WAREHOUSE_FAULT_KINDS)} add up to more than 1")
+        shares = _fault_shares(raw, where, WAREHOUSE_FAULT_KINDS)
         return cls(**shares, timeout_delay_s=_number(raw.get("timeout_delay_s", 2.0), f"{where}.timeout_delay_s", minimum=0.0))
 
 
@@ -329,6 +324,14 @@ def _integer(value: Any, where: str, minimum: int | None = None, maximum: int | 
     if maximum is not None and value > maximum:
         raise ScenarioError(f"{where}: must be <= {maximum}, got {value!r}")
     return value
+
+
+def _fault_shares(raw: dict, where: str, kinds: tuple[str, ...]) -> dict[str, float]:
+    """Shares of requests, one per fault kind; a request meets at most one fault, so they add up to 1 at most."""
+    shares = {k: _share(raw.get(k, 0.0), f"{where}.{k}") for k in kinds}
+    if sum(shares.values()) > 1.0:
+        raise ScenarioError(f"{where}: the shares {', '.join(kinds)} add up to more than 1")
+    return shares
 
 
 def _share(value: Any, where: str) -> float:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 import unicodedata
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from sync_pipeline.simulator.orders import ORDER_ANOMALIES, catalogue, generate_
 from sync_pipeline.simulator.platforms import PLATFORMS
 from sync_pipeline.simulator.scenario import DEFAULT_SCENARIO_FILE
 from sync_pipeline_tests.conftest import TODAY, scenario
+from sync_pipeline_tests.simulator.test_simulator import keys_missing
 
 START = TODAY - timedelta(days=2)  # two whole past days: nothing is cut at "now", all inside Takealot's 30 days
 STATUS_MAP = Path(__file__).resolve().parents[2] / "data" / "status_map.yaml"
@@ -478,15 +479,3 @@ def test_ship_to_anomalies_skip_orders_without_a_shipping_address():
         assert reference(sim, channel) == reference(plain, channel)
 
 
-def keys_missing(template, payload, where="") -> list[str]:
-    """Keys of the real payload (recursively, first element of lists; not inside a null) that `payload` lacks."""
-    missing = []
-    if isinstance(template, dict) and isinstance(payload, dict):
-        for key, value in template.items():
-            if key not in payload:
-                missing.append(f"{where}.{key}")
-            else:
-                missing += keys_missing(value, payload[key], f"{where}.{key}")
-    elif isinstance(template, list) and isinstance(payload, list) and template and payload:
-        missing += keys_missing(template[0], payload[0], f"{where}[0]")
-    return missing
