@@ -1,9 +1,11 @@
-"""The loopback HTTP server that plays every scenario channel under /<channel-name>, plus /_admin.
+"""The loopback HTTP server that plays every scenario channel under /<channel-name>, the fulfilment
+warehouse under /<warehouse.name>, plus /_admin.
 
 What is shared lives here: routing by channel, the request log, and the order in which every API request
 meets trouble: refused credentials (faults.expired_credentials), then an injected fault (seeded, so a
 scenario misbehaves the same way each run), then the channel's credentials, then its rate limit, then the
-answer. The platform modules (platforms/) supply only what differs between channels."""
+answer. The platform modules (platforms/) supply only what differs between channels; warehouse.py is the
+warehouse, which meets its own faults (warehouse.faults, its own seeded RNG) before anything else."""
 
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sync_pipeline.simulator.orders import SimOrderRecord, channel_rng, generate_orders
+from sync_pipeline.simulator.orders import SimOrder, SimOrderRecord, channel_rng, generate_orders
 from sync_pipeline.simulator.platforms import PLATFORMS, Platform
 from sync_pipeline.simulator.platforms.base import AdminError, ApiRequest, ApiResponse, Route, iso_utc
-from sync_pipeline.simulator.scenario import FAULT_KINDS, Faults, Scenario, ScenarioError
+from sync_pipeline.simulator.scenario import FAULT_KINDS, WAREHOUSE_FAULT_KINDS, Faults, Scenario, ScenarioError, WarehouseFaults
+from sync_pipeline.simulator.warehouse import SERVER_ERROR, Warehouse
 
 CREDENTIAL_FORMATS = {
     "access_token": ("shpat_", 16),
@@ -35,6 +38,8 @@ CREDENTIAL_FORMATS = {
     "client_secret": ("amzn1.oa2-cs.v1.", 32),
     "api_key": ("", 32),
 }
+WAREHOUSE_CREDENTIAL_NAMES = ("api_key",)
+WAREHOUSE_API_KEY_FORMAT = ("wh_", 16)
 REDACTED_PARAMS = ("consumer_key", "consumer_secret")
 INJECTED_RETRY_AFTER = "0.05"
 RESET = object()  # answer by dropping the connection
@@ -49,6 +54,7 @@ class Simulator:
         self.now = datetime.now(timezone.utc)
         self.credentials = _credentials(scenario, credentials or {})
         self._platforms: dict[str, Platform] = {}
+        generated_by_id: dict[str, dict[str, SimOrder]] = {}
         for spec in scenario.channels:
             platform_type = PLATFORMS[spec.type]
             platform = platform_type(spec, self.credentials[spec.name], scenario)
@@ -56,12 +62,23 @@ class Simulator:
                 scenario.seed, spec.name, spec.tz, scenario.start_date, scenario.days, spec.orders_per_day,
                 scenario.anomalies, platform_type.market, self.now,
             )
-            platform.store.put(platform.render(order) for order in generated)
+            records = [platform.render(order) for order in generated]
+            platform.store.put(records)
+            generated_by_id[spec.name] = {r.external_order_id: o for r, o in zip(records, generated)}
             self._platforms[spec.name] = platform
+        self.warehouse = Warehouse(scenario, self.credentials[scenario.warehouse.name])
+        for spec in scenario.channels:
+            self.warehouse.add_preexisting(
+                spec,
+                [(r, generated_by_id[spec.name].get(r.external_order_id)) for r in self._platforms[spec.name].store.all()],
+                scenario.warehouse.preexisting_orders,
+                self.now,
+            )
         self._faults = scenario.faults
         self._fault_lock = threading.Lock()
         self._fault_rngs = {c.name: channel_rng(scenario.seed, c.name, ":faults") for c in scenario.channels}
         self._injected_429s = dict.fromkeys(self._fault_rngs, 0)
+        self._warehouse_rng = channel_rng(scenario.seed, self.warehouse.name, ":faults")
         self._log: list[dict] = []
         self._log_lock = threading.Lock()
         self._seq = 0
@@ -108,6 +125,11 @@ class Simulator:
             raise RuntimeError("the simulator is not started; call .start() first")
         return self._url
 
+    @property
+    def warehouse_url(self) -> str:
+        """<url>/<warehouse name>; its API is under /api/v1."""
+        return f"{self.url}/{self.warehouse.name}"
+
     # --- inspection and control -----------------------------------------------------------------------
     def orders(self, channel: str) -> list[SimOrderRecord]:
         """Every order the channel serves now, oldest first."""
@@ -130,6 +152,10 @@ class Simulator:
             self._faults = parsed
         return parsed
 
+    def set_warehouse_faults(self, faults: dict) -> WarehouseFaults:
+        """Replace the warehouse's faults block (as POST /_admin/warehouse/faults; raises ScenarioError)."""
+        return self.warehouse.set_faults(faults)
+
     def _platform(self, channel: str) -> Platform:
         try:
             return self._platforms[channel]
@@ -143,8 +169,18 @@ class Simulator:
         query = parse_qs(url.query, keep_blank_values=True)
         if path[:1] == ["_admin"]:
             return self._admin(method, path[1:], body)
+        if path[:1] == [self.warehouse.name]:
+            request = ApiRequest(method, path[1:], query, headers, body, self.warehouse_url)
+            entry = self._record(self.warehouse.name, method, url.path, query)
+            result = self._answer_warehouse(request, entry)
+            with self._log_lock:
+                entry["status"] = None if result is RESET else result.status
+            return result
         if not path or path[0] not in self._platforms:
-            return ApiResponse(404, {"error": f"no channel {path[0] if path else ''!r}; simulated: {', '.join(self._platforms)}"})
+            return ApiResponse(404, {
+                "error": f"no channel {path[0] if path else ''!r}; simulated: {', '.join(self._platforms)} "
+                         f"and the warehouse {self.warehouse.name!r}"
+            })
         platform = self._platforms[path[0]]
         request = ApiRequest(method, path[1:], query, headers, body, f"{self.url}/{platform.name}")
         entry = self._record(platform.name, method, url.path, query)
@@ -182,6 +218,32 @@ class Simulator:
         reading = bucket.take()
         response = route.handler(request) if reading.allowed else platform.too_many_requests(reading)
         response.headers.update(platform.rate_headers(reading))
+        return response
+
+    def _answer_warehouse(self, request: ApiRequest, entry: dict) -> ApiResponse | object:
+        """One fault draw before anything else (so a dropped or 5xx request stores nothing), then the answer;
+        timeout_after_commit stalls and drops only an order creation that was stored."""
+        faults = self.warehouse.faults
+        with self._fault_lock:
+            draw = self._warehouse_rng.random()
+            for injected in WAREHOUSE_FAULT_KINDS:
+                share = getattr(faults, injected)
+                if draw < share:
+                    break
+                draw -= share
+            else:
+                injected = None
+            status = self._warehouse_rng.choice((500, 503)) if injected == "server_error_5xx" else None
+        if injected in ("connection_reset", "server_error_5xx"):
+            with self._log_lock:
+                entry["injected"] = injected
+            return RESET if injected == "connection_reset" else ApiResponse(status, dict(SERVER_ERROR))
+        response, committed = self.warehouse.answer(request)
+        if injected == "timeout_after_commit" and committed:
+            with self._log_lock:
+                entry["injected"] = injected
+            time.sleep(faults.timeout_delay_s)
+            return RESET
         return response
 
     @staticmethod
@@ -246,6 +308,16 @@ class Simulator:
             except (ScenarioError, AdminError) as exc:
                 return ApiResponse(400, {"error": str(exc)})
             return ApiResponse(200, {"faults": asdict(faults)})
+        if path[:1] == ["warehouse"]:
+            if path == ["warehouse", "faults"] and method == "POST":
+                try:
+                    faults = self.set_warehouse_faults(_json(body))
+                except (ScenarioError, AdminError) as exc:
+                    return ApiResponse(400, {"error": str(exc)})
+                return ApiResponse(200, {"faults": asdict(faults)})
+            response = self.warehouse.admin(method, path[1:], body)
+            if response is not None:
+                return response
         if len(path) == 3 and path[0] == "channels" and path[2] == "orders":
             if path[1] not in self._platforms:
                 return ApiResponse(404, {"error": f"no channel {path[1]!r}; simulated: {', '.join(self._platforms)}"})
@@ -288,21 +360,28 @@ def _json(body: bytes) -> Any:
 
 def _credentials(scenario: Scenario, given: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     """The given credentials, with random ones (secrets.token_hex, in each platform's usual format) for any
-    channel or credential not given."""
+    channel or credential not given; the warehouse's under its name (an api_key "wh_...")."""
     names = {c.name: PLATFORMS[c.type].credential_names for c in scenario.channels}
+    names[scenario.warehouse.name] = WAREHOUSE_CREDENTIAL_NAMES
     for channel, values in given.items():
         if channel not in names:
-            raise ValueError(f"credentials for {channel!r}, which is not a channel of the scenario ({', '.join(names)})")
+            raise ValueError(
+                f"credentials for {channel!r}, which is not a channel of the scenario "
+                f"({', '.join(c.name for c in scenario.channels)}) nor its warehouse ({scenario.warehouse.name})"
+            )
+        if not isinstance(values, dict):
+            raise ValueError(f"credentials for {channel!r} must be a mapping of credential name to value")
+        owner = f"the warehouse {channel!r}" if channel == scenario.warehouse.name else f"channel {channel!r}"
         for name, value in values.items():
             if name not in names[channel]:
-                raise ValueError(f"channel {channel!r} has no credential {name!r}; it uses {', '.join(names[channel])}")
+                raise ValueError(f"{owner} has no credential {name!r}; it uses {', '.join(names[channel])}")
             if not isinstance(value, str) or not value:
-                raise ValueError(f"channel {channel!r}: credential {name!r} must be a non-empty string")
+                raise ValueError(f"{owner}: credential {name!r} must be a non-empty string")
     credentials = {}
     for channel, credential_names in names.items():
         credentials[channel] = {}
         for name in credential_names:
-            prefix, size = CREDENTIAL_FORMATS[name]
+            prefix, size = WAREHOUSE_API_KEY_FORMAT if channel == scenario.warehouse.name else CREDENTIAL_FORMATS[name]
             credentials[channel][name] = given.get(channel, {}).get(name) or prefix + secrets.token_hex(size)
     return credentials
 
