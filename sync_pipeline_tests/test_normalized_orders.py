@@ -141,3 +141,18 @@ def test_every_normalize_error_code_from_scenario_anomalies_in_one_run(harness_f
         versions = rows(harness, raw_orders, channel=error.channel, external_order_id=error.external_order_id)
         assert {v.partition_date for v in versions} == {error.partition_date}, "an undated order stays in one partition"
         assert all(v.placed_at is None for v in versions)
+
+
+def test_takealot_line_totals_become_unit_prices_and_add_up_to_the_order_total(harness_factory):
+    harness = harness_factory(scenario([("tkl", "takealot", 20)]))
+    harness.materialize("tkl", YESTERDAY)
+    served = harness.expected("tkl", YESTERDAY)
+    lines = {}
+    for line in rows(harness, order_lines, channel="tkl"):
+        lines.setdefault(line.order_id, []).append(line)
+    assert any(line.quantity > 1 for order in lines.values() for line in order), "the scenario has multi-unit lines"
+    for order in rows(harness, orders, channel="tkl"):
+        sales = served[order.external_order_id].payload
+        assert float(order.total_amount) == round(sum(s["selling_price"] for s in sales), 2)
+        for line, sale in zip(sorted(lines[order.order_id], key=lambda l: l.line_number), sales):
+            assert round(float(line.unit_price) * line.quantity, 2) == sale["selling_price"]

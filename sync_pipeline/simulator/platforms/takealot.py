@@ -156,7 +156,8 @@ class Takealot(Platform):
                 product_title=f"{product.title} - {product.variant}", takealot_url_mobi=f"https://www.takealot.com/x/PLID{tsin}",
                 sku=product.sku, tsin=tsin, order_id=order_id, order_item_id=1_000_000_000 + order.seq * 10 + index,
                 quantity=line.quantity, dc=rng.choice(DCS), customer_dc=customer_dc,
-                selling_price=-float(line.unit_price) if index == 0 and order.has("invalid_amount") else float(line.unit_price),
+                # The price of the sale row's whole quantity, as the Seller Portal's sales export shows it.
+                selling_price=-float(line.total) if index == 0 and order.has("invalid_amount") else float(line.total),
                 order_date=order_date, sale_status=status,
                 promotion=None, customer=order.customer.name, stock_source_region=rng.choice(DCS),
             ))
