@@ -60,10 +60,15 @@ def cmd_check_connection(args) -> int:
     from sync_pipeline.channels.http import ChannelError
     from sync_pipeline.channels.resource import ChannelsResource
 
+    from sync_pipeline.fulfilment.resource import WarehouseApiResource
+
     channels = ChannelsResource(simulator_url=os.environ.get("SYNC_SIMULATOR_URL"))
     try:
-        channel = channels.pipeline_config().channel(args.channel)
-        report = channels.connector(channel).check_connection()
+        settings = channels.pipeline_config()
+        if settings.warehouse is not None and args.channel == settings.warehouse.name:
+            report = WarehouseApiResource().client(settings).check_connection()
+        else:
+            report = channels.connector(settings.channel(args.channel)).check_connection()
     except (ChannelError, ConfigError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1

@@ -19,6 +19,20 @@ def test_check_connection_reports_ok_and_headroom(harness_factory, monkeypatch, 
     assert report["rate_limit_capacity"] == 40
 
 
+def test_check_connection_tests_the_warehouse_too(harness_factory, monkeypatch, capsys):
+    harness = harness_factory(scenario([("shop", "shopify", 5)]))
+    monkeypatch.setenv("SYNC_CHANNELS_FILE", str(harness.config_path))
+    monkeypatch.setenv("SYNC_SIMULATOR_URL", harness.simulator.url)
+    assert main(["check-connection", "warehouse"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "OK" and report["catalogue_items"] == len(harness.simulator.warehouse.items())
+    assert "USPS-PRI" in report["ship_methods"]
+    monkeypatch.setenv("WAREHOUSE_API_KEY", "wh_wrong")
+    assert main(["check-connection", "warehouse"]) == 1
+    error = capsys.readouterr().err
+    assert "warehouse 'warehouse'" in error and "WAREHOUSE_API_KEY" in error and "wh_wrong" not in error
+
+
 def test_check_connection_names_the_fix_when_credentials_are_refused(harness_factory, monkeypatch, capsys):
     harness = harness_factory(scenario([("woo", "woocommerce", 5)], faults={"expired_credentials": ["woo"]}))
     monkeypatch.setenv("SYNC_CHANNELS_FILE", str(harness.config_path))

@@ -87,6 +87,18 @@ class WarehouseClient:
         response = self.http.request("GET", f"{self.base}/ship-methods", endpoint="ship-methods")
         return {method["code"]: method for method in response.json()["ship_methods"]}
 
+    def check_connection(self) -> dict:
+        """Reachability, the key, and what the fulfilment stage reads from the warehouse (the seeds' Test Connection)."""
+        items, methods = self.items(), self.ship_methods()
+        return {
+            "warehouse": self.config.name,
+            "catalogue_items": len(items),
+            "items_with_good_stock": sum(1 for item in items.values() if item.get("good", 0) > 0),
+            "ship_methods": sorted(methods),
+            "api_calls": len(self.log.calls),
+            "latency_ms": self.log.calls[-1]["latency_ms"] if self.log.calls else None,
+        }
+
     def orders(self, channel: str) -> list[dict]:
         """Every warehouse order of one channel (for the duplicate check)."""
         return list(self._pages("orders", "orders", {"channel": channel}))
