@@ -295,3 +295,60 @@ def test_a_ship_map_fix_unblocks_the_orders_through_the_sensor(harness_factory, 
         resolved = connection.execute(sa.select(order_sync_errors.c.resolved_at).where(
             order_sync_errors.c.error_code == "SHIP_METHOD_NOT_MAPPED")).scalars().all()
     assert len(resolved) == len(blocked) and all(resolved), "fixed errors are marked resolved, not deleted"
+
+
+def test_orders_whose_answer_was_lost_are_looked_up_first_and_a_later_cancel_reaches_the_warehouse(harness_factory):
+    harness = harness_factory(scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY), max_attempts=1,
+                              timeout_seconds=0.2)
+    harness.simulator.warehouse.set_faults({"timeout_after_commit": 1.0, "timeout_delay_s": 0.4})
+    first = harness.materialize("shop", YESTERDAY)
+    in_doubt = {k: v for k, v in fulfilment_rows(harness, "shop").items() if v["status"] == "NEW"}
+    assert in_doubt and all(v["submitted_at"] for v in in_doubt.values()), "sent, answer lost: in doubt"
+    assert not check_passed(first, "every_normalized_order_has_a_fulfilment_state")
+    stored = warehouse_orders_by_reference(harness)
+    assert set(in_doubt) == set(stored), "the warehouse did store them"
+
+    harness.simulator.warehouse.set_faults({})
+    cancelled = sorted(in_doubt)[0]
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    payload = dict(next(o for o in harness.simulator.orders("shop") if f"shop:{o.external_order_id}" == cancelled).payload)
+    payload.update(cancelled_at=now.isoformat(), updated_at=now.isoformat())
+    assert requests.post(f"{harness.simulator.url}/_admin/channels/shop/orders", json=payload, timeout=5).status_code == 201
+
+    second = harness.materialize("shop", YESTERDAY)
+    rows = fulfilment_rows(harness, "shop")
+    assert metadata(second, "in_doubt_found") == len(in_doubt)
+    assert metadata(second, "create_requests") == 0, "nothing in doubt is sent again before it is looked up"
+    assert rows[cancelled]["status"] == "CANCELLED" and rows[cancelled]["warehouse_status"] == "cancelled"
+    assert warehouse_orders(harness)[rows[cancelled]["warehouse_order_id"]]["status"] == "cancelled"
+    assert all(rows[k]["status"] == "ACCEPTED" and rows[k]["linked"] for k in in_doubt if k != cancelled)
+    assert_exactly_once(harness, "shop")
+
+
+def test_an_order_the_warehouse_holds_as_cancelled_is_not_taken_for_accepted(harness_factory):
+    the_scenario = scenario([("shop", "shopify", 6)], days=1, start=YESTERDAY)
+    harness = harness_factory(type(the_scenario).from_dict({**_document(the_scenario), "warehouse": {"preexisting_orders": 1.0}}))
+    key = {"X-Api-Key": harness.simulator.credentials["warehouse"]["api_key"]}
+    for order in harness.simulator.warehouse.orders():
+        url = f"{harness.simulator.warehouse_url}/api/v1/orders/{order['order_id']}/cancel"
+        assert requests.post(url, headers=key, timeout=5).status_code == 200
+    harness.materialize("shop", YESTERDAY)
+    stopped = [v for v in fulfilment_rows(harness, "shop").values() if v["error_code"] == "WAREHOUSE_ORDER_CANCELLED"]
+    assert stopped and all(v["status"] == "IMPORT_ERROR" for v in stopped)
+    assert all("re-open that order at the warehouse" in v["message"] for v in stopped)
+
+
+def test_timestamps_are_utc_whatever_the_postgres_session_time_zone(harness_factory, postgres_schema_url):
+    url = sa.engine.make_url(postgres_schema_url)
+    url = url.update_query_dict({"options": url.query["options"] + " -ctimezone=America/New_York"})
+    harness = harness_factory(scenario([("shop", "shopify", 4)], days=1, start=YESTERDAY),
+                              warehouse_url=url.render_as_string(hide_password=False))
+    before = datetime.now(timezone.utc)
+    harness.materialize("shop", YESTERDAY)
+    after = datetime.now(timezone.utc)
+    accepted = [v for v in fulfilment_rows(harness, "shop").values() if v["status"] == "ACCEPTED"]
+    assert accepted
+    for row in accepted:
+        for column in ("submitted_at", "accepted_at", "updated_at"):
+            assert before - timedelta(seconds=1) <= row[column] <= after + timedelta(seconds=1), column
+    get_engine(url.render_as_string(hide_password=False)).dispose()

@@ -91,6 +91,7 @@ class TokenBucket:
         self._clock = clock
         self._updated = clock()
         self._blocked_until = 0.0
+        self._lock = threading.RLock()  # threads sharing one channel take turns for tokens
 
     def _refill(self) -> None:
         now = self._clock()
@@ -105,17 +106,23 @@ class TokenBucket:
 
     def acquire(self, sleep: Callable[[float], None]) -> float:
         waited = 0.0
-        while (delay := self.wait_time()) > 0:
-            sleep(delay)
-            waited += delay
-        self.tokens -= 1.0
+        with self._lock:
+            while (delay := self.wait_time()) > 0:
+                sleep(delay)
+                waited += delay
+            self.tokens -= 1.0
         return waited
 
     def drain(self) -> None:
-        self._refill()
-        self.tokens = 0.0
+        with self._lock:
+            self._refill()
+            self.tokens = 0.0
 
     def observe(self, reading: RateLimitReading) -> None:
+        with self._lock:
+            self._observe(reading)
+
+    def _observe(self, reading: RateLimitReading) -> None:
         self._refill()
         if reading.per_second:
             self.per_second = reading.per_second
@@ -163,6 +170,7 @@ class ChannelHttp:
         read_rate_limit: Callable[[requests.structures.CaseInsensitiveDict], RateLimitReading | None],
         retry: RetrySettings | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        threads: int = 1,
     ):
         self.config = config
         self.log = log
@@ -176,8 +184,9 @@ class ChannelHttp:
         self.last_reading: RateLimitReading | None = None
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
-        self.session.mount("http://", HTTPAdapter(max_retries=0))
-        self.session.mount("https://", HTTPAdapter(max_retries=0))
+        # Enough pooled connections for every thread that shares the session (the warehouse submits in parallel).
+        self.session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=max(10, threads)))
+        self.session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=max(10, threads)))
 
     @property
     def _kind(self) -> str:
@@ -234,7 +243,7 @@ class ChannelHttp:
     def _attempt(self, method, url, endpoint, bucket, allowed, number, kwargs) -> requests.Response:
         limiter = self.buckets.get(bucket or "default")
         if limiter is not None:
-            self.log.throttled_seconds += limiter.acquire(self._sleep)
+            self.log.bump("throttled_seconds", limiter.acquire(self._sleep))
         started = time.perf_counter()
         try:
             response = self.session.request(
@@ -243,7 +252,7 @@ class ChannelHttp:
         except requests.Timeout:
             self._record(method, endpoint, None, "timeout", started, None, number)
             raise _Retryable("a timeout", timed_out=True) from None
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
             self._record(method, endpoint, None, "connection_reset", started, None, number)
             raise _Retryable("a dropped connection") from None
 

@@ -36,8 +36,10 @@ def build_mapping_change_sensor(job) -> dg.SensorDefinition:
             return dg.SensorResult(skip_reason="first look at the mapping files: remembered", cursor=current)
         if context.cursor == current:
             return dg.SkipReason("the mapping files have not changed")
+        # The previous fingerprint is in the key too: a file edited back to an earlier content is still a change.
+        change = f"{context.cursor[:12]}>{current[:12]}"
         requests = [
-            dg.RunRequest(run_key=f"{current[:16]}:{channel}|{day}", partition_key=partition_key(channel, day))
+            dg.RunRequest(run_key=f"{change}:{channel}|{day}", partition_key=partition_key(channel, day))
             for channel, day in blocked_partitions(warehouse.engine())
         ]
         return dg.SensorResult(run_requests=requests, cursor=current)

@@ -54,6 +54,11 @@ def _text(value) -> str:
 def _message(row, channel: ChannelConfig, path: Path) -> str | None:
     if row.sku_error is None:
         return None
+    if row.sku_error == "SKU_AMBIGUOUS" and not _text(row.variant_id):
+        return (
+            f"channel SKU {row.channel_sku!r} names more than one variant on {channel.name}, and this line carries no "
+            f"variant id to tell them apart: give the variants their own SKUs in {channel.name}, then re-import the order"
+        )
     if row.sku_error == "SKU_AMBIGUOUS":
         return (
             f"channel SKU {row.channel_sku!r} names more than one variant on {channel.name}, so the warehouse item "

@@ -1,29 +1,34 @@
 """Exactly once at the warehouse, whatever fails and however many runs overlap.
 
 Every order has a row in fulfilment_orders before anything is sent. A run *claims* the rows it will send with one
-conditional UPDATE, so a concurrent run (a schedule beside a manual resync) skips them; the warehouse client looks
-an order up by its deterministic client reference after any ambiguous failure, and links a "Duplicate order number"
-instead of failing. An ACCEPTED order is never sent again; a claim left by a dead run expires."""
+conditional UPDATE, so a concurrent run (a schedule beside a manual resync) skips them, and stamps `submitted_at`
+before sending, so an order whose answer was lost or never recorded (a crash) is known to be in doubt: the next
+run asks the warehouse for its deterministic client reference before doing anything else with it. Within a run
+the client looks an order up after any ambiguous failure, and links a "Duplicate order number" instead of failing.
+ACCEPTED, CANCELLED and MANUAL orders are never sent again; a claim left by a dead run expires."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import orjson
 import pandas as pd
 import sqlalchemy as sa
 
 from sync_pipeline.fulfilment.prepare import STAGE, Prepared
-from sync_pipeline.fulfilment.warehouse_client import Submission, WarehouseClient
+from sync_pipeline.channels.http import ChannelError
+from sync_pipeline.fulfilment.warehouse_client import Submission, WarehouseClient, linked_submission
 from sync_pipeline.orders.sync_errors import record_errors
-from sync_pipeline.warehouse.tables import fulfilment_orders as table
+from sync_pipeline.warehouse.tables import UtcDateTime, fulfilment_orders as table
 from sync_pipeline.warehouse.writes import insert_new
 
 CLAIM_EXPIRY = timedelta(minutes=15)
-FINAL = ("ACCEPTED", "CANCELLED")
+FINAL = ("ACCEPTED", "CANCELLED")  # _settle leaves these alone
+NEVER_SENT = ("ACCEPTED", "CANCELLED", "MANUAL")  # a person may have keyed a MANUAL order in at the warehouse
+SENDABLE = ("NEW", "IMPORT_ERROR", "HELD")
 STATUS_OF_ACTION = {"hold": "HELD", "manual": "MANUAL", "error": "IMPORT_ERROR", "cancel": "CANCELLED"}
 WRITE_BATCH = 100
 CHUNK = 500  # ids per IN (...) list
@@ -45,28 +50,35 @@ def fulfil(
         ], ["order_id"])
         state = _state(connection, list(orders.index))
 
-    settled = orders[orders["action"].isin(["hold", "manual", "error"])
-                     | (orders["action"] == "cancel") & (state.reindex(orders.index)["attempts"].fillna(0) == 0)]
+    # A send whose answer was lost (or never recorded: a crash) may have reached the warehouse: ask it first.
+    in_doubt = state.index[(state["status"] == "NEW") & state["submitted_at"].notna()]
+    counts.update(_resolve_in_doubt(engine, client, in_doubt, state, run_id))
+    with engine.connect() as connection:
+        state = _state(connection, list(orders.index))
+    unknown = set(state.index[(state["status"] == "NEW") & state["submitted_at"].notna()])
+
+    # Cancelled on the channel after it reached the warehouse: cancel it there too, unless it shipped.
+    accepted = set(state.index[state["status"] == "ACCEPTED"])
+    action = orders["action"]
+    settled = orders[action.isin(["hold", "manual", "error", "cancel"]) & ~orders.index.isin(accepted | unknown)]
     with engine.begin() as connection:
         _settle(connection, settled, run_id, now)
+    to_cancel = orders.index[(action == "cancel") & orders.index.isin(accepted)]
+    for order_id in _claim(engine, to_cancel, run_id, ("ACCEPTED",)):
+        counts.update(_cancel(engine, client, order_id, state.loc[order_id], run_id))
 
-    # Cancelled on the channel after it may have reached the warehouse: cancel it there too, unless it shipped.
-    to_cancel = orders.index[(orders["action"] == "cancel") & state.reindex(orders.index)["attempts"].fillna(0).gt(0)]
-    for order_id in _claim(engine, to_cancel, run_id, now, cancelling=True):
-        counts.update(_cancel(engine, client, order_id, state.loc[order_id], run_id, now))
-
-    to_send = [i for i in orders.index[orders["action"] == "submit"] if state.loc[i, "status"] not in FINAL]
-    counts["already_accepted"] = int((state["status"] == "ACCEPTED").sum())
-    claimed = _claim(engine, to_send, run_id, now, cancelling=False)
+    counts["already_accepted"] = len(accepted)
+    to_send = [i for i in orders.index[action == "submit"] if state.loc[i, "status"] not in NEVER_SENT]
     with ThreadPoolExecutor(max_workers=client.config.concurrency) as pool:
-        for start in range(0, len(claimed), WRITE_BATCH):
-            batch = claimed[start:start + WRITE_BATCH]
-            submissions = pool.map(client.create, [prepared.requests[order_id] for order_id in batch])
+        for start in range(0, len(to_send), WRITE_BATCH):
+            # Claimed batch by batch, just before sending, so a claim never outlives its expiry unsent.
+            batch = _claim(engine, to_send[start:start + WRITE_BATCH], run_id, SENDABLE, sending=True)
+            submissions = pool.map(lambda order_id: _create(client, prepared.requests[order_id]), batch)
             outcomes = []
             for order_id, submission in zip(batch, submissions):
                 counts.update(_count(submission))
-                outcomes.append(_outcome(order_id, submission, orders.loc[order_id, "ship_code"], run_id, now))
-            _record(engine, outcomes)
+                outcomes.append(_outcome(order_id, submission, orders.loc[order_id, "ship_code"], run_id))
+            _record(engine, outcomes, run_id)
 
     with engine.begin() as connection:
         final = _state(connection, list(orders.index))
@@ -76,6 +88,40 @@ def fulfil(
     counts.update(f"status_{status}" for status in final["status"])
     counts.update(f"errors_{code}" for code in final.loc[stopped, "error_code"].dropna())
     return counts
+
+
+def _create(client: WarehouseClient, request: dict) -> Submission:
+    """Whatever goes wrong with one order is that order's outcome, never the batch's: the others' answers are kept."""
+    try:
+        return client.create(request)
+    except Exception as exc:  # noqa: BLE001 - recorded as unknown, looked up on the next run
+        return Submission("unavailable", 1, message=f"sending failed ({type(exc).__name__}: {exc}); "
+                                                     "the order is looked up and sent on the next run")
+
+
+def _resolve_in_doubt(engine: sa.Engine, client: WarehouseClient, order_ids, state: pd.DataFrame, run_id: str) -> Counter:
+    counts: Counter = Counter()
+    found = []
+    for order_id in _claim(engine, order_ids, run_id, ("NEW",)):
+        try:
+            existing = client.find(state.loc[order_id, "client_reference"])
+        except ChannelError:  # still in doubt: nothing is sent, settled or cancelled for it this run
+            counts["in_doubt_unresolved"] += 1
+            _release(engine, [order_id], run_id, in_doubt=True)
+            continue
+        if existing is None:  # the request never arrived: the order is an ordinary unsent one again
+            _release(engine, [order_id], run_id, in_doubt=False)
+            continue
+        counts["in_doubt_found"] += 1
+        found.append(_outcome(order_id, linked_submission(existing, 0), state.loc[order_id, "ship_code"], run_id))
+    _record(engine, found, run_id)
+    return counts
+
+
+def _release(engine: sa.Engine, order_ids: list[str], run_id: str, in_doubt: bool) -> None:
+    values = {"claimed_by": None, "claimed_at": None, **({} if in_doubt else {"submitted_at": None})}
+    with engine.begin() as connection:
+        connection.execute(table.update().where(table.c.order_id.in_(order_ids), table.c.claimed_by == run_id).values(**values))
 
 
 def _state(connection: sa.Connection, order_ids: list[str]) -> pd.DataFrame:
@@ -92,7 +138,7 @@ def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
 
 
 def _settle(connection: sa.Connection, settled: pd.DataFrame, run_id: str, now: datetime) -> None:
-    """Orders that are not sent: their state and reason, unless already final or being sent by another run."""
+    """Orders that are not sent: their state and reason, unless final or being sent by another run."""
     if settled.empty:
         return
     statement = (
@@ -101,7 +147,7 @@ def _settle(connection: sa.Connection, settled: pd.DataFrame, run_id: str, now: 
                table.c.claimed_by.is_(None) | (table.c.claimed_at < now - CLAIM_EXPIRY))
         .values(status=sa.bindparam("b_status"), error_code=sa.bindparam("b_error_code"), message=sa.bindparam("b_message"),
                 ship_code=sa.bindparam("b_ship_code"), updated_at=now, run_id=run_id,
-                cancelled_at=sa.case((sa.bindparam("b_status") == "CANCELLED", now), else_=None))
+                cancelled_at=sa.case((sa.bindparam("b_status") == "CANCELLED", sa.literal(now, UtcDateTime)), else_=None))
     )
     clean = settled.astype(object).where(settled.notna(), None)
     connection.execute(statement, [
@@ -111,17 +157,21 @@ def _settle(connection: sa.Connection, settled: pd.DataFrame, run_id: str, now: 
     ])
 
 
-def _claim(engine: sa.Engine, order_ids: Iterable[str], run_id: str, now: datetime, cancelling: bool) -> list[str]:
-    """Take the orders no other live run holds; only the rows this UPDATE changed are this run's to send."""
+def _claim(engine: sa.Engine, order_ids: Iterable[str], run_id: str, statuses: tuple[str, ...], sending: bool = False) -> list[str]:
+    """Take the orders in `statuses` that no other live run holds; only the rows this UPDATE changed are this
+    run's. A claim to send stamps submitted_at first: from then on the order is in doubt until its answer is kept."""
     claimed: list[str] = []
-    eligible = (table.c.status == "ACCEPTED") | (table.c.status == "NEW") if cancelling else table.c.status.not_in(FINAL)
     for chunk in _chunks(order_ids):
+        now = datetime.now(timezone.utc)
+        values = {"claimed_by": run_id, "claimed_at": now}
+        if sending:
+            values["submitted_at"] = sa.func.coalesce(table.c.submitted_at, sa.literal(now, UtcDateTime))
         with engine.begin() as connection:
             connection.execute(
                 table.update()
-                .where(table.c.order_id.in_(chunk), eligible,
+                .where(table.c.order_id.in_(chunk), table.c.status.in_(statuses),
                        table.c.claimed_by.is_(None) | (table.c.claimed_at < now - CLAIM_EXPIRY))
-                .values(claimed_by=run_id, claimed_at=now)
+                .values(**values)
             )
             claimed += connection.execute(
                 sa.select(table.c.order_id).where(table.c.order_id.in_(chunk), table.c.claimed_by == run_id)
@@ -129,22 +179,24 @@ def _claim(engine: sa.Engine, order_ids: Iterable[str], run_id: str, now: dateti
     return claimed
 
 
-def _cancel(engine: sa.Engine, client: WarehouseClient, order_id: str, row: pd.Series, run_id: str, now: datetime) -> Counter:
-    warehouse_order_id = row["warehouse_order_id"] or (client.find(row["client_reference"]) or {}).get("order_id")
+def _cancel(engine: sa.Engine, client: WarehouseClient, order_id: str, row: pd.Series, run_id: str) -> Counter:
+    now = datetime.now(timezone.utc)
     values = {"claimed_by": None, "claimed_at": None, "updated_at": now, "run_id": run_id}
-    if warehouse_order_id is None:  # it never arrived: nothing to undo
-        values.update(status="CANCELLED", cancelled_at=now, error_code=None,
-                      message="cancelled on the channel; the warehouse never had it")
-        outcome = "cancelled_before_warehouse"
-    elif client.cancel(warehouse_order_id) == "cancelled":
-        values.update(status="CANCELLED", cancelled_at=now, warehouse_order_id=warehouse_order_id,
-                      warehouse_status="cancelled", error_code=None,
-                      message="cancelled on the channel; the cancellation reached the warehouse before it shipped")
-        outcome = "cancelled_at_warehouse"
+    try:
+        answer = client.cancel(row["warehouse_order_id"])
+    except ChannelError as exc:  # this order only: it stays ACCEPTED and the cancellation is tried next run
+        values.update(message=f"cancelled on the channel, but the cancellation did not reach the warehouse ({exc}); "
+                              "tried again on the next run")
+        outcome = "cancel_failed"
     else:
-        values.update(warehouse_order_id=warehouse_order_id, warehouse_status="shipped", error_code="SHIPPED_BEFORE_CANCEL",
-                      message="cancelled on the channel after the warehouse shipped it: handle it as a return")
-        outcome = "cancelled_too_late"
+        if answer == "cancelled":
+            values.update(status="CANCELLED", cancelled_at=now, warehouse_status="cancelled", error_code=None,
+                          message="cancelled on the channel; the cancellation reached the warehouse before it shipped")
+            outcome = "cancelled_at_warehouse"
+        else:
+            values.update(warehouse_status="shipped", error_code="SHIPPED_BEFORE_CANCEL",
+                          message="cancelled on the channel after the warehouse shipped it: handle it as a return")
+            outcome = "cancelled_too_late"
     with engine.begin() as connection:
         connection.execute(table.update().where(table.c.order_id == order_id).values(**values))
     return Counter({outcome: 1})
@@ -159,29 +211,29 @@ def _count(submission: Submission) -> Counter:
     return counts
 
 
-def _outcome(order_id: str, s: Submission, ship_code: str | None, run_id: str, now: datetime) -> dict:
+def _outcome(order_id: str, s: Submission, ship_code: str | None, run_id: str) -> dict:
     status = {"accepted": "ACCEPTED", "rejected": "IMPORT_ERROR", "unavailable": "NEW"}[s.outcome]
     return {
         "b_order_id": order_id, "b_status": status, "b_error_code": s.error_code, "b_message": s.message,
         "b_warehouse_order_id": s.warehouse_order_id, "b_warehouse_status": s.warehouse_status,
         "b_backordered": orjson.dumps(s.backordered).decode() if s.backordered else None, "b_linked": s.linked,
-        "b_attempts": s.attempts, "b_ship_code": ship_code, "b_accepted_at": now if status == "ACCEPTED" else None,
-        "b_now": now, "b_run_id": run_id,
+        "b_attempts": s.attempts, "b_ship_code": ship_code, "b_accepted": status == "ACCEPTED", "b_run_id": run_id,
     }
 
 
-def _record(engine: sa.Engine, outcomes: list[dict]) -> None:
+def _record(engine: sa.Engine, outcomes: list[dict], run_id: str) -> None:
+    """Keep the warehouse's answers, for the rows this run still holds, and release them."""
     if not outcomes:
         return
-    statement = table.update().where(table.c.order_id == sa.bindparam("b_order_id")).values(
+    now = sa.literal(datetime.now(timezone.utc), UtcDateTime)
+    statement = table.update().where(table.c.order_id == sa.bindparam("b_order_id"), table.c.claimed_by == run_id).values(
         status=sa.bindparam("b_status"), error_code=sa.bindparam("b_error_code"), message=sa.bindparam("b_message"),
         warehouse_order_id=sa.func.coalesce(sa.bindparam("b_warehouse_order_id"), table.c.warehouse_order_id),
         warehouse_status=sa.bindparam("b_warehouse_status"), backordered=sa.bindparam("b_backordered"),
         linked=sa.bindparam("b_linked"), attempts=table.c.attempts + sa.bindparam("b_attempts"),
         ship_code=sa.bindparam("b_ship_code"),
-        submitted_at=sa.func.coalesce(table.c.submitted_at, sa.bindparam("b_now")),
-        accepted_at=sa.func.coalesce(table.c.accepted_at, sa.bindparam("b_accepted_at")),
-        updated_at=sa.bindparam("b_now"), run_id=sa.bindparam("b_run_id"), claimed_by=None, claimed_at=None,
+        accepted_at=sa.case((sa.bindparam("b_accepted", type_=sa.Boolean) & table.c.accepted_at.is_(None), now), else_=table.c.accepted_at),
+        updated_at=now, run_id=sa.bindparam("b_run_id"), claimed_by=None, claimed_at=None,
     )
     with engine.begin() as connection:
         connection.execute(statement, outcomes)

@@ -24,6 +24,14 @@ REJECTION_CODES = {
     "Customer information missing": "CUSTOMER_INFO_MISSING",
     "Insufficient inventory": "INSUFFICIENT_INVENTORY",
 }
+REJECTION_FIXES = {
+    "SHIP_METHOD_NOT_MAPPED": "the warehouse does not know the ship code: correct its row in data/ship_maps.csv",
+    "SKU_NOT_FOUND": "ask the warehouse to add the item, or map the SKU to one it has in data/sku_map.csv",
+    "ADDRESS_INVALID": "correct the shipping address on the channel",
+    "CUSTOMER_INFO_MISSING": "complete the customer's name on the channel",
+    "INSUFFICIENT_INVENTORY": "the warehouse refuses backorders for this item: restock it or ask them to allow backorders",
+    "WAREHOUSE_REJECTED": "compare with an accepted order (sync-pipeline why) and ask the warehouse what the text means",
+}
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,11 @@ class WarehouseClient:
             self.log,
             secrets=[api_key],
             auth_fix=f"ask the warehouse for a new API key and put it in {config.credentials['api_key']}",
-            rate_limits={},
+            rate_limits={"default": config.rate_limit} if config.rate_limit else {},
             read_rate_limit=lambda headers: None,
             retry=retry,
             sleep=sleep,
+            threads=config.concurrency,
         )
         self.http.session.headers["X-Api-Key"] = api_key
         self._sleep = sleep
@@ -130,7 +139,7 @@ class WarehouseClient:
                         self.log.bump("retries")
                         existing = self.find(reference)
                         if existing is not None:
-                            return _accepted(existing, attempts, linked=True)
+                            return linked_submission(existing, attempts)
                     attempts += 1
                     return self._post(order, attempts)
         except ChannelUnavailable as exc:
@@ -147,11 +156,13 @@ class WarehouseClient:
         if response.status_code == 409:  # "Duplicate order number": it is there already, link it
             existing = self.find(order["client_reference"]) or {"order_id": body.get("order_id")}
             if existing["order_id"]:
-                return _accepted(existing, attempts, linked=True)
+                return linked_submission(existing, attempts)
         error = body.get("error", "rejected")
+        code = REJECTION_CODES.get(error, "WAREHOUSE_REJECTED")
         return Submission(
-            "rejected", attempts, error_code=REJECTION_CODES.get(error, "WAREHOUSE_REJECTED"),
-            message=f"the warehouse rejected the order: {error}" + (f" ({body['detail']})" if body.get("detail") else ""),
+            "rejected", attempts, error_code=code,
+            message=f"the warehouse rejected the order: {error}" + (f" ({body['detail']})" if body.get("detail") else "")
+                    + f"; {REJECTION_FIXES[code]}",
         )
 
     def cancel(self, warehouse_order_id: str) -> str:
@@ -167,3 +178,16 @@ def _accepted(body: dict, attempts: int, linked: bool) -> Submission:
         "accepted", attempts, warehouse_order_id=body["order_id"], warehouse_status=body.get("status"),
         backordered=body.get("backordered") or [], linked=linked,
     )
+
+
+def linked_submission(existing: dict, attempts: int) -> Submission:
+    """The order the warehouse already holds under our reference. A cancelled one will not ship: say so."""
+    if existing.get("status") == "cancelled":
+        return Submission(
+            "rejected", attempts, warehouse_order_id=existing.get("order_id"), warehouse_status="cancelled",
+            error_code="WAREHOUSE_ORDER_CANCELLED",
+            message=f"the warehouse rejected the order: it already holds {existing.get('order_id')} under this order "
+                    "number, cancelled. If it must ship, re-open that order at the warehouse (or have it deleted so "
+                    "the order can be sent again)",
+        )
+    return _accepted(existing, attempts, linked=True)
