@@ -139,6 +139,15 @@ def _synthetic_raw(channel_type: str, count: int, offset: int):
         order = json.loads((templates / "amazon_getOrders_doc_example.json").read_text())["payload"]["Orders"][0]
         order.update(OrderStatus="Unshipped", OrderTotal={"CurrencyCode": "USD", "Amount": "10.00"})
         base = {"Order": order, "OrderItems": json.loads((templates / "amazon_order_items.json").read_text())["payload"]["OrderItems"]}
+    elif channel_type == "bigcommerce":
+        sub_resources = json.loads((templates / "bigcommerce_order_subresources.json").read_text())
+        base = {
+            "order": json.loads((templates / "bigcommerce_order.json").read_text())[0],
+            "products": sub_resources["GET /orders/{order_id}/products"],
+            "shipping_addresses": sub_resources["GET /orders/{order_id}/shipping_addresses"][:1],
+        }
+    elif channel_type == "ebay":
+        base = json.loads((templates / "ebay_order.json").read_text())["orders"][0]
     else:
         base = json.loads((templates / "takealot_order.SCHEMA_DERIVED_NOT_REAL.json").read_text())["sales"]
         base[0].update(sale_status="Accepted", customer="Thandiwe Nkosi", order_date="2026-01-05 10:00:00")
@@ -149,7 +158,7 @@ def _synthetic_raw(channel_type: str, count: int, offset: int):
         # Vary identity, names and countries by string substitution: cheap, and the shape stays the real one.
         name = NAMES[number % len(NAMES)]
         payload = (
-            text.replace("Bob Norman", name).replace("John Doe", name).replace('"US"', f'"{COUNTRIES[number % len(COUNTRIES)]}"')
+            text.replace("Bob Norman", name).replace("John Doe", name).replace('"Jane"', f'"{name}"').replace('"US"', f'"{COUNTRIES[number % len(COUNTRIES)]}"')
             .replace("450789469", str(450789469 + number)).replace("902-3159896-1390916", f"902-{number:07d}-1390916")
         )
         rows.append({
@@ -170,7 +179,7 @@ def run_transform_benchmark(orders: int = TRANSFORM_ORDERS) -> dict:
     from sync_pipeline.orders.normalize import normalize
     from sync_pipeline.orders.status_map import load_status_map
 
-    types = ["shopify", "woocommerce", "amazon", "takealot"]
+    types = ["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]
     per_type = orders // len(types)
     parse_seconds = transform_seconds = 0.0
     total = normalized = 0

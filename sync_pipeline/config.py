@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("SYNC_DATA_DIR", PROJECT_ROOT / "data"))
 CHANNEL_NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
-ChannelType = Literal["shopify", "woocommerce", "amazon", "takealot"]
+ChannelType = Literal["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]
 
 # Per-type defaults: the platform's own history window and plan limits (channel-apis.md).
 TYPE_DEFAULTS: dict[str, dict] = {
@@ -27,6 +27,8 @@ TYPE_DEFAULTS: dict[str, dict] = {
     "woocommerce": {"history_days": 3650, "timezone": "Europe/London"},
     "amazon": {"history_days": 730, "timezone": "UTC"},
     "takealot": {"history_days": 30, "timezone": "Africa/Johannesburg"},
+    "bigcommerce": {"history_days": 3650, "timezone": "America/Chicago"},  # V2 keeps every order; times carry offsets
+    "ebay": {"history_days": 730, "timezone": "Europe/London"},  # getOrders searches at most 2 years back
 }
 
 
@@ -162,6 +164,8 @@ def default_channel(name: str, channel_type: str, base_url: str) -> dict:
         "woocommerce": ["consumer_key", "consumer_secret"],
         "amazon": ["refresh_token", "client_id", "client_secret"],
         "takealot": ["api_key"],
+        "bigcommerce": ["access_token"],
+        "ebay": ["refresh_token", "client_id", "client_secret"],
     }[channel_type]
     return {
         "name": name,

@@ -20,7 +20,7 @@ def channel(**overrides):
 
 def test_the_shipped_channels_file_loads_with_type_defaults():
     config = load_config()
-    assert [c.type for c in config.channels] == ["shopify", "woocommerce", "amazon", "takealot"]
+    assert [c.type for c in config.channels] == ["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]
     takealot = config.channel("takealot-demo")
     assert takealot.history_days == 30
     assert takealot.timezone == "Africa/Johannesburg"

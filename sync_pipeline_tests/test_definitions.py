@@ -18,7 +18,7 @@ def test_raw_orders_spec():
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert [d.name for d in partitions.partitions_defs] == ["channel", "date"]
     assert partitions.get_partitions_def_for_dimension("channel").get_partition_keys() == [
-        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo",
+        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo", "bigcommerce-demo", "ebay-demo",
     ]
     assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
     assert assets_def.specs_by_key[dg.AssetKey("raw_orders")].group_name == "orders"

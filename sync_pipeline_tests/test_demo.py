@@ -9,30 +9,30 @@ from sync_pipeline.demo import run_demo
 from sync_pipeline.simulator import default_scenario
 
 
-def test_demo_lands_orders_for_all_four_channel_types_and_can_run_again(tmp_path, monkeypatch, capsys):
+def test_demo_lands_orders_for_all_six_channel_types_and_can_run_again(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYNC_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.db'}")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     summaries = run_demo(default_scenario(days=2))
-    assert {s.type for s in summaries} == {"shopify", "woocommerce", "amazon", "takealot"}
+    assert {s.type for s in summaries} == {"shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"}
     assert all(s.run_status == "SUCCESS" and s.orders > 0 for s in summaries)
     for s in summaries:  # every accepted order is at the warehouse exactly once, and every order is settled
         assert s.fulfilment_by_status.get("ACCEPTED", 0) == s.warehouse_orders > 0
         assert "NEW" not in s.fulfilment_by_status and sum(s.fulfilment_by_status.values()) == s.normalized
     again = run_demo(default_scenario(days=2))
     assert [s.payload_versions for s in again] == [s.payload_versions for s in summaries]
-    assert [s.warehouse_orders for s in again] == [0, 0, 0, 0], "a rerun sends nothing already accepted"
+    assert [s.warehouse_orders for s in again] == [0] * 6, "a rerun sends nothing already accepted"
     instance = dg.DagsterInstance.get()
-    assert len(instance.get_runs()) == 8, "every demo run is recorded for the UI"
+    assert len(instance.get_runs()) == 12, "every demo run is recorded for the UI"
     evaluations = [
         record.event_log_entry.dagster_event.event_specific_data
         for run in instance.get_runs()
         for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
     ]
     conservation = [e for e in evaluations if e.check_name == "every_raw_order_accounted_for"]
-    assert len(conservation) == 8 and all(e.passed for e in conservation), "every demo partition is accounted for"
+    assert len(conservation) == 12 and all(e.passed for e in conservation), "every demo partition is accounted for"
     once = [e for e in evaluations if e.check_name in ("one_warehouse_order_per_channel_order", "every_normalized_order_has_a_fulfilment_state")]
-    assert len(once) == 16 and all(e.passed for e in once)
+    assert len(once) == 24 and all(e.passed for e in once)
 
     assert main(["demo", "--days", "1"]) == 0
     output = capsys.readouterr().out
-    assert "shopify-demo" in output and "takealot-demo" in output
+    assert "shopify-demo" in output and "takealot-demo" in output and "bigcommerce-demo" in output and "ebay-demo" in output

@@ -5,6 +5,10 @@ from __future__ import annotations
 from sync_pipeline.channels.amazon import AmazonConnector
 from sync_pipeline.channels.amazon.mapping import AMAZON_CSV_ORDERS, AMAZON_ORDERS
 from sync_pipeline.channels.base import ChannelConnector, RawOrder
+from sync_pipeline.channels.bigcommerce import BigCommerceConnector
+from sync_pipeline.channels.bigcommerce.mapping import BIGCOMMERCE_CSV_ORDERS, BIGCOMMERCE_ORDERS
+from sync_pipeline.channels.ebay import EbayConnector
+from sync_pipeline.channels.ebay.mapping import EBAY_CSV_ORDERS, EBAY_ORDERS
 from sync_pipeline.channels.shopify import ShopifyConnector
 from sync_pipeline.channels.shopify.mapping import SHOPIFY_CSV_ORDERS, SHOPIFY_ORDERS
 from sync_pipeline.channels.takealot import TakealotConnector
@@ -14,7 +18,9 @@ from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_CSV_ORDERS, W
 from sync_pipeline.orders.mapping import ChannelMapping
 
 CONNECTORS: dict[str, type[ChannelConnector]] = {
-    c.type: c for c in (ShopifyConnector, WooCommerceConnector, AmazonConnector, TakealotConnector)
+    c.type: c for c in (
+        ShopifyConnector, WooCommerceConnector, AmazonConnector, TakealotConnector, BigCommerceConnector, EbayConnector,
+    )
 }
 
 # Per channel type, the field table for each source: the API's payloads and the channel's CSV export.
@@ -23,6 +29,8 @@ ORDER_MAPPINGS: dict[str, dict[str, ChannelMapping]] = {
     "woocommerce": {"api": WOOCOMMERCE_ORDERS, "csv": WOOCOMMERCE_CSV_ORDERS},
     "amazon": {"api": AMAZON_ORDERS, "csv": AMAZON_CSV_ORDERS},
     "takealot": {"api": TAKEALOT_ORDERS, "csv": TAKEALOT_CSV_ORDERS},
+    "bigcommerce": {"api": BIGCOMMERCE_ORDERS, "csv": BIGCOMMERCE_CSV_ORDERS},
+    "ebay": {"api": EBAY_ORDERS, "csv": EBAY_CSV_ORDERS},
 }
 
 __all__ = ["CONNECTORS", "ORDER_MAPPINGS", "ChannelConnector", "RawOrder"]

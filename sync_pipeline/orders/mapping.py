@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 Spec = str | Callable[[Any], Any]
@@ -85,6 +86,13 @@ def iso_time(value: Any, tz: tzinfo) -> datetime:
 def gmt_time(value: Any, tz: tzinfo) -> datetime:
     """A naive ISO time that is UTC whatever the shop's zone (WooCommerce's *_gmt fields)."""
     return iso_time(value, timezone.utc)
+
+
+def rfc2822_time(value: Any, tz: tzinfo) -> datetime:
+    """RFC 2822 with an offset (BigCommerce's "Wed, 05 Dec 2018 20:16:55 +0000"); "-0000" (UTC, zone unknown)
+    is UTC. An unreadable value raises ValueError, so the order becomes INVALID_DATE."""
+    parsed = parsedate_to_datetime(str(value).strip())  # ValueError when unreadable (Python 3.10+)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def local_time(fmt: str) -> Callable[[Any, tzinfo], datetime]:

@@ -13,12 +13,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-CHANNEL_TYPES = ("amazon", "shopify", "takealot", "woocommerce")
+CHANNEL_TYPES = ("amazon", "bigcommerce", "ebay", "shopify", "takealot", "woocommerce")
 DEFAULT_TIMEZONES = {
     "shopify": "America/New_York",
     "woocommerce": "Europe/London",
     "amazon": "UTC",
     "takealot": "Africa/Johannesburg",
+    "bigcommerce": "America/Chicago",
+    "ebay": "Europe/London",
 }
 CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 DEFAULT_SCENARIO_FILE = Path(__file__).with_name("default_scenario.yaml")
@@ -47,6 +49,7 @@ DEFAULT_RATE_LIMITS = {
     "amazon_getOrderItems": RateLimit(burst=30, per_second=0.5),
     "amazon_getOrder": RateLimit(burst=30, per_second=0.5),
     "takealot": RateLimit(burst=10, per_second=1.0),
+    "bigcommerce": RateLimit(burst=150, per_second=5.0),  # Standard plan: 150 per 30 s window per store
 }
 
 

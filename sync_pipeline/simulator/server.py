@@ -38,6 +38,13 @@ CREDENTIAL_FORMATS = {
     "client_secret": ("amzn1.oa2-cs.v1.", 32),
     "api_key": ("", 32),
 }
+# Where a platform's credential of a shared name looks different: (platform type, credential) -> (prefix, bytes).
+PLATFORM_CREDENTIAL_FORMATS = {
+    ("bigcommerce", "access_token"): ("", 16),
+    ("ebay", "refresh_token"): ("v^1.1#i^1#r^1#f^0#p^3#", 48),
+    ("ebay", "client_id"): ("SyncPipe-orders-PRD-", 8),
+    ("ebay", "client_secret"): ("PRD-", 16),
+}
 WAREHOUSE_CREDENTIAL_NAMES = ("api_key",)
 WAREHOUSE_API_KEY_FORMAT = ("wh_", 16)
 REDACTED_PARAMS = ("consumer_key", "consumer_secret")
@@ -363,6 +370,7 @@ def _credentials(scenario: Scenario, given: dict[str, dict[str, str]]) -> dict[s
     channel or credential not given; the warehouse's under its name (an api_key "wh_...")."""
     names = {c.name: PLATFORMS[c.type].credential_names for c in scenario.channels}
     names[scenario.warehouse.name] = WAREHOUSE_CREDENTIAL_NAMES
+    types = {c.name: c.type for c in scenario.channels}
     for channel, values in given.items():
         if channel not in names:
             raise ValueError(
@@ -381,7 +389,10 @@ def _credentials(scenario: Scenario, given: dict[str, dict[str, str]]) -> dict[s
     for channel, credential_names in names.items():
         credentials[channel] = {}
         for name in credential_names:
-            prefix, size = WAREHOUSE_API_KEY_FORMAT if channel == scenario.warehouse.name else CREDENTIAL_FORMATS[name]
+            prefix, size = (
+                WAREHOUSE_API_KEY_FORMAT if channel == scenario.warehouse.name
+                else PLATFORM_CREDENTIAL_FORMATS.get((types[channel], name)) or CREDENTIAL_FORMATS[name]
+            )
             credentials[channel][name] = given.get(channel, {}).get(name) or prefix + secrets.token_hex(size)
     return credentials
 
@@ -417,11 +428,13 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        data = json.dumps(result.body, ensure_ascii=False).encode("utf-8")
+        no_content = result.status == 204  # no body, nor the headers that would announce one
+        data = b"" if no_content else json.dumps(result.body, ensure_ascii=False).encode("utf-8")
         try:
             self.send_response(result.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+            if not no_content:
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
             for name, value in result.headers.items():
                 self.send_header(name, value)
             self.end_headers()

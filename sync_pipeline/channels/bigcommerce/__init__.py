@@ -1,0 +1,5 @@
+"""BigCommerce: the Orders V2 API client."""
+
+from sync_pipeline.channels.bigcommerce.client import BigCommerceConnector
+
+__all__ = ["BigCommerceConnector"]

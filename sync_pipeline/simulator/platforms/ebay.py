@@ -1,0 +1,337 @@
+"""eBay Sell Fulfillment API (/sell/fulfillment/v1/order): OAuth user tokens from a refresh-token grant
+(POST /identity/v1/oauth2/token, the app's keys as HTTP Basic), `filter=creationdate:[a..b]` or
+`lastmodifieddate:[a..b]` (creationdate wins when both are sent), limit/offset paging with `next`, and daily
+quotas with no rate-limit header."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import re
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from sync_pipeline.simulator.orders import Address, Line, Market, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.platforms.base import (
+    AdminError,
+    ApiRequest,
+    ApiResponse,
+    Platform,
+    Route,
+    Window,
+    admin_time,
+    load_template,
+    overwrite,
+    parse_time,
+    require,
+)
+from sync_pipeline.simulator.scenario import ChannelSpec, Scenario
+
+TEMPLATE = load_template("ebay_order.json")
+PREFIX = ["sell", "fulfillment", "v1", "order"]
+TOKEN_PATH = ["identity", "v1", "oauth2", "token"]
+TOKEN_LIFETIME_S = 7200
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+MAX_ORDER_IDS = 50
+DEFAULT_HISTORY = timedelta(days=90)  # without a date filter, getOrders returns the last 90 days
+RANGE = re.compile(r"^\[([^\]]*?)\.\.([^\]]*)\]$")
+FULFILLMENT_SETS = ({"NOT_STARTED", "IN_PROGRESS"}, {"FULFILLED", "IN_PROGRESS"})
+# (shippingCarrierCode, shippingServiceCode) by shipping speed; UK_OtherCourier is the unmapped_ship_method anomaly.
+SHIPPING = {
+    "free": ("RoyalMail", "UK_RoyalMailSecondClassStandard"), "economy": ("RoyalMail", "UK_RoyalMailSecondClassStandard"),
+    "standard": ("RoyalMail", "UK_RoyalMailTracked48"), "express": ("DPD", "UK_DPDNextDay"),
+    "overnight": ("DPD", "UK_DPDNextDayBy12"), "same_day": ("Other", "UK_OtherCourier"),
+}
+MARKETPLACES = {"GBP": "EBAY_GB", "EUR": "EBAY_DE", "USD": "EBAY_US"}
+ZERO_DATE = "0000-00-00 00:00:00"  # invalid_date
+INVALID_GRANT = {"error": "invalid_grant", "error_description": "the provided authorization refresh token is invalid or was issued to another client"}
+INVALID_CLIENT = {"error": "invalid_client", "error_description": "client authentication failed"}
+
+
+def iso_ms(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+class Ebay(Platform):
+    type = "ebay"
+    credential_names = ("refresh_token", "client_id", "client_secret")
+    # orderPaymentStatus, orderFulfillmentStatus and cancelState are closed enums, all in the status map.
+    market = Market({"GBP": 75, "EUR": 20, "USD": 5}, inapplicable=frozenset({"unmapped_status"}))
+    errors = {
+        400: (2004, "The request has errors. For help, see the documentation for this API."),
+        401: (1001, "Invalid access token. Check the value of the Authorization HTTP request header."),
+        404: (32100, "Order not found."),
+        429: (2001, "Too many requests. The request limit has been reached for the resource."),
+        500: (2003, "There was a problem with an eBay internal system or process. Contact eBay developer support for assistance."),
+        503: (2003, "The service is temporarily unavailable. Please try again later."),
+    }
+
+    def __init__(self, spec: ChannelSpec, credentials: dict[str, str], scenario: Scenario):
+        super().__init__(spec, credentials, scenario)
+        self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self._tokens_lock = threading.Lock()
+
+    # --- HTTP -----------------------------------------------------------------------------------------
+    def route(self, request: ApiRequest) -> Route | None:
+        if request.method == "POST" and request.path == TOKEN_PATH:
+            return Route("token", self.issue_token, authenticated=False)
+        if request.method != "GET" or request.path[:4] != PREFIX:
+            return None
+        if len(request.path) == 4:
+            return Route("getOrders", self.list_orders, window=self.created_window)
+        if len(request.path) == 5:
+            return Route("getOrder", self.get_order)
+        return None
+
+    def authorized(self, request: ApiRequest) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        with self._tokens_lock:
+            expiry = self._access_tokens.get(token) if scheme == "Bearer" else None
+        return expiry is not None and expiry > time.monotonic()
+
+    def error(self, status: int, message: Any = None, code: str | None = None) -> ApiResponse:
+        error_id, default = self.errors[status]
+        category = "APPLICATION" if status >= 500 else "REQUEST"
+        domain = "OAuth" if status == 401 else "ACCESS" if status == 429 else "API_FULFILLMENT"
+        return ApiResponse(status, {"errors": [{"errorId": error_id, "domain": domain, "category": category, "message": message or default}]})
+
+    def auth_failure(self, route: Route) -> ApiResponse:
+        return ApiResponse(400, dict(INVALID_GRANT)) if route.operation == "token" else self.error(401)
+
+    def issue_token(self, request: ApiRequest) -> ApiResponse:
+        """A refresh-token grant: the app's keys as HTTP Basic, the refresh token in the form; a 2-hour token."""
+        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        try:
+            client_id, _, client_secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            client_id = client_secret = None
+        if scheme != "Basic" or not (self.check_credentials(client_id, "client_id") and self.check_credentials(client_secret, "client_secret")):
+            return ApiResponse(401, dict(INVALID_CLIENT))
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "refresh_token":
+            return ApiResponse(400, {"error": "unsupported_grant_type", "error_description": "grant type in request is not supported by the authorization server"})
+        if not self.check_credentials(form.get("refresh_token"), "refresh_token"):
+            return ApiResponse(400, dict(INVALID_GRANT))
+        token = "v^1.1#i^1#p^3#I^3#r^0#t^" + secrets.token_urlsafe(48)
+        with self._tokens_lock:
+            self._access_tokens[token] = time.monotonic() + TOKEN_LIFETIME_S
+        return ApiResponse(200, {"access_token": token, "expires_in": TOKEN_LIFETIME_S, "token_type": "User Access Token"})
+
+    def get_order(self, request: ApiRequest) -> ApiResponse:
+        record = self.store.get(request.path[4])
+        if record is None:
+            return self.error(404, f"Order {request.path[4]} not found.")
+        return ApiResponse(200, record.payload)
+
+    def _filters(self, request: ApiRequest) -> dict[str, Any] | ApiResponse:
+        """The `filter` parameter: name:value pairs separated by commas; date ranges [a..b] with either end open."""
+        filters: dict[str, Any] = {}
+        for part in request.values("filter"):
+            name, _, value = part.partition(":")
+            if name in ("creationdate", "lastmodifieddate"):
+                match = RANGE.match(value)
+                if not match:
+                    return self.error(400, f"The filter {name} must be a range like [2016-03-21T08:25:43.511Z..].")
+                try:
+                    filters[name] = tuple(parse_time(end) if end else None for end in match.groups())
+                except ValueError:
+                    return self.error(400, f"The filter {name} has a date that is not ISO 8601 in UTC: {value!r}.")
+            elif name == "orderfulfillmentstatus":
+                statuses = set(value.strip("{}").split("|"))
+                if statuses not in FULFILLMENT_SETS:
+                    return self.error(400, "orderfulfillmentstatus supports only {NOT_STARTED|IN_PROGRESS} and {FULFILLED|IN_PROGRESS}.")
+                filters[name] = statuses
+            else:
+                return self.error(400, f"The filter {name!r} is not supported.")
+        if "creationdate" in filters:
+            filters.pop("lastmodifieddate", None)  # "only creationdate is used"
+        return filters
+
+    def created_window(self, request: ApiRequest) -> Window:
+        filters = self._filters(request)
+        if isinstance(filters, ApiResponse) or "creationdate" not in filters:
+            return None, None
+        return filters["creationdate"]
+
+    def list_orders(self, request: ApiRequest) -> ApiResponse:
+        numbers = {}
+        for name, default, high in (("limit", DEFAULT_LIMIT, MAX_LIMIT), ("offset", 0, None)):
+            text = request.param(name, str(default))
+            low = 0 if name == "offset" else 1
+            if not text.isdigit() or int(text) < low or (high and int(text) > high):
+                return self.error(400, f"The '{name}' value is invalid: a whole number from {low}" + (f" to {high}." if high else "."))
+            numbers[name] = int(text)
+        limit, offset = numbers["limit"], numbers["offset"]
+        order_ids = request.values("orderIds")
+        if order_ids:  # every other parameter is then ignored
+            if len(order_ids) > MAX_ORDER_IDS:
+                return self.error(400, f"At most {MAX_ORDER_IDS} orderIds may be sent.")
+            matching = [r for r in (self.store.get(i) for i in order_ids) if r is not None]
+            return ApiResponse(200, self._page(request, [r.payload for r in matching], len(matching), 0, len(matching) or 1))
+        filters = self._filters(request)
+        if isinstance(filters, ApiResponse):
+            return filters
+        if not {"creationdate", "lastmodifieddate"} & set(filters):
+            filters["creationdate"] = (datetime.now(timezone.utc) - DEFAULT_HISTORY, None)
+        matching = [r for r in self.store.all() if _matches(r, filters)]
+        page = [r.payload for r in matching[offset : offset + limit]]
+        return ApiResponse(200, self._page(request, page, len(matching), offset, limit))
+
+    @staticmethod
+    def _page(request: ApiRequest, orders: list, total: int, offset: int, limit: int) -> dict:
+        def href(at: int) -> str:
+            kept = [(k, v) for k, vs in request.query.items() if k not in ("offset", "limit") for v in vs]
+            return f"{request.channel_url}/{'/'.join(PREFIX)}?{urlencode([*kept, ('limit', limit), ('offset', at)])}"
+
+        body: dict[str, Any] = {"href": href(offset), "total": total, "limit": limit, "offset": offset}
+        if offset + limit < total:
+            body["next"] = href(offset + limit)
+        if offset > 0:
+            body["prev"] = href(max(0, offset - limit))
+        body["orders"] = orders
+        return body
+
+    # --- orders ---------------------------------------------------------------------------------------
+    def render(self, order: SimOrder) -> SimOrderRecord:
+        rng = random.Random(order.uid)
+        payload = json.loads(TEMPLATE)["orders"][0]
+        order_id = f"{rng.randint(1, 27):02d}-{rng.randrange(10**5):05d}-{rng.randrange(10**5):05d}"
+        currency, customer = order.currency, order.customer
+
+        def money(value: Decimal, **more) -> dict:
+            return {"value": order.money(value), "currency": currency, **more}
+
+        cancelled, shipped = order.status == "cancelled", order.status == "shipped"
+        payment_status = ("FULLY_REFUNDED" if cancelled else "PAID") if order.paid else "PENDING"
+        fulfillment_status = "FULFILLED" if shipped else "NOT_STARTED"
+        total = -order.total if order.has("invalid_amount") else order.total
+        carrier, service = SHIPPING[order.shipping]
+        placed = order.placed_at
+        marketplace = MARKETPLACES[currency]
+        buyer = payload["buyer"]
+        registration = buyer["buyerRegistrationAddress"]
+        overwrite(
+            registration, fullName=customer.name,
+            contactAddress=self._address(registration["contactAddress"], order.billing),
+            primaryPhone={"phoneNumber": customer.phone} if customer.phone else {}, email=customer.email,
+        )
+        ship_step = payload["fulfillmentStartInstructions"][0]["shippingStep"]
+        ship_to = ship_step["shipTo"]
+        overwrite(
+            ship_to, fullName=customer.name, contactAddress=self._address(ship_to["contactAddress"], order.ship_to),
+            primaryPhone={"phoneNumber": customer.phone} if customer.phone else {}, email=customer.email,
+        )
+        if customer.blank:  # a broken checkout: eBay leaves out what it does not have
+            del registration["email"], ship_to["email"]
+        overwrite(ship_step, shippingCarrierCode=carrier, shippingServiceCode=service)
+        delivery_from, delivery_to = placed + timedelta(days=2), placed + timedelta(days=5)
+        overwrite(
+            payload["fulfillmentStartInstructions"][0], minEstimatedDeliveryDate=iso_ms(delivery_from),
+            maxEstimatedDeliveryDate=iso_ms(delivery_to),
+        )
+        tax_address = order.ship_to or order.billing
+        line_template = json.dumps(payload["lineItems"][0])
+        overwrite(
+            payload,
+            orderId=order_id, legacyOrderId=f"{rng.randrange(10**11, 10**12)}-{rng.randrange(10**12, 10**13)}",
+            creationDate=ZERO_DATE if order.has("invalid_date") else iso_ms(placed), lastModifiedDate=iso_ms(order.updated_at),
+            orderFulfillmentStatus=fulfillment_status, orderPaymentStatus=payment_status, sellerId=self.name,
+            buyer=overwrite(
+                buyer, username=f"buyer_{rng.getrandbits(32):08x}",
+                taxAddress=overwrite(buyer["taxAddress"], stateOrProvince=tax_address.province, postalCode=tax_address.postcode,
+                                     countryCode=tax_address.country_code),
+            ),
+            pricingSummary={"priceSubtotal": money(order.subtotal), "deliveryCost": money(order.shipping_price), "total": money(total)},
+            cancelStatus={"cancelState": "CANCELED" if cancelled else "NONE_REQUESTED", "cancelRequests": []},
+            paymentSummary={
+                "totalDueSeller": money(order.total * Decimal("0.87"), convertedFromValue=order.money(order.total * Decimal("0.87")),
+                                        convertedFromCurrency=currency),
+                "refunds": [],
+                "payments": [{
+                    "paymentMethod": "EBAY", "paymentReferenceId": f"{rng.getrandbits(60):015X}",
+                    "paymentDate": iso_ms(placed), "amount": money(order.total, convertedFromValue=order.money(order.total),
+                                                                   convertedFromCurrency=currency),
+                    "paymentStatus": "PAID" if order.paid else "PENDING",
+                }],
+            },
+            fulfillmentHrefs=[f"https://api.ebay.com/sell/fulfillment/v1/order/{order_id}/shipping_fulfillment/{rng.getrandbits(60)}"]
+            if shipped else [],
+            lineItems=[
+                self._line(order, line, index, json.loads(line_template), rng, marketplace, fulfillment_status)
+                for index, line in enumerate(order.lines)
+            ],
+            ebayCollectAndRemitTax=bool(order.tax_rate), salesRecordReference=str(order.seq % 100_000),
+            totalFeeBasisAmount=money(order.total), totalMarketplaceFee=money(order.total * Decimal("0.128")),
+        )
+        return SimOrderRecord(order_id, order.placed_at, order.updated_at, payload)
+
+    @staticmethod
+    def _address(template: dict, address: Address | None) -> dict:
+        """The contact address, empty strings where there is none; addressLine2 only when there is one."""
+        if address is None:
+            return dict.fromkeys(template, "")
+        contact = overwrite(
+            dict(template), addressLine1=address.address1, city=address.city,
+            stateOrProvince=address.province_code or address.province, postalCode=address.postcode,
+            countryCode=address.country_code,
+        )
+        if address.address2:
+            contact["addressLine2"] = address.address2
+        return contact
+
+    @staticmethod
+    def _line(order: SimOrder, line: Line, index: int, template: dict, rng: random.Random, marketplace: str, status: str) -> dict:
+        def money(value: Decimal) -> dict:
+            return {"value": order.money(value), "currency": order.currency}
+
+        shipping = order.shipping_price if index == 0 else order.shipping_price * 0
+        tax = order.line_tax(line)
+        remit = template["ebayCollectAndRemitTaxes"][0]
+        item = overwrite(
+            template, lineItemId=str(rng.randrange(10**11, 10**12)), legacyItemId=str(110_000_000_000 + line.product.number),
+            title=f"{line.product.title} - {line.product.variant}", lineItemCost=money(line.total), quantity=line.quantity,
+            listingMarketplaceId=marketplace, purchaseMarketplaceId=marketplace, lineItemFulfillmentStatus=status,
+            total=money(line.total + shipping + tax), deliveryCost={"shippingCost": money(shipping)},
+            ebayCollectAndRemitTaxes=[overwrite(dict(remit), amount=money(tax), ebayReference=dict(remit["ebayReference"]))] if tax else [],
+            lineItemFulfillmentInstructions=overwrite(
+                template["lineItemFulfillmentInstructions"], minEstimatedDeliveryDate=iso_ms(order.placed_at + timedelta(days=2)),
+                maxEstimatedDeliveryDate=iso_ms(order.placed_at + timedelta(days=5)),
+            ),
+            itemLocation={"location": "Milton Keynes", "countryCode": "GB", "postalCode": "MK1 1AA"},
+        )
+        item["sku"] = line.product.sku  # the listing's custom label; the example's listings had none
+        return item
+
+    def parse_admin(self, body: Any) -> list[SimOrderRecord]:
+        orders = body["orders"] if isinstance(body, dict) and isinstance(body.get("orders"), list) else body
+        records = []
+        for index, order in enumerate(orders if isinstance(orders, list) else [orders]):
+            what = f"ebay order #{index}"
+            if not isinstance(order, dict):
+                raise AdminError(f"{what}: expected an order object, a list of them or {{\"orders\": [...]}}")
+            order_id = require(order, "orderId", what)
+            records.append(SimOrderRecord(
+                str(order_id), admin_time(order, "creationDate", what), admin_time(order, "lastModifiedDate", what), order,
+            ))
+        return records
+
+
+def _matches(record: SimOrderRecord, filters: dict[str, Any]) -> bool:
+    for name, moment in (("creationdate", record.placed_at), ("lastmodifieddate", record.updated_at)):
+        if name in filters:
+            start, end = filters[name]
+            if (start is not None and moment < start) or (end is not None and moment > end):
+                return False
+    statuses = filters.get("orderfulfillmentstatus")
+    return statuses is None or record.payload.get("orderFulfillmentStatus") in statuses
