@@ -117,17 +117,23 @@ class Harness:
 
     def materialize_concurrently(self, channel: str, day: date, runs: int = 3) -> list:
         """Several runs of one partition at once, as a schedule and a manual resync would overlap."""
-        results = []
+        results, errors = [], []
 
         def run():
-            job = self.definitions().resolve_implicit_global_asset_job_def()
-            results.append(job.execute_in_process(instance=self.instance, partition_key=partition_key(channel, day)))
+            try:
+                job = self.definitions().resolve_implicit_global_asset_job_def()
+                results.append(job.execute_in_process(instance=self.instance, partition_key=partition_key(channel, day)))
+            except Exception as exc:  # a run that crashed is a failure of the test, not a missing result
+                errors.append(exc)
 
         threads = [threading.Thread(target=run) for _ in range(runs)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        if errors:
+            raise errors[0]
+        assert len(results) == runs
         return results
 
     def connector(self, name: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -27,9 +28,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-@functools.cache
+_ENGINES_LOCK = threading.Lock()
+
+
 def get_engine(url: str) -> sa.Engine:
-    """One engine per URL per process, with the tables created."""
+    """One engine per URL per process, with the tables created; threads asking at once get the same one."""
+    with _ENGINES_LOCK:
+        return _engine(url)
+
+
+@functools.cache
+def _engine(url: str) -> sa.Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -41,7 +50,7 @@ def get_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, pool_pre_ping=True)
     try:
         metadata.create_all(engine)
-    except sa.exc.IntegrityError:
-        # Two processes creating the same table at once on Postgres: the other one won.
+    except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
+        # Another process created a table between our check and our CREATE ("already exists"): it won; check again.
         metadata.create_all(engine)
     return engine
