@@ -6,7 +6,6 @@ quarantined (with every error found in it, collected at once)."""
 from __future__ import annotations
 
 import functools
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,25 +77,44 @@ def e164(number: str, region: str | None) -> str | None:
 
 
 def _map_unique(series: pd.Series, fn) -> pd.Series:
-    """Apply an expensive per-value function once per distinct value."""
-    values = series.dropna().unique()
+    """Apply a per-value function once per distinct value (names, cities and countries repeat); values that
+    cannot be hashed (a list where text was expected) take the slow path."""
+    try:
+        values = series.dropna().unique()
+    except TypeError:
+        return series.map(fn, na_action="ignore")
     return series.map({v: fn(v) for v in values})
 
 
+def _text(value):
+    return value if isinstance(value, str) else str(value)
+
+
 def _as_text(series: pd.Series) -> pd.Series:
-    return series.map(lambda v: v if v is None or isinstance(v, str) else str(v), na_action="ignore")
+    text = _map_unique(series, _text).astype(object)
+    return text.where(text.notna(), None)
 
 
-def _blank(value) -> bool:
-    """Nothing sent: None, NaN or only whitespace (any other value, however odd, was sent)."""
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+def _clean_text(value) -> str | None:
+    """Text without surrounding blanks; nothing but blanks is nothing."""
+    return _text(value).strip() or None
+
+
+def _malformed(value) -> bool:
+    return isinstance(value, str) and MALFORMED.search(value) is not None
 
 
 def _number(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(numeric value, invalid mask): a value that was sent but is not a finite non-negative number."""
-    plain = series.where(series.map(lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool)))
+    """(numeric value, invalid mask): a value that was sent but is not a finite non-negative number. Nothing
+    sent is None, NaN or only whitespace; any other value, however odd (a bool, a list), was sent."""
+    kinds = series.map(type)
+    plain = series.where(kinds.isin((str, int, float)))
     numbers = pd.to_numeric(plain, errors="coerce").astype("float64")
-    sent = ~series.map(_blank).astype(bool)
+    is_text = kinds == str
+    blank_text = pd.Series(False, index=series.index)
+    if is_text.any():
+        blank_text[is_text] = series[is_text].map(str.strip).eq("")
+    sent = series.notna() & ~blank_text
     invalid = sent & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | (numbers < 0) | (numbers.abs() >= MAX_AMOUNT))
     return numbers.where(~invalid), invalid
 
@@ -116,14 +134,18 @@ def source_kind(source: str) -> str:
 
 def _map_payloads(raw: pd.DataFrame, mappings: dict[str, ChannelMapping]) -> tuple[list[dict], list[dict], list[dict]]:
     orders, lines, failures = [], [], []
-    for row in raw.itertuples(index=False):
+    by_source = {source: mappings[source_kind(source)] for source in raw["source"].unique()}
+    for external_order_id, source, payload in zip(raw["external_order_id"].tolist(), raw["source"].tolist(), raw["payload"].tolist()):
         try:
-            order, order_lines = mappings[source_kind(row.source)].map(orjson.loads(row.payload))
+            order, order_lines = by_source[source].map(orjson.loads(payload))
         except Exception as exc:  # a payload shape nobody anticipated must not stop the others
-            failures.append({"external_order_id": row.external_order_id, "error": f"{type(exc).__name__}: {exc}"})
+            failures.append({"external_order_id": external_order_id, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        orders.append({**order, "external_order_id": row.external_order_id})
-        lines.extend({**line, "external_order_id": row.external_order_id} for line in order_lines)
+        order["external_order_id"] = external_order_id
+        orders.append(order)
+        for line in order_lines:
+            line["external_order_id"] = external_order_id
+        lines += order_lines
     return orders, lines, failures
 
 
@@ -219,7 +241,7 @@ def normalize(
     error_frame["payload_sha256"] = error_frame["external_order_id"].map(latest["payload_sha256"])
     return NormalizeResult(
         orders=_order_rows(good, run_id, now),
-        lines=lines[lines["external_order_id"].isin(set(good["external_order_id"]))].drop(columns=["external_order_id"]),
+        lines=lines[lines["external_order_id"].isin(good["external_order_id"])].drop(columns=["external_order_id"]),
         errors=error_frame[ERROR_COLUMNS],
         raw_orders=len(latest),
         filtered=len(filtered),
@@ -231,7 +253,8 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     """Vectorised: canonical status, ISO countries, E.164 phones, amounts, clean text; per-line checks."""
     for column in [*TEXT_FIELDS, "customer_email", "customer_phone", "ship_phone", "channel_status", "currency",
                    "order_number", "ship_method", "ship_country", "bill_country"]:
-        frame[column] = _as_text(frame[column]).map(lambda v: v.strip() or None if isinstance(v, str) else v)
+        cleaned = _map_unique(frame[column], _clean_text).astype(object)
+        frame[column] = cleaned.where(cleaned.notna(), None)
     frame["date_readable"] = frame["placed_at"].notna()
     frame["canonical_status"] = frame["channel_status"].map(status_map)
     frame["status_mapped"] = frame["canonical_status"].notna()
@@ -256,14 +279,14 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     frame["invalid_amount_field"] = _first_flagged(amount_flags, frame.index)
     frame["amounts_valid"] = frame["invalid_amount_field"].isna()
     frame["malformed_field"] = _first_flagged(
-        {c: frame[c].map(lambda v: bool(MALFORMED.search(v)) if isinstance(v, str) else False) for c in TEXT_FIELDS},
+        {c: _map_unique(frame[c], _malformed).astype(object).eq(True) for c in TEXT_FIELDS},
         frame.index,
     )
     frame["text_clean"] = frame["malformed_field"].isna()
 
     if lines.empty:
         lines = pd.DataFrame(columns=["external_order_id", "line_number", "channel_sku", "variant_id", "quantity", "unit_price", "title"])
-    lines = lines[lines["external_order_id"].isin(set(frame["external_order_id"]))].copy()
+    lines = lines[lines["external_order_id"].isin(frame["external_order_id"])].copy()
     quantity, bad_quantity = _number(lines["quantity"])
     bad_quantity |= quantity.isna() | (quantity <= 0) | (quantity % 1 != 0)
     lines["unit_price"], bad_price = _number(lines["unit_price"])
@@ -273,7 +296,7 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     lines["order_id"] = channel.name + ":" + lines["external_order_id"]
     lines["channel"] = channel.name
     lines["partition_date"] = lines["external_order_id"].map(frame["partition_date"])
-    without_lines = frame.loc[~frame["external_order_id"].isin(set(lines["external_order_id"])), "external_order_id"]
+    without_lines = frame.loc[~frame["external_order_id"].isin(lines["external_order_id"]), "external_order_id"]
     problems = pd.concat([
         lines.loc[bad_quantity, ["external_order_id", "line_number"]].assign(what="quantity"),
         lines.loc[bad_price, ["external_order_id", "line_number"]].assign(what="unit_price"),
