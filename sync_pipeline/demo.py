@@ -39,6 +39,7 @@ class ChannelSummary:
     fulfilment_by_status: dict[str, int]  # ACCEPTED, IMPORT_ERROR, HELD, MANUAL, CANCELLED, NEW
     fulfilment_errors_by_code: dict[str, int]
     warehouse_orders: int
+    example_fix: dict[tuple[str, str], tuple[str, str]]  # (stage, code) -> (order, message) of one such error
     error: str | None
 
 
@@ -128,6 +129,14 @@ def _summary(
                       sa.func.count(sa.distinct(order_sync_errors.c.external_order_id)))
             .where(open_errors).group_by(order_sync_errors.c.stage, order_sync_errors.c.error_code)
         ).all()
+        examples = connection.execute(
+            sa.select(order_sync_errors.c.stage, order_sync_errors.c.error_code, order_sync_errors.c.external_order_id,
+                      order_sync_errors.c.message)
+            .where(open_errors).order_by(order_sync_errors.c.id)
+        ).all()
+        example_fix = {}
+        for stage, code, external_order_id, message in examples:
+            example_fix.setdefault((stage, code), (external_order_id, message))
         by_code = {code: n for stage, code, n in by_stage_and_code if stage == "normalize"}
         fulfilment_codes = {code: n for stage, code, n in by_stage_and_code if stage == "fulfilment"}
         by_status = dict(connection.execute(
@@ -147,7 +156,7 @@ def _summary(
     return ChannelSummary(
         channel, channel_type, f"{first}..{last}", "SUCCESS" if result.success else "FAILURE",
         raw_count, versions, calls, throttled, normalized, by_code.pop("FILTERED", 0), by_code, by_status,
-        fulfilment_codes, warehouse_orders.get(channel, 0), error,
+        fulfilment_codes, warehouse_orders.get(channel, 0), example_fix, error,
     )
 
 
@@ -168,7 +177,9 @@ def format_summary(summaries: list[ChannelSummary]) -> str:
         )
         for stage, codes in (("normalize", s.quarantined_by_code), ("fulfilment", s.fulfilment_errors_by_code)):
             for code, count in sorted(codes.items()):
-                lines.append(f"    {stage} {code}: {count}  (sync-pipeline why {s.channel} <order> for the fix)")
+                order, message = s.example_fix[(stage, code)]
+                lines.append(f"    {stage} {code}: {count}, e.g. {order}: {message}")
         if s.error:
             lines.append(f"    ! {s.error}")
+    lines.append("where any order is, and why: sync-pipeline why <channel> <order id>")
     return "\n".join(lines)

@@ -40,7 +40,7 @@ def test_fulfilment_orders_spec():
     assert {key.to_user_string() for key in order_sync.asset_layer.executable_asset_keys} == {
         "raw_orders", "normalized_orders", "fulfilment_orders",
     }
-    sensor = definitions.get_sensor_def("fulfilment_mapping_change")
+    sensor = definitions.resolve_sensor_def("fulfilment_mapping_change")
     assert sensor.job_name == "fulfilment_retry"
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 

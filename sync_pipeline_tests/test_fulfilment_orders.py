@@ -234,11 +234,11 @@ def _document(the_scenario) -> dict:
     }
 
 
-def test_each_fulfilment_error_code_from_scenario_anomalies(harness_factory):
+def test_each_fulfilment_error_code_from_scenario_anomalies(harness_factory, warehouse_url):
     anomalies = {"unknown_sku": 0.15, "sku_case_mismatch": 0.15, "duplicate_sku": 0.1, "unmapped_ship_method": 0.15,
                  "po_box": 0.3, "bad_postal_code": 0.15}
     harness = harness_factory(scenario([("shop", "shopify", 40), ("woo", "woocommerce", 40)], days=1, start=YESTERDAY,
-                                       anomalies=anomalies))
+                                       anomalies=anomalies), warehouse_url=warehouse_url)
     errors = []
     for channel in ("shop", "woo"):
         harness.materialize(channel, YESTERDAY)
@@ -260,18 +260,18 @@ def test_each_fulfilment_error_code_from_scenario_anomalies(harness_factory):
     assert any("rule 'postal_code'" in m for m in by_code["ADDRESS_INVALID"])
 
 
-def test_a_ship_map_fix_unblocks_the_orders_through_the_sensor(harness_factory, tmp_path, monkeypatch):
+def test_a_ship_map_fix_unblocks_the_orders_through_the_sensor(harness_factory, tmp_path, monkeypatch, warehouse_url):
     maps = tmp_path / "ship_maps.csv"
     maps.write_text(ship_maps_file().read_text())
     monkeypatch.setenv("SYNC_SHIP_MAPS_FILE", str(maps))
     harness = harness_factory(scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY,
-                                       anomalies={"unmapped_ship_method": 1.0}))
+                                       anomalies={"unmapped_ship_method": 1.0}), warehouse_url=warehouse_url)
     harness.materialize("shop", YESTERDAY)
     blocked = {k for k, v in fulfilment_rows(harness, "shop").items() if v["error_code"] == "SHIP_METHOD_NOT_MAPPED"}
     assert blocked and not warehouse_orders_by_reference(harness)
 
     definitions = harness.definitions()
-    sensor = definitions.get_sensor_def("fulfilment_mapping_change")
+    sensor = definitions.resolve_sensor_def("fulfilment_mapping_change")
     resources = {"warehouse": WarehouseResource(url=harness.warehouse_url)}
 
     def tick(cursor):
