@@ -162,7 +162,7 @@ def _summary(
 
 def format_summary(summaries: list[ChannelSummary]) -> str:
     header = (
-        f"{'channel':<16}{'type':<13}{'days':<24}{'run':<9}{'orders':>7}{'versions':>9}{'api calls':>10}{'429s':>6}"
+        f"{'channel':<18}{'type':<13}{'days':<24}{'run':<9}{'orders':>7}{'versions':>9}{'api calls':>10}{'429s':>6}"
         f"{'normalized':>11}{'filtered':>9}{'quarantined':>12}{'accepted':>9}{'stopped':>8}{'held':>6}{'manual':>7}"
         f"{'cancelled':>10}{'at 3PL':>7}"
     )
@@ -170,7 +170,7 @@ def format_summary(summaries: list[ChannelSummary]) -> str:
     for s in summaries:
         status = s.fulfilment_by_status
         lines.append(
-            f"{s.channel:<16}{s.type:<13}{s.days:<24}{s.run_status:<9}{s.orders:>7}{s.payload_versions:>9}"
+            f"{s.channel:<18}{s.type:<13}{s.days:<24}{s.run_status:<9}{s.orders:>7}{s.payload_versions:>9}"
             f"{s.api_calls:>10}{s.http_429:>6}{s.normalized:>11}{s.filtered:>9}{sum(s.quarantined_by_code.values()):>12}"
             f"{status.get('ACCEPTED', 0):>9}{status.get('IMPORT_ERROR', 0):>8}{status.get('HELD', 0):>6}"
             f"{status.get('MANUAL', 0):>7}{status.get('CANCELLED', 0):>10}{s.warehouse_orders:>7}"

@@ -250,13 +250,14 @@ def test_each_fulfilment_error_code_from_scenario_anomalies(harness_factory, war
     for error in errors:
         by_code.setdefault(error["error_code"], []).append(error["message"])
     assert {"SKU_NOT_FOUND", "SKU_AMBIGUOUS", "SHIP_METHOD_NOT_MAPPED", "ADDRESS_INVALID"} <= set(by_code)
-    assert any("'DISC-" in m and "sku_map.csv" in m for m in by_code["SKU_NOT_FOUND"])
+    discontinued = [m for m in by_code["SKU_NOT_FOUND"] if "'DISC-" in m]
+    assert discontinued and all("sku_map.csv" in m and "differing only in case" not in m for m in discontinued)
     assert any(re.search(r"'sku-\d{5}' is not in the warehouse catalogue; 'SKU-\d{5}' is, differing only in case", m)
                for m in by_code["SKU_NOT_FOUND"])
     assert all("names more than one variant" in m and "variant id" in m for m in by_code["SKU_AMBIGUOUS"])
     assert any("Ship method 'Same Day Courier' is not mapped: add shopify,Same Day Courier,<warehouse code>" in m
                for m in by_code["SHIP_METHOD_NOT_MAPPED"])
-    assert any("rule 'po_box'" in m for m in by_code["ADDRESS_INVALID"])
+    assert any("rule 'po_box'" in m and "carrier that delivers to PO boxes in" in m for m in by_code["ADDRESS_INVALID"])
     assert any("rule 'postal_code'" in m for m in by_code["ADDRESS_INVALID"])
 
 

@@ -46,8 +46,7 @@ def address_problems(orders: pd.DataFrame, po_box_codes: set[str]) -> pd.Series:
     po_box = orders["ship_address1"].map(_is_po_box) | orders["ship_address2"].map(_is_po_box)
     carrier_refuses = ~orders["ship_code"].isin(po_box_codes) & orders["ship_code"].notna()
     po_box_message = "rule 'po_box': the address is a PO box and ship code " + orders["ship_code"].astype(str) + (
-        " goes with a carrier that does not deliver to PO boxes; map the ship method to a PO-box carrier "
-        "or correct the address on the channel"
+        " goes with a carrier that does not deliver to PO boxes"
     )
     problems = problems.fillna(po_box_message.where(po_box & carrier_refuses))
     return problems.astype("object").where(problems.notna(), None)

@@ -111,9 +111,10 @@ def _error_rows(
                 f"Ship method {method!r} is not mapped: add {channel.type},{method},<warehouse code> (or a row for "
                 f"{channel.name} only) to {path}; the order is sent automatically once it is there")))
         elif code == "ADDRESS_INVALID":
-            rows.append((order_id, code, "ship_address", (
-                f"{order['address_problem']}; correct the shipping address on {channel.name} (the order retries on "
-                "the next run)")))
+            fix = f"correct the shipping address on {channel.name}"
+            if order["address_problem"].startswith("rule 'po_box'"):
+                fix = f"map the ship method to a carrier that delivers to PO boxes in {path}, or {fix}"
+            rows.append((order_id, code, "ship_address", f"{order['address_problem']}; {fix} (the order retries on the next run)"))
     for line in bad_lines.itertuples(index=False):
         rows.append((line.order_id, line.sku_error, f"line {line.line_number} sku", line.sku_message))
     errors = pd.DataFrame(rows, columns=["order_id", "error_code", "field", "message"])

@@ -40,7 +40,7 @@ def resolve_skus(
     result.loc[is_ambiguous, "sku_error"] = "SKU_AMBIGUOUS"
     by_lower = {s.lower(): s for s in catalogue}
     near = result["warehouse_sku"].map(lambda s: by_lower.get(s.lower()) if isinstance(s, str) else None)
-    result["sku_hint"] = near.where(~found & near.notna(), None)
+    result["sku_hint"] = near.astype(object).where(~found & near.notna(), None)
     result["sku_message"] = [
         _message(row, channel, path) for row in result[["channel_sku", "variant_id", "warehouse_sku", "sku_error", "sku_hint"]].itertuples()
     ]
