@@ -28,32 +28,56 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def _paths(spec: str) -> list[tuple[str | int, ...]]:
+    return [tuple(int(p) if p.isdigit() else p for p in path.strip().split(".")) for path in spec.split(" | ")]
+
+
+def _step(parent: str, step: str | int) -> str:
+    """Code for one step down from the variable `parent`: a dict key, or a list index (a dict keyed by the
+    digits also answers); anything else, or a missing parent, is None."""
+    if isinstance(step, int):
+        return (f"(({parent}[{step}] if len({parent}) > {step} else None) if isinstance({parent}, list) "
+                f"else {parent}.get({str(step)!r}) if isinstance({parent}, dict) else None)")
+    return f"({parent}.get({step!r}) if isinstance({parent}, dict) else None)"
+
+
+def compile_table(table: dict[str, Spec]) -> Callable[[Any], dict]:
+    """One function that fills every field of a table from an object, generated as straight-line code: each path
+    prefix the fields share is walked once, so mapping costs a few lookups per field, not a generic walk.
+    A path spec's value is its first alternative that is not None or blank text."""
+    lines, namespace, prefixes = ["def extract(obj):"], {"_filled": _filled}, {(): "obj"}
+    values = []
+    for index, (name, spec) in enumerate(table.items()):
+        if callable(spec):
+            namespace[f"fn{index}"] = spec
+            values.append(f"{name!r}: fn{index}(obj)")
+            continue
+        alternatives = []
+        for path in _paths(spec):
+            for depth in range(1, len(path) + 1):
+                if path[:depth] not in prefixes:
+                    prefixes[path[:depth]] = variable = f"p{len(prefixes)}"
+                    lines.append(f"    {variable} = {_step(prefixes[path[:depth - 1]], path[depth - 1])}")
+            alternatives.append(prefixes[path])
+        values.append(f"{name!r}: _filled({', '.join(alternatives)})")
+    lines.append("    return {" + ", ".join(values) + "}")
+    exec("\n".join(lines), namespace)  # noqa: S102 - built from our own field tables, never from data
+    return namespace["extract"]
+
+
+def _filled(*values: Any) -> Any:
+    for value in values:
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return value
+    return None
+
+
 def compile_spec(spec: Spec) -> Callable[[Any], Any]:
-    """A getter for the spec, generated once as straight-line code: mapping runs per field of every order, and a
-    generic path walker costs several times more than the lookups themselves."""
+    """A getter for one spec (see compile_table)."""
     if callable(spec):
         return spec
-    paths = [tuple(int(p) if p.isdigit() else p for p in path.strip().split(".")) for path in spec.split(" | ")]
-    lines = ["def get(obj):"]
-    for path in paths:
-        lines.append("    v = obj")
-        for depth, step in enumerate(path):
-            pad = "    " * (depth + 1)
-            lines.append(f"{pad}if isinstance(v, dict):")
-            lines.append(f"{pad}    v = v.get({str(step)!r})")
-            if isinstance(step, int):  # a list index; a dict keyed by the digits also answers
-                lines.append(f"{pad}elif isinstance(v, list):")
-                lines.append(f"{pad}    v = v[{step}] if len(v) > {step} else None")
-            lines.append(f"{pad}else:")
-            lines.append(f"{pad}    v = None")
-            lines.append(f"{pad}if v is not None:")
-        pad = "    " * (len(path) + 1)
-        lines.append(f"{pad}if not (isinstance(v, str) and not v.strip()):")
-        lines.append(f"{pad}    return v")
-    lines.append("    return None")
-    namespace: dict[str, Any] = {}
-    exec("\n".join(lines), namespace)  # noqa: S102 - the code is built from our own field tables, not from data
-    return namespace["get"]
+    extract = compile_table({"value": spec})
+    return lambda obj: extract(obj)["value"]
 
 
 def per_unit(line_total: Any, quantity: Any) -> Any:
@@ -121,6 +145,11 @@ def join_names(*specs: str) -> Callable[[Any], str | None]:
     return name
 
 
+def _nothing(obj: Any) -> None:
+    """A canonical field the channel does not have."""
+    return None
+
+
 @dataclass(frozen=True)
 class ChannelMapping:
     """How one payload shape becomes a canonical order and its lines."""
@@ -144,11 +173,10 @@ class ChannelMapping:
             raise ValueError(f"mapping names fields outside the canonical order: {sorted(unknown)}")
         compiled = {
             "_root": compile_spec(self.order_root) if self.order_root else (lambda payload: payload),
-            "_order": [(name, compile_spec(self.order[name])) for name in ORDER_FIELDS if name in self.order],
-            "_absent": {name: None for name in ORDER_FIELDS if name not in self.order},
+            "_order": compile_table({name: self.order.get(name, _nothing) for name in ORDER_FIELDS}),
             "_lines": compile_spec(self.lines),
-            "_line": [(name, compile_spec(spec)) for name, spec in self.line.items()],
-            "_extra": [(name, compile_spec(path)) for name, path in self.extra.items()],
+            "_line": compile_table(self.line),
+            "_extra": compile_table(self.extra),
             "_status": compile_spec(self.order["channel_status"]),
             "_placed_at": compile_spec(self.placed_at) if self.placed_at else (lambda root: None),
             "_updated_at": compile_spec(self.updated_at) if self.updated_at else (lambda root: None),
@@ -175,14 +203,15 @@ class ChannelMapping:
         return OrderTimes(placed, self._read(self._updated_at(root), tz) or placed, sent)
 
     def map(self, payload: Any) -> tuple[dict, list[dict]]:
-        root = self._root(payload)
-        order = {**self._absent, **{name: get(root) for name, get in self._order}}
-        order["channel_fields"] = {name: get(payload) for name, get in self._extra}
+        order = self._order(self._root(payload))
+        order["channel_fields"] = self._extra(payload)
         order["skip_reason"] = self.skip_reason(order)
         lines = self._lines(payload) or []
         if not isinstance(lines, list):
             lines = []
-        return order, [
-            {"line_number": number, **{name: get(line) for name, get in self._line}}
-            for number, line in enumerate(lines, start=1)
-        ]
+        mapped = []
+        for number, line in enumerate(lines, start=1):
+            row = self._line(line)
+            row["line_number"] = number
+            mapped.append(row)
+        return order, mapped
