@@ -10,7 +10,7 @@ from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import PipelineConfig
 from sync_pipeline.fulfilment.fulfilment_orders import build_fulfilment_orders
 from sync_pipeline.fulfilment.resource import WarehouseApiResource
-from sync_pipeline.fulfilment.sensors import build_mapping_change_sensor
+from sync_pipeline.fulfilment.sensors import build_fulfilment_retry_schedule, build_mapping_change_sensor
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_order_sync_schedules
@@ -31,7 +31,7 @@ def build_definitions(
     return dg.Definitions(
         assets=[raw_orders, normalized_orders, fulfilment_orders],
         jobs=[order_sync, fulfilment_retry],
-        schedules=build_order_sync_schedules(config.channels, order_sync),
+        schedules=[*build_order_sync_schedules(config.channels, order_sync), build_fulfilment_retry_schedule(fulfilment_retry)],
         sensors=[build_mapping_change_sensor(fulfilment_retry)],
         resources={
             "warehouse": warehouse or WarehouseResource(),

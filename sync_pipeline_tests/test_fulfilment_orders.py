@@ -353,3 +353,20 @@ def test_timestamps_are_utc_whatever_the_postgres_session_time_zone(harness_fact
         for column in ("submitted_at", "accepted_at", "updated_at"):
             assert before - timedelta(seconds=1) <= row[column] <= after + timedelta(seconds=1), column
     get_engine(url.render_as_string(hide_password=False)).dispose()
+
+
+def test_the_hourly_retry_revisits_older_partitions_with_stopped_or_in_doubt_orders(harness_factory):
+    harness = harness_factory(scenario([("shop", "shopify", 6)], days=2, start=YESTERDAY - timedelta(days=1),
+                                       anomalies={"unmapped_ship_method": 1.0}))
+    older = YESTERDAY - timedelta(days=1)
+    harness.materialize("shop", older)
+    definitions = harness.definitions()
+    schedule = definitions.resolve_schedule_def("fulfilment_retry_hourly")
+    context = dg.build_schedule_context(
+        instance=harness.instance, scheduled_execution_time=datetime.now(timezone.utc),
+        resources={"warehouse": WarehouseResource(url=harness.warehouse_url)},
+        repository_def=definitions.get_repository_def(),
+    )
+    requests_made = list(schedule.evaluate_tick(context).run_requests)
+    assert [r.partition_key for r in requests_made] == [str(partition_key("shop", older))]
+    assert schedule.job_name == "fulfilment_retry"

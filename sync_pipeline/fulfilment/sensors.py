@@ -1,5 +1,6 @@
 """The repair loop: when an operator edits data/sku_map.csv or data/ship_maps.csv, the partitions holding
-orders that edit could unblock are materialized again, so the orders go through with nobody running anything."""
+orders that edit could unblock are materialized again, so the orders go through with nobody running anything;
+and every hour, any partition still holding stopped or in-doubt orders is tried again."""
 
 import dagster as dg
 import sqlalchemy as sa
@@ -25,6 +26,32 @@ def blocked_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
     )
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(query)]
+
+
+def unsettled_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
+    """(channel, day) of every partition with an order stopped by any error, or in doubt (sent, answer lost)."""
+    stopped = fulfilment_orders.c.status == "IMPORT_ERROR"
+    in_doubt = (fulfilment_orders.c.status == "NEW") & fulfilment_orders.c.submitted_at.is_not(None)
+    query = (
+        sa.select(fulfilment_orders.c.channel, fulfilment_orders.c.partition_date)
+        .where(stopped | in_doubt)
+        .distinct()
+        .order_by(fulfilment_orders.c.channel, fulfilment_orders.c.partition_date)
+    )
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query)]
+
+
+def build_fulfilment_retry_schedule(job) -> dg.ScheduleDefinition:
+    @dg.schedule(job=job, cron_schedule="15 * * * *", execution_timezone="UTC")
+    def fulfilment_retry_hourly(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
+        """Hourly, older partitions too: a fix made at the warehouse or on the channel lets stopped orders through,
+        and an order in doubt is looked up, however old its partition."""
+        tick = context.scheduled_execution_time.isoformat()
+        for channel, day in unsettled_partitions(warehouse.engine()):
+            yield dg.RunRequest(run_key=f"{channel}|{day}@{tick}", partition_key=partition_key(channel, day))
+
+    return fulfilment_retry_hourly
 
 
 def build_mapping_change_sensor(job) -> dg.SensorDefinition:
