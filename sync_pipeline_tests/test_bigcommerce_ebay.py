@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 from sync_pipeline.channels import ORDER_MAPPINGS
-from sync_pipeline.channels.http import ChannelAuthError
 from sync_pipeline.orders.normalize import normalize
 from sync_pipeline.warehouse.engine import get_engine
 from sync_pipeline.warehouse.tables import fulfilment_orders, order_sync_errors
@@ -172,31 +171,6 @@ def test_a_window_fetch_is_exactly_the_simulators_orders_of_the_day(harness_fact
     assert {o.external_order_id for o in updated} == {k for k, o in harness.expected(name, YESTERDAY).items() if o.updated_at >= since}
 
 
-@pytest.mark.parametrize("channel_type", TYPES)
-def test_expired_credentials_fail_naming_the_channel_and_the_env_var(harness_factory, channel_type):
-    name = f"{channel_type[:4]}-expired"
-    harness = harness_factory(scenario([(name, channel_type, 3)], faults={"expired_credentials": [name]}))
-    connector = harness.connector(name)
-    with pytest.raises(ChannelAuthError) as error:
-        connector.fetch_orders(*day_window(YESTERDAY))
-    message = str(error.value)
-    assert f"channel {name!r}" in message
-    assert all(env_var in message for env_var in harness.config.channel(name).credentials.values())
-    assert not any(secret in message for secret in harness.simulator.credentials[name].values())
-    assert len(connector.log.calls) <= 2, "auth failures are not retried"
-
-
-@pytest.mark.parametrize("channel_type", TYPES)
-def test_injected_429s_are_retried_to_completion(harness_factory, channel_type):
-    name = f"{channel_type[:4]}-429"
-    harness = harness_factory(scenario([(name, channel_type, 10)], faults={"rate_limit_429": 0.3}),
-                              overrides_in={name: {"page_size": 3}}, max_attempts=8)
-    connector, fetched = fetch_day(harness, name, YESTERDAY)
-    assert_matches_simulator(harness, name, fetched, YESTERDAY)
-    injected = [r for r in harness.simulator.requests if r["injected"] == "rate_limit_429"]
-    assert injected and connector.log.http_429 == len(injected)
-
-
 def test_bigcommerce_throttles_from_the_quota_headers_without_429s(harness_factory):
     name = "bigc-throttle"
     harness = harness_factory(
@@ -217,17 +191,6 @@ def test_unreadable_dates_land_without_a_time(harness_factory, channel_type):
     connector, fetched = fetch_day(harness, name, YESTERDAY)
     assert set(fetched) == set(harness.expected(name, YESTERDAY)), "the channel filtered by the real time"
     assert all(o.placed_at is None and o.updated_at is not None for o in fetched.values())
-
-
-@pytest.mark.parametrize("channel_type", TYPES)
-def test_fetch_one_order_by_id(harness_factory, channel_type):
-    name = f"{channel_type[:4]}-one"
-    harness = harness_factory(scenario([(name, channel_type, 4)]))
-    expected = next(iter(harness.expected(name, YESTERDAY).values()))
-    connector = harness.connector(name)
-    order = connector.fetch_order(expected.external_order_id)
-    assert (order.external_order_id, order.payload, order.placed_at) == (expected.external_order_id, expected.payload, expected.placed_at)
-    assert connector.fetch_order("999999999") is None
 
 
 # --- end to end ----------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ import pytest
 from sync_pipeline.channels.http import ChannelAuthError
 from sync_pipeline_tests.conftest import TODAY, scenario
 
-TYPES = ["shopify", "woocommerce", "amazon", "takealot"]
+TYPES = ["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]
+# BigCommerce's list has no totals: a full last page costs one more request, answered 204 (its own test).
+COUNTED_PAGES = [t for t in TYPES if t != "bigcommerce"]
 YESTERDAY = TODAY - timedelta(days=1)
 
 
@@ -46,7 +48,7 @@ def assert_matches_simulator(harness, name: str, fetched: dict, day: date) -> No
         assert order.placed_at.date() == day
 
 
-@pytest.mark.parametrize("channel_type", TYPES)
+@pytest.mark.parametrize("channel_type", COUNTED_PAGES)
 def test_paging_edges(harness_factory, channel_type):
     name = f"{channel_type[:4]}-paging"
     probe = harness_factory(scenario([(name, channel_type, 14)]))
