@@ -12,7 +12,9 @@ import dagster as dg
 import requests
 import sqlalchemy as sa
 
+from sync_pipeline.channels.http import ChannelUnavailable
 from sync_pipeline.fulfilment.ship_methods import ship_maps_file
+from sync_pipeline.fulfilment.warehouse_client import WarehouseClient
 from sync_pipeline.partitions import partition_key
 from sync_pipeline.warehouse.engine import get_engine
 from sync_pipeline.warehouse.resource import WarehouseResource
@@ -370,3 +372,35 @@ def test_the_hourly_retry_revisits_older_partitions_with_stopped_or_in_doubt_ord
     requests_made = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests_made] == [str(partition_key("shop", older))]
     assert schedule.job_name == "fulfilment_retry"
+
+
+def test_an_order_in_doubt_is_left_alone_while_the_warehouse_cannot_say(harness_factory, monkeypatch):
+    harness = harness_factory(scenario([("shop", "shopify", 5)], days=1, start=YESTERDAY), max_attempts=1,
+                              timeout_seconds=0.2)
+    harness.simulator.warehouse.set_faults({"timeout_after_commit": 1.0, "timeout_delay_s": 0.4})
+    harness.materialize("shop", YESTERDAY)
+    in_doubt = {k for k, v in fulfilment_rows(harness, "shop").items() if v["status"] == "NEW" and v["submitted_at"]}
+    assert in_doubt
+
+    harness.simulator.warehouse.set_faults({"server_error_5xx": 1.0})
+    before = warehouse_orders_by_reference(harness)
+    blind = harness.materialize("shop", YESTERDAY, raise_on_error=False)
+    assert not blind.success
+    failure = next(e for e in blind.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "warehouse 'warehouse'" in failure.event_specific_data.error.message
+    assert warehouse_orders_by_reference(harness) == before
+    rows = fulfilment_rows(harness, "shop")
+    assert all(rows[k]["status"] == "NEW" and rows[k]["submitted_at"] and rows[k]["claimed_by"] is None for k in in_doubt)
+
+    harness.simulator.warehouse.set_faults({})
+    with monkeypatch.context() as patch:  # the catalogue answers, the look-ups do not
+        def unavailable(self, reference):
+            raise ChannelUnavailable("warehouse", "GET orders failed 1 time, last with HTTP 503", "warehouse")
+
+        patch.setattr(WarehouseClient, "find", unavailable)
+        partial = harness.materialize("shop", YESTERDAY)
+    assert metadata(partial, "in_doubt_unresolved") == len(in_doubt) and metadata(partial, "create_requests") == 0
+    assert warehouse_orders_by_reference(harness) == before
+
+    harness.materialize("shop", YESTERDAY)
+    assert_exactly_once(harness, "shop")

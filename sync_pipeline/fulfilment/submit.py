@@ -68,7 +68,7 @@ def fulfil(
         counts.update(_cancel(engine, client, order_id, state.loc[order_id], run_id))
 
     counts["already_accepted"] = len(accepted)
-    to_send = [i for i in orders.index[action == "submit"] if state.loc[i, "status"] not in NEVER_SENT]
+    to_send = [i for i in orders.index[action == "submit"] if state.loc[i, "status"] not in NEVER_SENT and i not in unknown]
     with ThreadPoolExecutor(max_workers=client.config.concurrency) as pool:
         for start in range(0, len(to_send), WRITE_BATCH):
             # Claimed batch by batch, just before sending, so a claim never outlives its expiry unsent.
