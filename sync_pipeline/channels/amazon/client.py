@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 from sync_pipeline.channels.amazon.mapping import AMAZON_ORDERS
 from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, iso_z
-from sync_pipeline.channels.http import ChannelAuthError, RateLimitReading
+from sync_pipeline.channels.http import RateLimitReading
+from sync_pipeline.channels.oauth import RefreshTokenGrant
 from sync_pipeline.config import RateLimitConfig
 
 LWA_URL = "https://api.amazon.com/auth/o2/token"
@@ -34,36 +35,17 @@ class AmazonConnector(ChannelConnector):
     max_page_size = 100
 
     def authenticate(self, session, secrets) -> None:
-        self._lwa_form = {"grant_type": "refresh_token", **secrets}
-        self._token_expires = datetime.min.replace(tzinfo=timezone.utc)
-
-    def _refresh_access_token(self) -> None:
-        response = self.http.request(
-            "POST",
-            self.config.options.get("lwa_url", LWA_URL),
-            endpoint="auth/o2/token",
-            data=self._lwa_form,
-            allowed=(200, 400, 401),
+        # Login with Amazon takes the app's id and secret in the form; SP-API wants the token in its own header.
+        self._token = RefreshTokenGrant(
+            self.http, url=self.config.options.get("lwa_url", LWA_URL), endpoint="auth/o2/token",
+            form={"grant_type": "refresh_token", **secrets}, header="x-amz-access-token", expired_status=403,
+            refused="Login with Amazon refused the refresh token",
         )
-        if response.status_code != 200:
-            raise ChannelAuthError(
-                self.config.name,
-                f"Login with Amazon refused the refresh token (HTTP {response.status_code}); "
-                f"{self.http.auth_fix}. Nothing was written for this channel.",
-            )
-        body = response.json()
-        self.http.session.headers["x-amz-access-token"] = body["access_token"]
-        self._token_expires = datetime.now(timezone.utc) + timedelta(seconds=int(body.get("expires_in", 3600)) - 60)
 
     def _get(self, path: str, *, endpoint: str, bucket: str, params: dict | None = None, allowed=(200,)):
-        if datetime.now(timezone.utc) >= self._token_expires:
-            self._refresh_access_token()
-        url = f"{self.config.base_url}{path}"
-        response = self.http.request("GET", url, endpoint=endpoint, bucket=bucket, params=params, allowed=(*allowed, 403))
-        if response.status_code == 403:  # the access token expired early: renew once
-            self._refresh_access_token()
-            response = self.http.request("GET", url, endpoint=endpoint, bucket=bucket, params=params, allowed=allowed)
-        return response
+        return self._token.request(
+            "GET", f"{self.config.base_url}{path}", endpoint=endpoint, bucket=bucket, params=params, allowed=allowed
+        )
 
     def read_rate_limit(self, headers) -> RateLimitReading | None:
         value = headers.get("x-amzn-RateLimit-Limit")

@@ -4,11 +4,12 @@ filter, limit/offset paging that follows `next`, and daily quotas with no per-re
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, utc
 from sync_pipeline.channels.ebay.mapping import EBAY_ORDERS
-from sync_pipeline.channels.http import ChannelAuthError, RateLimitReading
+from sync_pipeline.channels.http import RateLimitReading
+from sync_pipeline.channels.oauth import RefreshTokenGrant
 
 ORDERS_PATH = "/sell/fulfillment/v1/order"
 TOKEN_PATH = "/identity/v1/oauth2/token"
@@ -31,34 +32,16 @@ class EbayConnector(ChannelConnector):
     max_page_size = 200
 
     def authenticate(self, session, secrets) -> None:
-        self._client = (secrets["client_id"], secrets["client_secret"])
-        self._refresh_form = {"grant_type": "refresh_token", "refresh_token": secrets["refresh_token"]}
-        self._token_expires = datetime.min.replace(tzinfo=timezone.utc)
-
-    def _refresh_access_token(self) -> None:
-        """An OAuth refresh-token grant, the app's client id and secret as HTTP Basic; tokens live two hours."""
-        response = self.http.request(
-            "POST", f"{self.config.base_url}{TOKEN_PATH}", endpoint="identity/v1/oauth2/token",
-            data=self._refresh_form, auth=self._client, allowed=(200, 400, 401),
+        # The app's client id and secret go as HTTP Basic; tokens live two hours.
+        self._token = RefreshTokenGrant(
+            self.http, url=f"{self.config.base_url}{TOKEN_PATH}", endpoint="identity/v1/oauth2/token",
+            form={"grant_type": "refresh_token", "refresh_token": secrets["refresh_token"]},
+            basic_auth=(secrets["client_id"], secrets["client_secret"]), header="Authorization", scheme="Bearer ",
+            lifetime_s=7200, refused="eBay's OAuth token endpoint refused the refresh token or the app's keys",
         )
-        if response.status_code != 200:
-            raise ChannelAuthError(
-                self.config.name,
-                f"eBay's OAuth token endpoint refused the refresh token or the app's keys (HTTP {response.status_code}); "
-                f"{self.http.auth_fix}. Nothing was written for this channel.",
-            )
-        body = response.json()
-        self.http.session.headers["Authorization"] = f"Bearer {body['access_token']}"
-        self._token_expires = datetime.now(timezone.utc) + timedelta(seconds=int(body.get("expires_in", 7200)) - 60)
 
     def _get(self, url: str, *, endpoint: str, params: dict | None = None, allowed=(200,)):
-        if datetime.now(timezone.utc) >= self._token_expires:
-            self._refresh_access_token()
-        response = self.http.request("GET", url, endpoint=endpoint, params=params, allowed=(*allowed, 401))
-        if response.status_code == 401:  # the access token expired early: renew once
-            self._refresh_access_token()
-            response = self.http.request("GET", url, endpoint=endpoint, params=params, allowed=allowed)
-        return response
+        return self._token.request("GET", url, endpoint=endpoint, params=params, allowed=allowed)
 
     def read_rate_limit(self, headers) -> RateLimitReading | None:
         return None  # daily quotas, reported only by the Developer Analytics API
