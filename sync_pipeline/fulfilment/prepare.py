@@ -14,6 +14,7 @@ from sync_pipeline.fulfilment.schemas import GATE_CODES, FulfilmentOrderSchema
 from sync_pipeline.fulfilment.ship_methods import ship_maps_file, warehouse_codes
 from sync_pipeline.fulfilment.skus import resolve_skus
 from sync_pipeline.orders.schemas import failed_checks
+from sync_pipeline.warehouse.writes import with_none
 
 STAGE = "fulfilment"
 READY = {"paid", "processing"}
@@ -130,7 +131,7 @@ def _requests(ready: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig) 
         by_order.setdefault(line.order_id, []).append(
             {"line_number": int(line.line_number), "sku": line.warehouse_sku, "quantity": int(line.quantity)}
         )
-    clean = ready.astype(object).where(ready.notna(), None)
+    clean = with_none(ready)
     return {
         o.order_id: {
             "client_reference": o.client_reference,

@@ -9,6 +9,7 @@ import pandas as pd
 
 from sync_pipeline.config import ChannelConfig
 from sync_pipeline.fulfilment.map_files import for_channel, map_path, read_map
+from sync_pipeline.warehouse.writes import with_none
 
 COLUMNS = ["channel", "channel_ship_method", "warehouse_code"]
 
@@ -21,4 +22,4 @@ def warehouse_codes(methods: pd.Series, channel: ChannelConfig, path: Path | Non
     """Per order, the warehouse ship code of its method (None when unmapped)."""
     table = for_channel(read_map(path or ship_maps_file(), COLUMNS), channel, ["channel_ship_method"])
     codes = dict(zip(table["channel_ship_method"], table["warehouse_code"]))
-    return methods.map(codes).astype("object").where(methods.map(codes).notna(), None)
+    return with_none(methods.map(codes))

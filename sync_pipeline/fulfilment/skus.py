@@ -11,6 +11,7 @@ import pandas as pd
 
 from sync_pipeline.config import ChannelConfig
 from sync_pipeline.fulfilment.map_files import for_channel, map_path, read_map
+from sync_pipeline.warehouse.writes import with_none
 
 COLUMNS = ["channel", "channel_sku", "warehouse_sku"]
 
@@ -33,14 +34,14 @@ def resolve_skus(
     by_variant = variant_key.map(dict(zip(zip(per_variant["channel_sku"], per_variant["variant_id"]), per_variant["warehouse_sku"]))).astype(object)
     by_sku = sku.map(dict(zip(per_sku["channel_sku"], per_sku["warehouse_sku"]))).astype(object)
     is_ambiguous = by_variant.isna() & sku.isin(ambiguous)
-    result["warehouse_sku"] = by_variant.fillna(by_sku).fillna(sku).astype("object")
+    result["warehouse_sku"] = with_none(by_variant.fillna(by_sku).fillna(sku))
     found = result["warehouse_sku"].isin(catalogue)
     result["sku_error"] = None
     result.loc[~found, "sku_error"] = "SKU_NOT_FOUND"
     result.loc[is_ambiguous, "sku_error"] = "SKU_AMBIGUOUS"
     by_lower = {s.lower(): s for s in catalogue}
     near = result["warehouse_sku"].map(lambda s: by_lower.get(s.lower()) if isinstance(s, str) else None)
-    result["sku_hint"] = near.astype(object).where(~found & near.notna(), None)
+    result["sku_hint"] = with_none(near.where(~found))
     result["sku_message"] = [
         _message(row, channel, path) for row in result[["channel_sku", "variant_id", "warehouse_sku", "sku_error", "sku_hint"]].itertuples()
     ]

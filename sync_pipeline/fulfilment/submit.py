@@ -23,7 +23,7 @@ from sync_pipeline.channels.http import ChannelError
 from sync_pipeline.fulfilment.warehouse_client import Submission, WarehouseClient, linked_submission
 from sync_pipeline.orders.sync_errors import record_errors
 from sync_pipeline.warehouse.tables import UtcDateTime, fulfilment_orders as table
-from sync_pipeline.warehouse.writes import insert_new
+from sync_pipeline.warehouse.writes import insert_new, with_none
 
 CLAIM_EXPIRY = timedelta(minutes=15)
 FINAL = ("ACCEPTED", "CANCELLED")  # _settle leaves these alone
@@ -149,7 +149,7 @@ def _settle(connection: sa.Connection, settled: pd.DataFrame, run_id: str, now: 
                 ship_code=sa.bindparam("b_ship_code"), updated_at=now, run_id=run_id,
                 cancelled_at=sa.case((sa.bindparam("b_status") == "CANCELLED", sa.literal(now, UtcDateTime)), else_=None))
     )
-    clean = settled.astype(object).where(settled.notna(), None)
+    clean = with_none(settled)
     connection.execute(statement, [
         {"b_order_id": o.order_id, "b_status": STATUS_OF_ACTION[o.action], "b_error_code": o.error_code,
          "b_message": o.message, "b_ship_code": o.ship_code}

@@ -66,8 +66,9 @@ def compile_table(table: dict[str, Spec]) -> Callable[[Any], dict]:
 
 
 def _filled(*values: Any) -> Any:
+    """The first alternative that was sent."""
     for value in values:
-        if value is not None and not (isinstance(value, str) and not value.strip()):
+        if not _empty(value):
             return value
     return None
 

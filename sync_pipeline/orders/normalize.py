@@ -22,6 +22,7 @@ from sync_pipeline.config import ChannelConfig
 from sync_pipeline.orders.mapping import ORDER_FIELDS, ChannelMapping
 from sync_pipeline.orders.schemas import NormalizedOrderSchema, failed_checks
 from sync_pipeline.warehouse.tables import orders
+from sync_pipeline.warehouse.writes import with_none
 
 STAGE = "normalize"
 TEXT_FIELDS = [
@@ -93,8 +94,7 @@ def _text(value):
 
 
 def _as_text(series: pd.Series) -> pd.Series:
-    text = _map_unique(series, _text).astype(object)
-    return text.where(text.notna(), None)
+    return with_none(_map_unique(series, _text))
 
 
 def _clean_text(value) -> str | None:
@@ -273,8 +273,7 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     """Vectorised: canonical status, ISO countries, E.164 phones, amounts, clean text; per-line checks."""
     for column in [*TEXT_FIELDS, "customer_email", "customer_phone", "ship_phone", "channel_status", "currency",
                    "order_number", "ship_method", "ship_country", "bill_country"]:
-        cleaned = _map_unique(frame[column], _clean_text).astype(object)
-        frame[column] = cleaned.where(cleaned.notna(), None)
+        frame[column] = with_none(_map_unique(frame[column], _clean_text))
     frame["date_readable"] = frame["placed_at"].notna()
     frame["canonical_status"] = frame["channel_status"].map(status_map)
     frame["status_mapped"] = frame["canonical_status"].notna()
@@ -288,7 +287,7 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     for column in ("customer_phone", "ship_phone"):
         pairs = pd.Series(list(zip(frame[column], region)), index=frame.index)
         phones = pairs.map(lambda p: e164(p[0], p[1] if isinstance(p[1], str) else None) if isinstance(p[0], str) else None)
-        frame[column] = phones.astype("object").where(phones.notna(), None)
+        frame[column] = with_none(phones)
     reachable = frame["customer_email"].notna() | frame["customer_phone"].notna() | (channel.type in CONTACT_OPTIONAL_TYPES)
     frame["customer_reachable"] = frame["customer_name"].notna() & reachable
 

@@ -56,6 +56,12 @@ def lock_partitions(connection: sa.Connection, key: str) -> None:
         connection.execute(sa.text("select pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
+def with_none(data):
+    """A Series or DataFrame as Python objects with None for every missing value (NaN, NaT, None): what the
+    database drivers, JSON bodies and `is None` tests expect."""
+    return data.astype(object).where(data.notna(), None)
+
+
 def records(frame) -> list[dict]:
     """DataFrame rows as dicts with None for missing values, as the database drivers expect."""
-    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return with_none(frame).to_dict(orient="records")
