@@ -232,14 +232,7 @@ class Simulator:
         timeout_after_commit stalls and drops only an order creation that was stored."""
         faults = self.warehouse.faults
         with self._fault_lock:
-            draw = self._warehouse_rng.random()
-            for injected in WAREHOUSE_FAULT_KINDS:
-                share = getattr(faults, injected)
-                if draw < share:
-                    break
-                draw -= share
-            else:
-                injected = None
+            injected = _draw(self._warehouse_rng, faults, WAREHOUSE_FAULT_KINDS)
             status = self._warehouse_rng.choice((500, 503)) if injected == "server_error_5xx" else None
         if injected in ("connection_reset", "server_error_5xx"):
             with self._log_lock:
@@ -270,13 +263,8 @@ class Simulator:
                     return "timeout", None
         with self._fault_lock:
             rng = self._fault_rngs[channel]
-            draw = rng.random()
-            for kind in FAULT_KINDS:
-                share = getattr(faults, kind)
-                if draw < share:
-                    break
-                draw -= share
-            else:
+            kind = _draw(rng, faults, FAULT_KINDS)
+            if kind is None:
                 return None, None
             if kind == "rate_limit_429":
                 # Alternate so clients meet both 429 variants: with Retry-After and without.
@@ -345,6 +333,17 @@ class Simulator:
                 ids = [r.external_order_id for r in records]
                 return ApiResponse(201, {"external_order_id": ids[0] if len(ids) == 1 else ids})
         return ApiResponse(404, {"error": f"no admin endpoint {method} /_admin/{'/'.join(path)}"})
+
+
+def _draw(rng, faults, kinds: tuple[str, ...]) -> str | None:
+    """The fault one request meets: each kind takes its share of [0, 1), the rest is none."""
+    draw = rng.random()
+    for kind in kinds:
+        share = getattr(faults, kind)
+        if draw < share:
+            return kind
+        draw -= share
+    return None
 
 
 def serve(scenario: Scenario, port: int, credentials: dict[str, dict[str, str]] | None = None, host: str = "127.0.0.1") -> None:
