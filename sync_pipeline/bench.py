@@ -14,7 +14,7 @@ import dagster as dg
 
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.definitions import build_definitions
-from sync_pipeline.demo import scenario_channels_file
+from sync_pipeline.demo import export_credentials, scenario_channels_file
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
 from sync_pipeline.warehouse.resource import WarehouseResource
@@ -36,14 +36,6 @@ def _scenario(channels: list[dict], days: int, rate_limits: dict, faults: dict |
     )
 
 
-def _env_credentials(simulator: Simulator, config) -> None:
-    import os
-
-    for name, variables in config.credential_variables().items():
-        for credential, env_var in variables.items():
-            os.environ[env_var] = simulator.credentials[name][credential]
-
-
 def _rate_limited(channel_type: str, key: str, per_second: float, burst: int, orders: int) -> dict:
     """One day's orders fetched page by page (page size 1) against a channel limited to `per_second`."""
     name = f"bench-{channel_type}"
@@ -58,7 +50,7 @@ def _rate_limited(channel_type: str, key: str, per_second: float, burst: int, or
         if channel_type != "amazon":  # their headers give the bucket, not its refill rate: that is the plan's
             overrides["rate_limit"] = {"per_second": per_second, "burst": burst}
         _, config = scenario_channels_file(scenario, simulator.url, overrides={name: overrides})
-        _env_credentials(simulator, config)
+        export_credentials(simulator, config)
         channels = ChannelsResource(simulator_url=simulator.url)
         connector = channels.connector(config.channel(name))
         day = scenario.start_date
@@ -83,7 +75,7 @@ def _unthrottled(workdir: Path) -> dict:
     scenario = _scenario([{"name": name, "type": "woocommerce", "orders_per_day": UNTHROTTLED_PER_DAY}], UNTHROTTLED_DAYS, {})
     with Simulator(scenario).start() as simulator:
         path, config = scenario_channels_file(scenario, simulator.url, overrides={name: {"page_size": 100}})
-        _env_credentials(simulator, config)
+        export_credentials(simulator, config)
         definitions = build_definitions(
             config,
             ChannelsResource(config_path=str(path), simulator_url=simulator.url),
@@ -247,7 +239,7 @@ def _submit(workdir: Path, orders: int, timeout_after_commit: float) -> dict:
             scenario, simulator.url, overrides={name: {"page_size": 100}, "warehouse": {"timeout_seconds": LOST_REPLY_TIMEOUT_S}},
             directory=workdir / f"config-{timeout_after_commit}",
         )
-        _env_credentials(simulator, config)
+        export_credentials(simulator, config)
         definitions = build_definitions(
             config, ChannelsResource(config_path=str(path), simulator_url=simulator.url),
             WarehouseResource(url=f"sqlite:///{workdir / f'submit-{timeout_after_commit}.db'}"),

@@ -66,6 +66,13 @@ def scenario_channels_file(
     return path, parse_config(document, str(path), simulator_url)
 
 
+def export_credentials(simulator: Simulator, config: PipelineConfig) -> None:
+    """The simulator's credentials into the environment variables channels.yaml names, channels and warehouse."""
+    for name, variables in config.credential_variables().items():
+        for credential, env_var in variables.items():
+            os.environ[env_var] = simulator.credentials[name][credential]
+
+
 def dagster_instance() -> dg.DagsterInstance:
     """The persistent instance in DAGSTER_HOME (default .dagster_home/), so the UI shows the demo's runs."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home")))
@@ -79,9 +86,7 @@ def dagster_instance() -> dg.DagsterInstance:
 def run_demo(scenario: Scenario, full_resync: bool = False) -> list[ChannelSummary]:
     with Simulator(scenario).start() as simulator:
         path, config = scenario_channels_file(scenario, simulator.url)
-        for name, variables in config.credential_variables().items():
-            for credential, env_var in variables.items():
-                os.environ[env_var] = simulator.credentials[name][credential]
+        export_credentials(simulator, config)
         definitions = build_definitions(config, ChannelsResource(config_path=str(path), simulator_url=simulator.url))
         job = definitions.resolve_implicit_global_asset_job_def()
         instance = dagster_instance()
@@ -124,21 +129,18 @@ def _summary(
             & order_sync_errors.c.partition_date.between(first, last)
             & order_sync_errors.c.resolved_at.is_(None)
         )
-        by_stage_and_code = connection.execute(
-            sa.select(order_sync_errors.c.stage, order_sync_errors.c.error_code,
-                      sa.func.count(sa.distinct(order_sync_errors.c.external_order_id)))
-            .where(open_errors).group_by(order_sync_errors.c.stage, order_sync_errors.c.error_code)
-        ).all()
-        examples = connection.execute(
+        errors = connection.execute(
             sa.select(order_sync_errors.c.stage, order_sync_errors.c.error_code, order_sync_errors.c.external_order_id,
                       order_sync_errors.c.message)
             .where(open_errors).order_by(order_sync_errors.c.id)
         ).all()
+        orders_by_code: dict[tuple[str, str], set[str]] = {}
         example_fix = {}
-        for stage, code, external_order_id, message in examples:
+        for stage, code, external_order_id, message in errors:
+            orders_by_code.setdefault((stage, code), set()).add(external_order_id)
             example_fix.setdefault((stage, code), (external_order_id, message))
-        by_code = {code: n for stage, code, n in by_stage_and_code if stage == "normalize"}
-        fulfilment_codes = {code: n for stage, code, n in by_stage_and_code if stage == "fulfilment"}
+        by_code = {code: len(ids) for (stage, code), ids in orders_by_code.items() if stage == "normalize"}
+        fulfilment_codes = {code: len(ids) for (stage, code), ids in orders_by_code.items() if stage == "fulfilment"}
         by_status = dict(connection.execute(
             sa.select(fulfilment_orders.c.status, sa.func.count())
             .where(fulfilment_orders.c.channel == channel, fulfilment_orders.c.partition_date.between(first, last))
