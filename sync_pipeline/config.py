@@ -185,6 +185,15 @@ def _simulated(channel: dict, simulator_url: str) -> dict:
     return {**channel, "base_url": base, "options": options}
 
 
+def _validated(model: type[BaseModel], data: dict, where: str):
+    """The model, or a ConfigError naming `where` and every field that is wrong."""
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        problems = "; ".join(f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"{where}: {problems}") from None
+
+
 def parse_config(raw: dict, source: str, simulator_url: str | None = None) -> PipelineConfig:
     if not isinstance(raw, dict) or not isinstance(raw.get("channels"), list):
         raise ConfigError(f"{source}: expected a mapping with a 'channels' list")
@@ -196,13 +205,7 @@ def parse_config(raw: dict, source: str, simulator_url: str | None = None) -> Pi
         merged = {**TYPE_DEFAULTS.get(entry.get("type"), {}), **entry}
         if simulator_url:
             merged = _simulated(merged, simulator_url)
-        try:
-            channels.append(ChannelConfig(**merged))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(f"{source}: {label}: {problems}") from None
+        channels.append(_validated(ChannelConfig, merged, f"{source}: {label}"))
     names = [c.name for c in channels]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -213,11 +216,7 @@ def parse_config(raw: dict, source: str, simulator_url: str | None = None) -> Pi
             raise ConfigError(f"{source}: warehouse must be a mapping with base_url and credentials")
         if simulator_url:
             warehouse = {**warehouse, "base_url": f"{simulator_url.rstrip('/')}/{warehouse.get('name', 'warehouse')}"}
-        try:
-            warehouse = WarehouseConfig(**warehouse)
-        except ValidationError as exc:
-            problems = "; ".join(f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors())
-            raise ConfigError(f"{source}: warehouse: {problems}") from None
+        warehouse = _validated(WarehouseConfig, warehouse, f"{source}: warehouse")
     try:
         return PipelineConfig(
             partitions_start_date=raw.get("partitions_start_date", "2025-01-01"), channels=channels, warehouse=warehouse
