@@ -85,3 +85,17 @@ def test_simulator_url_repoints_every_channel_including_amazon_login():
     config = parse_config({"channels": [channel(), amazon]}, "c.yaml", simulator_url="http://127.0.0.1:9/")
     assert config.channel("shop-1").base_url == "http://127.0.0.1:9/shop-1"
     assert config.channel("az").options["lwa_url"] == "http://127.0.0.1:9/az/auth/o2/token"
+
+
+def test_the_warehouse_section_is_validated_and_follows_the_simulator(monkeypatch):
+    good = {"base_url": "https://fcp.example.com", "credentials": {"api_key": "WH_KEY"}}
+    config = parse_config({"channels": [], "warehouse": good}, "x.yaml", "http://127.0.0.1:9")
+    assert config.warehouse.base_url == "http://127.0.0.1:9/warehouse" and config.warehouse.concurrency == 4
+    assert config.credential_variables() == {"warehouse": {"api_key": "WH_KEY"}}
+    with pytest.raises(ConfigError, match=r"x.yaml: warehouse: field 'base_url': .*must start with http"):
+        parse_config({"channels": [], "warehouse": {**good, "base_url": "ftp://x"}}, "x.yaml")
+    with pytest.raises(ConfigError, match=r"x.yaml: warehouse: field 'concurrency'"):
+        parse_config({"channels": [], "warehouse": {**good, "concurrency": 0}}, "x.yaml")
+    monkeypatch.delenv("WH_KEY", raising=False)
+    with pytest.raises(ConfigError, match="warehouse 'warehouse': environment variable WH_KEY"):
+        config.warehouse.secret("api_key")
