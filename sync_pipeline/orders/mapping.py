@@ -1,7 +1,8 @@
 """Field-mapping tables: each channel declares canonical field -> where it sits in the payload.
 
 A spec is a dotted path ("shipping_address.zip", list items by index: "shipping_lines.0.title"),
-several paths separated by " | " (the first non-empty wins), or a function of the payload.
+several paths separated by " | " (the first non-empty wins), parts joined by a space (join_names), or a
+function of the payload.
 """
 
 from __future__ import annotations
@@ -13,72 +14,144 @@ from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
-Spec = str | Callable[[Any], Any]
 
-# The canonical order: every mapping fills what its channel has; the rest stays empty.
+@dataclass(frozen=True)
+class Joined:
+    """A value assembled from parts (first and last name): the parts that were sent, joined by a space."""
+
+    parts: tuple[str, ...]
+
+
+def join_names(*specs: str) -> Joined:
+    return Joined(specs)
+
+
+def as_text(value: Any) -> str | None:
+    """A canonical text value: stripped text, or None when nothing but blanks was sent. A number or anything
+    else sent where text belongs is kept as its text, for the gates to judge."""
+    if value.__class__ is not str:
+        if value is None:
+            return None
+        value = str(value)
+    return value.strip() or None
+
+
+def _join(*parts: str | None) -> str | None:
+    return " ".join(part for part in parts if part is not None) or None
+
+
+Spec = str | Joined | Callable[[Any], Any]
+
+# The canonical order: every mapping fills what its channel has; the rest stays empty. Amounts come out as
+# sent (the normalize gate reads them); every other field comes out as text (as_text).
+AMOUNT_FIELDS = ("total_amount", "shipping_amount", "tax_amount")
 ORDER_FIELDS = (
     "order_number", "channel_status", "customer_name", "customer_email", "customer_phone",
     "ship_name", "ship_company", "ship_address1", "ship_address2", "ship_city", "ship_region",
     "ship_postal_code", "ship_country", "ship_phone", "bill_name", "bill_address1", "bill_city",
-    "bill_postal_code", "bill_country", "currency", "total_amount", "shipping_amount", "tax_amount", "ship_method",
+    "bill_postal_code", "bill_country", "currency", *AMOUNT_FIELDS, "ship_method",
 )
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+ORDER_TEXT_FIELDS = frozenset(ORDER_FIELDS) - set(AMOUNT_FIELDS)
 
 
 def _paths(spec: str) -> list[tuple[str | int, ...]]:
     return [tuple(int(p) if p.isdigit() else p for p in path.strip().split(".")) for path in spec.split(" | ")]
 
 
-def _step(parent: str, step: str | int) -> str:
-    """Code for one step down from the variable `parent`: a dict key, or a list index (a dict keyed by the
-    digits also answers); anything else, or a missing parent, is None."""
-    if isinstance(step, int):
-        return (f"(({parent}[{step}] if len({parent}) > {step} else None) if isinstance({parent}, list) "
-                f"else {parent}.get({str(step)!r}) if isinstance({parent}, dict) else None)")
-    return f"({parent}.get({step!r}) if isinstance({parent}, dict) else None)"
+def _index(parent: str, index: int) -> str:
+    """Code for a list item of the variable `parent` (a dict keyed by the digits also answers), else None."""
+    return (f"(({parent}[{index}] if len({parent}) > {index} else None) if isinstance({parent}, list) "
+            f"else {parent}.get({str(index)!r}) if isinstance({parent}, dict) else None)")
 
 
-def compile_table(table: dict[str, Spec]) -> Callable[[Any], dict]:
-    """One function that fills every field of a table from an object, generated as straight-line code: each path
-    prefix the fields share is walked once, so mapping costs a few lookups per field, not a generic walk.
-    A path spec's value is its first alternative that is not None or blank text."""
-    lines, namespace, prefixes = ["def extract(obj):"], {"_filled": _filled}, {(): "obj"}
-    values = []
-    for index, (name, spec) in enumerate(table.items()):
-        if callable(spec):
-            namespace[f"fn{index}"] = spec
-            values.append(f"{name!r}: fn{index}(obj)")
-            continue
-        alternatives = []
-        for path in _paths(spec):
-            for depth in range(1, len(path) + 1):
-                if path[:depth] not in prefixes:
-                    prefixes[path[:depth]] = variable = f"p{len(prefixes)}"
-                    lines.append(f"    {variable} = {_step(prefixes[path[:depth - 1]], path[depth - 1])}")
-            alternatives.append(prefixes[path])
-        values.append(f"{name!r}: _filled({', '.join(alternatives)})")
-    lines.append("    return {" + ", ".join(values) + "}")
-    exec("\n".join(lines), namespace)  # noqa: S102 - built from our own field tables, never from data
-    return namespace["extract"]
+class _Extractor:
+    """Generates one straight-line function over an object: each path prefix the specs share is walked once,
+    and the first-sent check is inlined, so a field costs a few lookups rather than generic calls."""
 
+    def __init__(self):
+        self.lines = ["def extract(obj):"]
+        self.namespace = {"_join": _join, "_text": as_text, "_NOTHING": {}}
+        self.prefixes: dict[tuple, str] = {(): "obj"}
+        self.dicts: dict[str, str] = {}  # variable -> the same as a dict ({} when it is anything else), once
+        self.known: dict[tuple, str] = {}  # a spec used twice (bill_name = customer_name) is read once
 
-def _filled(*values: Any) -> Any:
-    """The first alternative that was sent."""
-    for value in values:
-        if not _empty(value):
+    def _variable(self, prefix: str) -> str:
+        return f"{prefix}{len(self.lines)}"
+
+    def _step(self, parent: str, step: str | int) -> str:
+        """Code for one step down from `parent`: a dict key or a list index; a missing parent gives None."""
+        if isinstance(step, int):
+            return _index(parent, step)
+        if parent not in self.dicts:
+            self.dicts[parent] = variable = self._variable("d")
+            self.lines.append(f"    {variable} = {parent} if isinstance({parent}, dict) else _NOTHING")
+        return f"{self.dicts[parent]}.get({step!r})"
+
+    def _walk(self, path: tuple[str | int, ...]) -> str:
+        for depth in range(1, len(path) + 1):
+            if path[:depth] not in self.prefixes:
+                step = self._step(self.prefixes[path[:depth - 1]], path[depth - 1])
+                self.prefixes[path[:depth]] = variable = self._variable("p")
+                self.lines.append(f"    {variable} = {step}")
+        return self.prefixes[path]
+
+    def _first_sent(self, spec: str, text: bool) -> str:
+        """A variable holding the spec's first alternative that is not None or blank text (else None); as text
+        (see as_text) when `text`."""
+        alternatives = [self._walk(path) for path in _paths(spec)]
+        value = self._variable("v")
+        if text:  # as_text inlined for the common case, text
+            for number, alternative in enumerate(alternatives):
+                indent = "    " if number == 0 else "        "
+                if number:
+                    self.lines.append(f"    if {value} is None:")
+                self.lines.append(f"{indent}{value} = {alternative}")
+                self.lines.append(f"{indent}{value} = {value}.strip() or None if {value}.__class__ is str else _text({value})")
             return value
-    return None
+        blank = f"{value}.__class__ is str and not {value}.strip()"
+        self.lines.append(f"    {value} = {alternatives[0]}")
+        for alternative in alternatives[1:]:
+            self.lines.append(f"    if {value} is None or {blank}: {value} = {alternative}")
+        self.lines.append(f"    if {blank}: {value} = None")
+        return value
+
+    def value(self, spec: Spec | None, text: bool = False) -> str:
+        """An expression for one spec: None (the channel lacks the field), a path, a Joined, or a function."""
+        if spec is None:
+            return "None"
+        if callable(spec):
+            name = f"fn{len(self.namespace)}"
+            self.namespace[name] = spec
+            return f"_text({name}(obj))" if text else f"{name}(obj)"
+        if (spec, text) not in self.known:
+            if isinstance(spec, Joined):
+                parts = ", ".join(self.value(part, text=True) for part in spec.parts)
+                self.known[spec, text] = variable = self._variable("j")
+                self.lines.append(f"    {variable} = _join({parts})")
+            else:
+                self.known[spec, text] = self._first_sent(spec, text)
+        return self.known[spec, text]
+
+    def compile(self, result: str) -> Callable[[Any], Any]:
+        self.lines.append(f"    return {result}")
+        exec("\n".join(self.lines), self.namespace)  # noqa: S102 - built from our own field tables, never from data
+        return self.namespace["extract"]
 
 
-def compile_spec(spec: Spec) -> Callable[[Any], Any]:
-    """A getter for one spec (see compile_table)."""
-    if callable(spec):
+def compile_table(table: dict[str, Spec | None], text: frozenset[str] = frozenset()) -> Callable[[Any], dict]:
+    """One function that fills every field of a table from an object (see _Extractor); the fields named in
+    `text` come out as text."""
+    extractor = _Extractor()
+    values = [f"{name!r}: {extractor.value(spec, name in text)}" for name, spec in table.items()]
+    return extractor.compile("{" + ", ".join(values) + "}")
+
+
+def compile_spec(spec: Spec, text: bool = False) -> Callable[[Any], Any]:
+    """A getter for one spec, as text when `text`."""
+    if callable(spec) and not text:
         return spec
-    extract = compile_table({"value": spec})
-    return lambda obj: extract(obj)["value"]
+    extractor = _Extractor()
+    return extractor.compile(extractor.value(spec, text))
 
 
 def per_unit(line_total: Any, quantity: Any) -> Any:
@@ -133,24 +206,6 @@ class OrderTimes(NamedTuple):
     placed_at_sent: Any
 
 
-def join_names(*specs: str) -> Callable[[Any], str | None]:
-    """A name assembled from parts, e.g. first and last name."""
-
-    getters = [compile_spec(s) for s in specs]
-
-    def name(obj: Any) -> str | None:
-        parts = [get(obj) for get in getters]
-        text = " ".join(str(p).strip() for p in parts if not _empty(p))
-        return text or None
-
-    return name
-
-
-def _nothing(obj: Any) -> None:
-    """A canonical field the channel does not have."""
-    return None
-
-
 @dataclass(frozen=True)
 class ChannelMapping:
     """How one payload shape becomes a canonical order and its lines."""
@@ -174,11 +229,11 @@ class ChannelMapping:
             raise ValueError(f"mapping names fields outside the canonical order: {sorted(unknown)}")
         compiled = {
             "_root": compile_spec(self.order_root) if self.order_root else (lambda payload: payload),
-            "_order": compile_table({name: self.order.get(name, _nothing) for name in ORDER_FIELDS}),
+            "_order": compile_table({name: self.order.get(name) for name in ORDER_FIELDS}, ORDER_TEXT_FIELDS),
             "_lines": compile_spec(self.lines),
             "_line": compile_table(self.line),
             "_extra": compile_table(self.extra),
-            "_status": compile_spec(self.order["channel_status"]),
+            "_status": compile_spec(self.order["channel_status"], text=True),
             "_placed_at": compile_spec(self.placed_at) if self.placed_at else (lambda root: None),
             "_updated_at": compile_spec(self.updated_at) if self.updated_at else (lambda root: None),
         }

@@ -19,7 +19,7 @@ import phonenumbers
 import pycountry
 
 from sync_pipeline.config import ChannelConfig
-from sync_pipeline.orders.mapping import ORDER_FIELDS, ChannelMapping
+from sync_pipeline.orders.mapping import AMOUNT_FIELDS, ORDER_FIELDS, ChannelMapping
 from sync_pipeline.orders.schemas import NormalizedOrderSchema, failed_checks
 from sync_pipeline.warehouse.tables import orders
 from sync_pipeline.warehouse.writes import with_none
@@ -29,7 +29,6 @@ TEXT_FIELDS = [
     "customer_name", "ship_name", "ship_company", "ship_address1", "ship_address2", "ship_city", "ship_region",
     "ship_postal_code", "bill_name", "bill_address1", "bill_city", "bill_postal_code",
 ]
-AMOUNT_FIELDS = ["total_amount", "shipping_amount", "tax_amount"]
 # Control characters, and U+FFFD: what a broken encoding leaves behind.
 MALFORMED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 MAX_AMOUNT = 10**13  # what NUMERIC(18, 4) holds
@@ -80,45 +79,43 @@ def e164(number: str, region: str | None) -> str | None:
 
 
 def _map_unique(series: pd.Series, fn) -> pd.Series:
-    """Apply a per-value function once per distinct value (names, cities and countries repeat); values that
-    cannot be hashed (a list where text was expected) take the slow path."""
-    try:
-        values = series.dropna().unique()
-    except TypeError:
-        return series.map(fn, na_action="ignore")
-    return series.map({v: fn(v) for v in values})
-
-
-def _text(value):
-    return value if isinstance(value, str) else str(value)
+    """Apply a per-value function to text once per distinct value (countries repeat); None stays None."""
+    return with_none(series.map({v: fn(v) for v in series.dropna().unique()}))
 
 
 def _as_text(series: pd.Series) -> pd.Series:
-    return with_none(_map_unique(series, _text))
+    """Line fields as text, as sent (a SKU is matched exactly as the channel wrote it)."""
+    return pd.Series(
+        [v if v.__class__ is str else None if v is None or v != v else str(v) for v in series.tolist()],
+        index=series.index, dtype="object",
+    )
 
 
-def _clean_text(value) -> str | None:
-    """Text without surrounding blanks; nothing but blanks is nothing."""
-    return _text(value).strip() or None
-
-
-def _malformed(value) -> bool:
-    return isinstance(value, str) and MALFORMED.search(value) is not None
+def _malformed(column: pd.Series) -> pd.Series:
+    """Which values of a text column hold control characters or broken encoding. Nearly every column has none,
+    which one search over the column's joined text shows."""
+    values = [v if v.__class__ is str else "" for v in column.tolist()]
+    if MALFORMED.search("".join(values)) is None:
+        return pd.Series(False, index=column.index)
+    return pd.Series([MALFORMED.search(v) is not None for v in values], index=column.index)
 
 
 def _number(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(numeric value, invalid mask): a value that was sent but is not a finite non-negative number. Nothing
     sent is None, NaN or only whitespace; any other value, however odd (a bool, a list), was sent."""
-    kinds = series.map(type)
-    plain = series.where(kinds.isin((str, int, float)))
+    values = series.tolist()
+    plain = pd.Series([v if v.__class__ in (str, int, float) else None for v in values], index=series.index, dtype="object")
     numbers = pd.to_numeric(plain, errors="coerce").astype("float64")
-    is_text = kinds == str
-    blank_text = pd.Series(False, index=series.index)
-    if is_text.any():
-        blank_text[is_text] = series[is_text].map(str.strip).eq("")
-    sent = series.notna() & ~blank_text
+    # Only a value that did not read as a number can be one not sent.
+    unread = numbers.isna().to_numpy()
+    sent = pd.Series([_sent(v) if u else True for v, u in zip(values, unread)], index=series.index, dtype="bool")
     invalid = sent & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | (numbers < 0) | (numbers.abs() >= MAX_AMOUNT))
     return numbers.where(~invalid), invalid
+
+
+def _sent(value) -> bool:
+    return not (value is None or (value.__class__ is float and value != value)
+                or (value.__class__ is str and not value.strip()))
 
 
 def _first_flagged(flags: dict[str, pd.Series], index) -> pd.Series:
@@ -136,8 +133,9 @@ def source_kind(source: str) -> str:
 
 @contextlib.contextmanager
 def _no_cycle_collection():
-    """Parsed JSON holds no reference cycles, so reference counting frees it; the cyclic collector would only
-    re-scan the growing result lists again and again (40% of mapping time on Shopify's large payloads)."""
+    """Parsed JSON and mapped orders hold no reference cycles, so reference counting frees them; the cyclic
+    collector would only re-scan the growing result lists again and again (40% of mapping time on Shopify's
+    large payloads)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -148,11 +146,6 @@ def _no_cycle_collection():
 
 
 def _map_payloads(raw: pd.DataFrame, mappings: dict[str, ChannelMapping]) -> tuple[list[dict], list[dict], list[dict]]:
-    with _no_cycle_collection():
-        return _map_each(raw, mappings)
-
-
-def _map_each(raw: pd.DataFrame, mappings: dict[str, ChannelMapping]) -> tuple[list[dict], list[dict], list[dict]]:
     orders, lines, failures = [], [], []
     by_source = {source: mappings[source_kind(source)] for source in raw["source"].unique()}
     for external_order_id, source, payload in zip(raw["external_order_id"].tolist(), raw["source"].tolist(), raw["payload"].tolist()):
@@ -206,6 +199,14 @@ def normalize(
     run_id: str, now: datetime,
 ) -> NormalizeResult:
     """`raw` holds every landed version of the channel's orders for some days."""
+    with _no_cycle_collection():  # by its end the mapped dicts are freed, so no collection ever scans them
+        return _normalize(raw, channel, mappings, status_map, run_id, now)
+
+
+def _normalize(
+    raw: pd.DataFrame, channel: ChannelConfig, mappings: dict[str, ChannelMapping], status_map: dict[str, str],
+    run_id: str, now: datetime,
+) -> NormalizeResult:
     ordered = raw.sort_values(["external_order_id", "channel_updated_at", "fetched_at", "id"])
     is_latest = ~ordered.duplicated("external_order_id", keep="last")
     latest = ordered[is_latest].set_index("external_order_id", drop=False)
@@ -220,9 +221,7 @@ def normalize(
                     "(sync-pipeline why) and report the shape",
         ))
 
-    frame = pd.DataFrame.from_records(
-        records, columns=[*ORDER_FIELDS, "channel_fields", "skip_reason", "external_order_id"]
-    ).astype("object")
+    frame = pd.DataFrame(records, columns=[*ORDER_FIELDS, "channel_fields", "skip_reason", "external_order_id"], dtype="object")
     frame = frame.set_index("external_order_id", drop=False)
     importable = _ever_importable(ordered[~is_latest], frame["channel_status"], mappings, channel)
     frame["channel"] = channel.name
@@ -245,7 +244,7 @@ def normalize(
             "message": "skipped by the import filter: " + reason[reason.notna()]
                        + "; not an error (change the filter to import such orders)",
         }))
-    frame = frame[reason.isna()].copy()
+    frame = frame[reason.isna()]
 
     frame, lines, line_problems = _derive(frame, pd.DataFrame.from_records(line_records), channel, status_map)
     quarantined = _validate(frame, channel, line_problems)
@@ -270,10 +269,8 @@ def normalize(
 
 
 def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, status_map: dict[str, str]):
-    """Vectorised: canonical status, ISO countries, E.164 phones, amounts, clean text; per-line checks."""
-    for column in [*TEXT_FIELDS, "customer_email", "customer_phone", "ship_phone", "channel_status", "currency",
-                   "order_number", "ship_method", "ship_country", "bill_country"]:
-        frame[column] = with_none(_map_unique(frame[column], _clean_text))
+    """Vectorised: canonical status, ISO countries, E.164 phones, amounts, text checks; per-line checks. Text
+    fields arrive as text from the mapping (as_text)."""
     frame["date_readable"] = frame["placed_at"].notna()
     frame["canonical_status"] = frame["channel_status"].map(status_map)
     frame["status_mapped"] = frame["canonical_status"].notna()
@@ -283,11 +280,13 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     frame["country_known"] = frame["ship_country_sent"].isna() | frame["ship_country"].notna()
     frame["bill_country"] = _map_unique(frame["bill_country"], iso_country)
 
-    region = frame["ship_country"].where(frame["ship_country"].notna(), frame["bill_country"])
+    region = frame["ship_country"].where(frame["ship_country"].notna(), frame["bill_country"]).tolist()
     for column in ("customer_phone", "ship_phone"):
-        pairs = pd.Series(list(zip(frame[column], region)), index=frame.index)
-        phones = pairs.map(lambda p: e164(p[0], p[1] if isinstance(p[1], str) else None) if isinstance(p[0], str) else None)
-        frame[column] = with_none(phones)
+        frame[column] = pd.Series(
+            [e164(number, country if country.__class__ is str else None) if number.__class__ is str else None
+             for number, country in zip(frame[column].tolist(), region)],
+            index=frame.index, dtype="object",
+        )
     reachable = frame["customer_email"].notna() | frame["customer_phone"].notna() | (channel.type in CONTACT_OPTIONAL_TYPES)
     frame["customer_reachable"] = frame["customer_name"].notna() & reachable
 
@@ -298,14 +297,14 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     frame["invalid_amount_field"] = _first_flagged(amount_flags, frame.index)
     frame["amounts_valid"] = frame["invalid_amount_field"].isna()
     frame["malformed_field"] = _first_flagged(
-        {c: _map_unique(frame[c], _malformed).astype(object).eq(True) for c in TEXT_FIELDS},
+        {c: _malformed(frame[c]) for c in TEXT_FIELDS},
         frame.index,
     )
     frame["text_clean"] = frame["malformed_field"].isna()
 
     if lines.empty:
         lines = pd.DataFrame(columns=["external_order_id", "line_number", "channel_sku", "variant_id", "quantity", "unit_price", "title"])
-    lines = lines[lines["external_order_id"].isin(frame["external_order_id"])].copy()
+    lines = lines[lines["external_order_id"].isin(frame["external_order_id"])]
     quantity, bad_quantity = _number(lines["quantity"])
     bad_quantity |= quantity.isna() | (quantity <= 0) | (quantity % 1 != 0)
     lines["unit_price"], bad_price = _number(lines["unit_price"])
@@ -376,8 +375,7 @@ def _validate(frame: pd.DataFrame, channel: ChannelConfig, line_problems: pd.Dat
 
 
 def _order_rows(frame: pd.DataFrame, run_id: str, now: datetime) -> pd.DataFrame:
-    result = frame.copy()
-    result["channel_fields"] = result["channel_fields"].map(lambda v: orjson.dumps(v, default=str).decode())
+    result = frame.assign(channel_fields=[orjson.dumps(v, default=str).decode() for v in frame["channel_fields"].tolist()])
     result["normalized_at"] = now
     result["run_id"] = run_id
     return result[[c.name for c in orders.columns]].reset_index(drop=True)

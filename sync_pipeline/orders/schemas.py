@@ -1,6 +1,8 @@
 """Pandera contracts between stages. Each rule is a column check named after the error code its
 failures become, so a failure case is exactly one order and one reason."""
 
+import functools
+
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
@@ -12,14 +14,21 @@ def failed_checks(schema: type[pa.DataFrameModel], frame: pd.DataFrame, codes: s
     A failure that is not one of the business rules `codes` is not a row's fault but a bug: it is raised."""
     if frame.empty:
         return []
+    # Only the columns the contract names, validated in place: the gate must not copy the whole frame.
+    checked = frame[[column for column in _columns(schema) if column in frame.columns]]
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(checked, lazy=True, inplace=True)
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases[["check", "index"]].drop_duplicates()
         if not (cases["check"].isin(codes) & cases["index"].notna()).all():
             raise
         return list(cases[["index", "check"]].itertuples(index=False, name=None))
     return []
+
+
+@functools.cache
+def _columns(schema: type[pa.DataFrameModel]) -> list[str]:
+    return list(schema.to_schema().columns)
 
 
 class NormalizedOrderSchema(pa.DataFrameModel):
