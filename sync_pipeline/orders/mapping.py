@@ -52,6 +52,10 @@ ORDER_FIELDS = (
     "bill_postal_code", "bill_country", "currency", *AMOUNT_FIELDS, "ship_method",
 )
 ORDER_TEXT_FIELDS = frozenset(ORDER_FIELDS) - set(AMOUNT_FIELDS)
+# What a mapped order row holds after its fields; a line row holds LINE_FIELDS then its number (from 1).
+ORDER_COLUMNS = (*ORDER_FIELDS, "channel_fields", "skip_reason")
+LINE_FIELDS = ("channel_sku", "variant_id", "quantity", "unit_price", "title")
+LINE_COLUMNS = (*LINE_FIELDS, "line_number")
 
 
 def _paths(spec: str) -> list[tuple[str | int, ...]]:
@@ -146,6 +150,14 @@ def compile_table(table: dict[str, Spec | None], text: frozenset[str] = frozense
     return extractor.compile("{" + ", ".join(values) + "}")
 
 
+def compile_row(fields: tuple[str, ...], table: dict[str, Spec], text: frozenset[str] = frozenset()) -> Callable[[Any], tuple]:
+    """As compile_table, but the values of `fields` in order as a tuple (None where the table lacks one): rows
+    for a DataFrame, which builds faster from tuples than from dicts."""
+    extractor = _Extractor()
+    values = [extractor.value(table.get(name), name in text) for name in fields]
+    return extractor.compile("(" + ", ".join(values) + ",)")
+
+
 def compile_spec(spec: Spec, text: bool = False) -> Callable[[Any], Any]:
     """A getter for one spec, as text when `text`."""
     if callable(spec) and not text:
@@ -216,22 +228,23 @@ class ChannelMapping:
     # The part of the landed payload that holds the order (Amazon lands {"Order", "OrderItems"}).
     order_root: Spec | None = None
     extra: dict[str, str] = field(default_factory=dict)  # channel-specific fields kept as JSON
-    # Orders the warehouse must never see whatever their status (Amazon FBA): the reason, or None.
-    skip_reason: Callable[[dict], str | None] = lambda order: None
+    # Orders the warehouse must never see whatever their status (Amazon FBA): the reason, or None, from the
+    # channel-specific fields (`extra`).
+    skip_reason: Callable[[dict], str | None] | None = None
     # Where the creation and modification times sit (paths from the order root) and how they are written.
     placed_at: Spec | None = None
     updated_at: Spec | None = None
     read_time: Callable[[Any, tzinfo], datetime] = iso_time
 
     def __post_init__(self):
-        unknown = set(self.order) - set(ORDER_FIELDS)
-        if unknown:
-            raise ValueError(f"mapping names fields outside the canonical order: {sorted(unknown)}")
+        for names, allowed, what in ((self.order, ORDER_FIELDS, "order"), (self.line, LINE_FIELDS, "order line")):
+            if unknown := set(names) - set(allowed):
+                raise ValueError(f"mapping names fields outside the canonical {what}: {sorted(unknown)}")
         compiled = {
             "_root": compile_spec(self.order_root) if self.order_root else (lambda payload: payload),
-            "_order": compile_table({name: self.order.get(name) for name in ORDER_FIELDS}, ORDER_TEXT_FIELDS),
+            "_order": compile_row(ORDER_FIELDS, self.order, ORDER_TEXT_FIELDS),
             "_lines": compile_spec(self.lines),
-            "_line": compile_table(self.line),
+            "_line": compile_row(LINE_FIELDS, self.line),
             "_extra": compile_table(self.extra),
             "_status": compile_spec(self.order["channel_status"], text=True),
             "_placed_at": compile_spec(self.placed_at) if self.placed_at else (lambda root: None),
@@ -258,16 +271,17 @@ class ChannelMapping:
         placed = self._read(sent, tz)
         return OrderTimes(placed, self._read(self._updated_at(root), tz) or placed, sent)
 
+    def rows(self, payload: Any) -> tuple[tuple, list[tuple]]:
+        """The order as a row of ORDER_COLUMNS and its lines as rows of LINE_COLUMNS."""
+        fields = self._extra(payload)
+        order = (*self._order(self._root(payload)), fields, self.skip_reason(fields) if self.skip_reason else None)
+        lines = self._lines(payload)
+        if lines.__class__ is not list:
+            return order, []
+        line_row = self._line
+        return order, [(*line_row(line), number) for number, line in enumerate(lines, start=1)]
+
     def map(self, payload: Any) -> tuple[dict, list[dict]]:
-        order = self._order(self._root(payload))
-        order["channel_fields"] = self._extra(payload)
-        order["skip_reason"] = self.skip_reason(order)
-        lines = self._lines(payload) or []
-        if not isinstance(lines, list):
-            lines = []
-        mapped = []
-        for number, line in enumerate(lines, start=1):
-            row = self._line(line)
-            row["line_number"] = number
-            mapped.append(row)
-        return order, mapped
+        """rows() by column name: the order and its lines as dicts."""
+        order, lines = self.rows(payload)
+        return dict(zip(ORDER_COLUMNS, order)), [dict(zip(LINE_COLUMNS, line)) for line in lines]

@@ -19,7 +19,7 @@ import phonenumbers
 import pycountry
 
 from sync_pipeline.config import ChannelConfig
-from sync_pipeline.orders.mapping import AMOUNT_FIELDS, ORDER_FIELDS, ChannelMapping
+from sync_pipeline.orders.mapping import AMOUNT_FIELDS, LINE_COLUMNS, ORDER_COLUMNS, ChannelMapping
 from sync_pipeline.orders.schemas import NormalizedOrderSchema, failed_checks
 from sync_pipeline.warehouse.tables import orders
 from sync_pipeline.warehouse.writes import with_none
@@ -85,44 +85,53 @@ def _map_unique(series: pd.Series, fn) -> pd.Series:
 
 def _as_text(series: pd.Series) -> pd.Series:
     """Line fields as text, as sent (a SKU is matched exactly as the channel wrote it)."""
+    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        return with_none(series)
     return pd.Series(
         [v if v.__class__ is str else None if v is None or v != v else str(v) for v in series.tolist()],
         index=series.index, dtype="object",
     )
 
 
-def _malformed(column: pd.Series) -> pd.Series:
-    """Which values of a text column hold control characters or broken encoding. Nearly every column has none,
-    which one search over the column's joined text shows."""
-    values = [v if v.__class__ is str else "" for v in column.tolist()]
-    if MALFORMED.search("".join(values)) is None:
-        return pd.Series(False, index=column.index)
-    return pd.Series([MALFORMED.search(v) is not None for v in values], index=column.index)
+def _malformed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Which values of text columns hold control characters or broken encoding. Nearly every frame has none,
+    which one search over all their text joined shows."""
+    values = frame[columns].to_numpy().ravel().tolist()
+    if MALFORMED.search("".join([v for v in values if v.__class__ is str])) is None:
+        return pd.DataFrame(False, index=frame.index, columns=columns)
+    return frame[columns].map(lambda v: v.__class__ is str and MALFORMED.search(v) is not None)
+
+
+# What pd.api.types.infer_dtype calls a column of only text or only numbers: to_numeric reads those as they are.
+PLAIN_KINDS = {"string", "integer", "floating", "mixed-integer-float", "empty"}
 
 
 def _number(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(numeric value, invalid mask): a value that was sent but is not a finite non-negative number. Nothing
     sent is None, NaN or only whitespace; any other value, however odd (a bool, a list), was sent."""
-    values = series.tolist()
-    plain = pd.Series([v if v.__class__ in (str, int, float) else None for v in values], index=series.index, dtype="object")
+    plain = series
+    if pd.api.types.infer_dtype(series, skipna=True) not in PLAIN_KINDS:  # odd values are sent but no number
+        plain = pd.Series([v if v.__class__ in (str, int, float) else None for v in series.tolist()],
+                          index=series.index, dtype="object")
     numbers = pd.to_numeric(plain, errors="coerce").astype("float64")
-    # Only a value that did not read as a number can be one not sent.
-    unread = numbers.isna().to_numpy()
-    sent = pd.Series([_sent(v) if u else True for v, u in zip(values, unread)], index=series.index, dtype="bool")
+    sent = series.notna()
+    unread = sent & numbers.isna()  # only a value that did not read as a number can be blank text
+    if unread.any():
+        sent[unread] = [_sent(v) for v in series[unread].tolist()]
     invalid = sent & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | (numbers < 0) | (numbers.abs() >= MAX_AMOUNT))
     return numbers.where(~invalid), invalid
 
 
 def _sent(value) -> bool:
-    return not (value is None or (value.__class__ is float and value != value)
-                or (value.__class__ is str and not value.strip()))
+    return not (value.__class__ is str and not value.strip())
 
 
 def _first_flagged(flags: dict[str, pd.Series], index) -> pd.Series:
     """Per row, the name of the first flagged field, or None."""
     result = pd.Series(None, index=index, dtype="object")
     for name, mask in reversed(list(flags.items())):
-        result = result.mask(mask, name)
+        if mask.any():
+            result = result.mask(mask, name)
     return result
 
 
@@ -145,21 +154,25 @@ def _no_cycle_collection():
             gc.enable()
 
 
-def _map_payloads(raw: pd.DataFrame, mappings: dict[str, ChannelMapping]) -> tuple[list[dict], list[dict], list[dict]]:
-    orders, lines, failures = [], [], []
+def _map_payloads(raw: pd.DataFrame, mappings: dict[str, ChannelMapping]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """(orders, lines, failures): every payload mapped to rows, as frames of Python objects."""
+    orders, order_ids, lines, line_ids, failures = [], [], [], [], []
     by_source = {source: mappings[source_kind(source)] for source in raw["source"].unique()}
     for external_order_id, source, payload in zip(raw["external_order_id"].tolist(), raw["source"].tolist(), raw["payload"].tolist()):
         try:
-            order, order_lines = by_source[source].map(orjson.loads(payload))
+            order, order_lines = by_source[source].rows(orjson.loads(payload))
         except Exception as exc:  # a payload shape nobody anticipated must not stop the others
             failures.append({"external_order_id": external_order_id, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        order["external_order_id"] = external_order_id
         orders.append(order)
-        for line in order_lines:
-            line["external_order_id"] = external_order_id
+        order_ids.append(external_order_id)
         lines += order_lines
-    return orders, lines, failures
+        line_ids += [external_order_id] * len(order_lines)
+    order_frame = pd.DataFrame(orders, columns=ORDER_COLUMNS, dtype="object")
+    order_frame["external_order_id"] = pd.Series(order_ids, dtype="object")
+    line_frame = pd.DataFrame(lines, columns=LINE_COLUMNS, dtype="object")
+    line_frame["external_order_id"] = pd.Series(line_ids, dtype="object")
+    return order_frame, line_frame, failures
 
 
 def _ever_importable(
@@ -210,7 +223,7 @@ def _normalize(
     ordered = raw.sort_values(["external_order_id", "channel_updated_at", "fetched_at", "id"])
     is_latest = ~ordered.duplicated("external_order_id", keep="last")
     latest = ordered[is_latest].set_index("external_order_id", drop=False)
-    records, line_records, failures = _map_payloads(latest, mappings)
+    frame, lines, failures = _map_payloads(latest, mappings)
 
     errors: list[pd.DataFrame] = []
     if failures:
@@ -221,7 +234,6 @@ def _normalize(
                     "(sync-pipeline why) and report the shape",
         ))
 
-    frame = pd.DataFrame(records, columns=[*ORDER_FIELDS, "channel_fields", "skip_reason", "external_order_id"], dtype="object")
     frame = frame.set_index("external_order_id", drop=False)
     importable = _ever_importable(ordered[~is_latest], frame["channel_status"], mappings, channel)
     frame["channel"] = channel.name
@@ -246,7 +258,7 @@ def _normalize(
         }))
     frame = frame[reason.isna()]
 
-    frame, lines, line_problems = _derive(frame, pd.DataFrame.from_records(line_records), channel, status_map)
+    frame, lines, line_problems = _derive(frame, lines, channel, status_map)
     quarantined = _validate(frame, channel, line_problems)
     if len(quarantined):
         errors.append(quarantined)
@@ -296,14 +308,10 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     amount_flags["currency"] = ~frame["currency"].isin(CURRENCIES) & (frame["currency"].notna() | frame["total_amount"].notna())
     frame["invalid_amount_field"] = _first_flagged(amount_flags, frame.index)
     frame["amounts_valid"] = frame["invalid_amount_field"].isna()
-    frame["malformed_field"] = _first_flagged(
-        {c: _malformed(frame[c]) for c in TEXT_FIELDS},
-        frame.index,
-    )
+    malformed = _malformed(frame, TEXT_FIELDS)
+    frame["malformed_field"] = _first_flagged({c: malformed[c] for c in TEXT_FIELDS}, frame.index)
     frame["text_clean"] = frame["malformed_field"].isna()
 
-    if lines.empty:
-        lines = pd.DataFrame(columns=["external_order_id", "line_number", "channel_sku", "variant_id", "quantity", "unit_price", "title"])
     lines = lines[lines["external_order_id"].isin(frame["external_order_id"])]
     quantity, bad_quantity = _number(lines["quantity"])
     bad_quantity |= quantity.isna() | (quantity <= 0) | (quantity % 1 != 0)

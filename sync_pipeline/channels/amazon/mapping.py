@@ -38,9 +38,8 @@ AMAZON_ORDERS = ChannelMapping(
         "unit_price": unit_price,
         "title": "Title",
     },
-    skip_reason=lambda order: (
-        "fulfilled by Amazon (FBA): Amazon ships it, not the warehouse"
-        if order["channel_fields"].get("FulfillmentChannel") == "AFN" else None
+    skip_reason=lambda fields: (
+        "fulfilled by Amazon (FBA): Amazon ships it, not the warehouse" if fields.get("FulfillmentChannel") == "AFN" else None
     ),
     extra={"FulfillmentChannel": "Order.FulfillmentChannel", "SalesChannel": "Order.SalesChannel", "MarketplaceId": "Order.MarketplaceId", "IsPrime": "Order.IsPrime", "IsBusinessOrder": "Order.IsBusinessOrder"},
     placed_at="PurchaseDate",  # ISO 8601 in UTC with Z
@@ -69,9 +68,8 @@ AMAZON_CSV_ORDERS = ChannelMapping(
     },
     lines=lambda rows: rows,
     line={"channel_sku": "sku", "variant_id": "asin", "quantity": "quantity", "unit_price": lambda row: per_unit(row.get("item-price"), row.get("quantity")), "title": "product-name"},
-    skip_reason=lambda order: (
-        "fulfilled by Amazon (FBA): Amazon ships it, not the warehouse"
-        if order["channel_fields"].get("FulfillmentChannel") == "Amazon" else None
+    skip_reason=lambda fields: (
+        "fulfilled by Amazon (FBA): Amazon ships it, not the warehouse" if fields.get("FulfillmentChannel") == "Amazon" else None
     ),
     extra={"FulfillmentChannel": "0.fulfillment-channel", "SalesChannel": "0.sales-channel"},
 )
