@@ -117,12 +117,12 @@ def _number(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     sent = series.notna()
     unread = sent & numbers.isna()  # only a value that did not read as a number can be blank text
     if unread.any():
-        sent[unread] = [_sent(v) for v in series[unread].tolist()]
+        sent[unread] = [_not_blank(v) for v in series[unread].tolist()]
     invalid = sent & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | (numbers < 0) | (numbers.abs() >= MAX_AMOUNT))
     return numbers.where(~invalid), invalid
 
 
-def _sent(value) -> bool:
+def _not_blank(value) -> bool:
     return not (value.__class__ is str and not value.strip())
 
 
@@ -212,7 +212,7 @@ def normalize(
     run_id: str, now: datetime,
 ) -> NormalizeResult:
     """`raw` holds every landed version of the channel's orders for some days."""
-    with _no_cycle_collection():  # by its end the mapped dicts are freed, so no collection ever scans them
+    with _no_cycle_collection():  # by its end the mapped rows are freed, so no collection ever scans them
         return _normalize(raw, channel, mappings, status_map, run_id, now)
 
 
