@@ -166,6 +166,31 @@ def test_orders_already_at_the_warehouse_are_linked_not_duplicated(harness_facto
     assert metadata(result, "linked_existing") == len(linked)
 
 
+def test_a_second_warehouse_order_keyed_in_by_hand_fails_the_blocking_check(harness_factory):
+    harness = harness_factory(scenario([("shop", "shopify", 6)], days=1, start=YESTERDAY))
+    assert check_passed(harness.materialize("shop", YESTERDAY), "one_warehouse_order_per_channel_order")
+    rows = fulfilment_rows(harness, "shop")
+    accepted = sorted(k for k, v in rows.items() if v["status"] == "ACCEPTED")[0]
+    original = warehouse_orders(harness)[rows[accepted]["warehouse_order_id"]]
+    # Somebody types the same order in again under another reference.
+    simulator = harness.simulator
+    copy_of = {key: original[key] for key in ("order_number", "channel", "channel_order_id", "ship_method", "ship_to", "customer")}
+    response = requests.post(
+        f"{simulator.warehouse_url}/api/v1/orders",
+        json={**copy_of, "client_reference": "typed-in-again", "lines": [{k: line[k] for k in ("line_number", "sku", "quantity")} for line in original["lines"]]},
+        headers={"X-Api-Key": simulator.credentials[simulator.warehouse.name]["api_key"]}, timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    again = harness.materialize("shop", YESTERDAY, raise_on_error=False)
+    evaluation = next(e for e in again.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                      and e.event_specific_data.check_name == "one_warehouse_order_per_channel_order")
+    assert not evaluation.event_specific_data.passed
+    assert evaluation.event_specific_data.metadata["detail"].value == [{"order_id": accepted, "warehouse_orders": 2}]
+    # The warehouse is asked only for orders created since the day before the partition, not the whole history.
+    listed = [r for r in simulator.requests if r["path"].endswith("/orders") and "channel" in r["query"]]
+    assert listed and {r["query"]["created_since"] for r in listed} == {f"{YESTERDAY - timedelta(days=1)}T00:00:00Z"}
+
+
 def test_backorders_are_recorded_as_the_warehouse_reports_them(harness_factory):
     the_scenario = scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY)
     harness = harness_factory(type(the_scenario).from_dict({**_document(the_scenario), "warehouse": {"out_of_stock": 1.0}}))
