@@ -196,6 +196,13 @@ def test_each_error_code_from_a_mutated_real_payload(mutate, expected):
     assert all(result.errors["message"].str.len() > 40)
 
 
+def test_a_run_where_no_payload_can_be_mapped_quarantines_them_all():
+    result = run("shopify", ("a", [1, 2]), ("b", "just text"))
+    assert result.raw_orders == 2 and result.quarantined == 2 and result.normalized == 0
+    assert sorted(result.errors["external_order_id"]) == ["a", "b"]
+    assert set(result.errors["error_code"]) == {"MAPPING_FAILED"}
+
+
 def test_unicode_names_are_preserved_exactly():
     order = copy.deepcopy(shopify_order())
     order["customer"].update(first_name="王", last_name="芳")

@@ -4,7 +4,7 @@ for manual entry, cancelled, or stopped with an error that names its fix."""
 
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import dagster as dg
 import pandas as pd
@@ -47,15 +47,9 @@ def ambiguous_skus(connection: sa.Connection, channel: str) -> set[str]:
     return set(connection.execute(query).scalars())
 
 
-def duplicates_at_warehouse(
-    client: WarehouseClient, connection: sa.Connection, channel: str, days: list[date], order_ids: set[str]
-) -> list[dict]:
-    """Channel orders of `days` the warehouse holds twice (by its own list), or that share one warehouse order
-    here. No warehouse order of an order is older than the order (its partition day is the UTC date it was
-    placed), so the warehouse lists only what was created since the day before the first of `days` (a day's
-    margin for the two systems' clocks), not the channel's whole history."""
-    since = datetime.combine(min(days) - timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
-    live = [o for o in client.orders(channel, since) if o.get("status") != "cancelled"]
+def duplicates_at_warehouse(client: WarehouseClient, connection: sa.Connection, channel: str, order_ids: set[str]) -> list[dict]:
+    """Channel orders the warehouse holds twice (by its own list), or that share one warehouse order here."""
+    live = [o for o in client.orders(channel) if o.get("status") != "cancelled"]
     counts = Counter(f"{channel}:{o['channel_order_id']}" for o in live)
     found = [{"order_id": k, "warehouse_orders": n} for k, n in counts.items() if n > 1 and k in order_ids]
     shared = connection.execute(
@@ -120,7 +114,7 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
                 counts = fulfil(engine, client, channel_name, days, prepared, context.run.run_id, datetime.now(timezone.utc))
                 totals.update(counts)
                 with engine.connect() as connection:
-                    duplicates += duplicates_at_warehouse(client, connection, channel_name, days, set(prepared.orders.index))
+                    duplicates += duplicates_at_warehouse(client, connection, channel_name, set(prepared.orders.index))
                     missing += unaccounted(connection, channel_name, days)
                 context.log.info(
                     f"{channel_name} {days[0]}..{days[-1]}: {len(prepared.orders)} orders; "

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -109,10 +108,9 @@ class WarehouseClient:
             "latency_ms": self.log.calls[-1]["latency_ms"] if self.log.calls else None,
         }
 
-    def orders(self, channel: str, created_since: datetime) -> list[dict]:
-        """The warehouse orders of one channel created since a time (for the duplicate check)."""
-        since = created_since.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-        return list(self._pages("orders", "orders", {"channel": channel, "created_since": since}))
+    def orders(self, channel: str) -> list[dict]:
+        """Every warehouse order of one channel (for the duplicate check)."""
+        return list(self._pages("orders", "orders", {"channel": channel}))
 
     def find(self, client_reference: str) -> dict | None:
         response = self.http.request(

@@ -238,10 +238,11 @@ def _normalize(
     importable = _ever_importable(ordered[~is_latest], frame["channel_status"], mappings, channel)
     frame["channel"] = channel.name
     frame["order_id"] = channel.name + ":" + frame["external_order_id"]
+    mapped = latest.reindex(frame.index)  # the orders whose payload could be mapped (none, when every one failed)
     for column in ("partition_date", "placed_at", "payload_sha256"):
-        frame[column] = latest[column]
-    frame["updated_at"] = latest["channel_updated_at"]
-    frame["placed_at_sent"] = _unreadable_times(latest, mappings, channel)
+        frame[column] = mapped[column]
+    frame["updated_at"] = mapped["channel_updated_at"]
+    frame["placed_at_sent"] = _unreadable_times(mapped, mappings, channel)
 
     # Filter before judging: a filtered order is not an error.
     not_importable = ~frame["external_order_id"].isin(importable)

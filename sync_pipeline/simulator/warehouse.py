@@ -50,7 +50,7 @@ ships out of `good` and `allocated`.
 | `GET ship-methods` | | 200 `{"ship_methods": [{"code", "carrier", "service", "po_box"}]}` | |
 | `POST orders` | an order (below) | 201 `{"order_id", "client_reference", "status", "backordered": [{"sku", "quantity"}], "created_at"}` | 409 duplicate, 422 rejected (below) |
 | `GET orders?client_reference=X` | | 200 `{"orders": [<order>]}` (0 or 1 entries) | |
-| `GET orders` | `channel` (optional, exact), `created_since` (optional, ISO 8601 with Z or an offset: orders created then or later), `page`, `page_size` as for items | 200 `{"orders": [...], "page", "page_size", "total"}`, by order id | 400 bad `page`/`page_size`/`created_since` |
+| `GET orders` | `channel` (optional, exact), `page`, `page_size` as for items | 200 `{"orders": [...], "page", "page_size", "total"}`, by order id | 400 bad `page`/`page_size` |
 | `GET orders/<order_id>` | | 200 `<order>` | 404 `{"error": "Not found"}` |
 | `POST orders/<order_id>/cancel` | (no body) | 200 `{"order_id", "status": "cancelled"}`, also when already cancelled | 404 `{"error": "Not found"}`; shipped: 409 `{"status": "rejected", "error": "Order already shipped"}` |
 
@@ -377,20 +377,9 @@ class Warehouse:
         if isinstance(paging, ApiResponse):
             return paging
         page, size = paging
-        channel, since = request.param("channel"), request.param("created_since")
-        if since is not None:
-            try:
-                parsed = datetime.fromisoformat(since.replace("Z", "+00:00"))
-            except ValueError:
-                parsed = None
-            if parsed is None or parsed.tzinfo is None:
-                return ApiResponse(400, {"error": "Invalid parameter", "detail": f"created_since must be ISO 8601 with Z or an offset, got {since!r}"})
-            since = iso_utc(parsed)
+        channel = request.param("channel")
         with self._lock:
-            ids = [
-                k for k in sorted(self._orders)
-                if (channel is None or self._orders[k]["channel"] == channel) and (since is None or self._orders[k]["created_at"] >= since)
-            ]
+            ids = [k for k in sorted(self._orders) if channel is None or self._orders[k]["channel"] == channel]
             selected = [copy.deepcopy(self._orders[k]) for k in ids[(page - 1) * size: page * size]]
         return ApiResponse(200, {"orders": selected, "page": page, "page_size": size, "total": len(ids)})
 
