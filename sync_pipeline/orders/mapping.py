@@ -142,11 +142,10 @@ class _Extractor:
         return self.namespace["extract"]
 
 
-def compile_table(table: dict[str, Spec | None], text: frozenset[str] = frozenset()) -> Callable[[Any], dict]:
-    """One function that fills every field of a table from an object (see _Extractor); the fields named in
-    `text` come out as text."""
+def compile_table(table: dict[str, Spec]) -> Callable[[Any], dict]:
+    """One function that fills every field of a table from an object (see _Extractor), values as sent."""
     extractor = _Extractor()
-    values = [f"{name!r}: {extractor.value(spec, name in text)}" for name, spec in table.items()]
+    values = [f"{name!r}: {extractor.value(spec)}" for name, spec in table.items()]
     return extractor.compile("{" + ", ".join(values) + "}")
 
 
