@@ -17,6 +17,7 @@ from sync_pipeline.warehouse.engine import get_engine
 from sync_pipeline.warehouse.tables import fulfilment_orders, order_sync_errors
 from sync_pipeline_tests.conftest import scenario
 from sync_pipeline_tests.test_connectors import YESTERDAY, day_window, fetch_day
+from sync_pipeline_tests.test_fulfilment_orders import check_passed
 from sync_pipeline_tests.test_normalize import NOW, channel, errors_of, load, raw_frame, run
 
 TYPES = ["bigcommerce", "ebay"]
@@ -194,13 +195,6 @@ def test_unreadable_dates_land_without_a_time(harness_factory, channel_type):
 
 
 # --- end to end ----------------------------------------------------------------------------------------
-
-def check_passed(result, name: str) -> bool:
-    return next(
-        e.event_specific_data.passed for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == name
-    )
-
 
 IMPORT_STATUSES = {"bigcommerce": ["Awaiting Fulfillment"], "ebay": ["NOT_STARTED", "IN_PROGRESS"]}  # as in channels.yaml
 

@@ -69,12 +69,15 @@ def metadata(result, key: str) -> int:
     return value.value if value is not None else 0
 
 
-def check_passed(result, name: str) -> bool:
-    evaluation = next(
-        e for e in result.all_events
+def check_evaluation(result, name: str):
+    return next(
+        e.event_specific_data for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == name
     )
-    return evaluation.event_specific_data.passed
+
+
+def check_passed(result, name: str) -> bool:
+    return check_evaluation(result, name).passed
 
 
 def assert_exactly_once(harness, channel: str) -> dict[str, dict]:
@@ -182,10 +185,9 @@ def test_a_second_warehouse_order_keyed_in_by_hand_fails_the_blocking_check(harn
     )
     assert response.status_code == 201, response.text
     again = harness.materialize("shop", YESTERDAY, raise_on_error=False)
-    evaluation = next(e for e in again.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                      and e.event_specific_data.check_name == "one_warehouse_order_per_channel_order")
-    assert not evaluation.event_specific_data.passed
-    assert evaluation.event_specific_data.metadata["detail"].value == [{"order_id": accepted, "warehouse_orders": 2}]
+    evaluation = check_evaluation(again, "one_warehouse_order_per_channel_order")
+    assert not evaluation.passed
+    assert evaluation.metadata["detail"].value == [{"order_id": accepted, "warehouse_orders": 2}]
 
 
 def test_backorders_are_recorded_as_the_warehouse_reports_them(harness_factory):
