@@ -7,17 +7,18 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import Counter
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from pathlib import Path
 
 import dagster as dg
 
 from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.demo import export_credentials, scenario_channels_file
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
-from sync_pipeline.warehouse.resource import WarehouseResource
 
 # (channel type, simulator rate-limit key, requests/s the channel allows, the platform's documented burst, orders)
 LIMITED = [
@@ -79,7 +80,7 @@ def _unthrottled(workdir: Path) -> dict:
         definitions = build_definitions(
             config,
             ChannelsResource(config_path=str(path), simulator_url=simulator.url),
-            WarehouseResource(url=f"sqlite:///{workdir / 'bench.db'}"),
+            DatabaseResource(url=f"sqlite:///{workdir / 'bench.db'}"),
         )
         first: date = scenario.start_date
         last = first + timedelta(days=UNTHROTTLED_DAYS - 1)
@@ -242,7 +243,7 @@ def _submit(workdir: Path, orders: int, timeout_after_commit: float) -> dict:
         export_credentials(simulator, config)
         definitions = build_definitions(
             config, ChannelsResource(config_path=str(path), simulator_url=simulator.url),
-            WarehouseResource(url=f"sqlite:///{workdir / f'submit-{timeout_after_commit}.db'}"),
+            DatabaseResource(url=f"sqlite:///{workdir / f'submit-{timeout_after_commit}.db'}"),
         )
         job = definitions.resolve_implicit_global_asset_job_def()
         key = partition_key(name, scenario.start_date)

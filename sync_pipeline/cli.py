@@ -22,7 +22,10 @@ def cmd_demo(args) -> int:
 
     summaries = run_demo(_scenario(args), full_resync=args.full_resync)
     print(format_summary(summaries))
-    print(f"\nwarehouse: {os.environ.get('SYNC_WAREHOUSE_URL') or 'var/warehouse.db (SQLite)'}")
+    from sync_pipeline.db.engine import DEFAULT_DATABASE_PATH, database_url_variable
+
+    variable = database_url_variable()
+    print(f"\nsync database: {variable if variable else f'{DEFAULT_DATABASE_PATH.relative_to(PROJECT_ROOT)} (SQLite)'}")
     print(f"runs recorded in DAGSTER_HOME={os.environ['DAGSTER_HOME']}; see them with:")
     print(f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev")
     return 0 if all(s.run_status == "SUCCESS" for s in summaries) else 1
@@ -59,8 +62,7 @@ def cmd_simulate(args) -> int:
 def cmd_check_connection(args) -> int:
     from sync_pipeline.channels.http import ChannelError
     from sync_pipeline.channels.resource import ChannelsResource
-
-    from sync_pipeline.fulfilment.resource import WarehouseApiResource
+    from sync_pipeline.warehouse.resource import WarehouseApiResource
 
     channels = ChannelsResource(simulator_url=os.environ.get("SYNC_SIMULATOR_URL"))
     try:
@@ -77,11 +79,11 @@ def cmd_check_connection(args) -> int:
 
 
 def cmd_why(args) -> int:
+    from sync_pipeline.db.engine import database_url, get_engine
     from sync_pipeline.orders.why import OrderNotFound, explain
-    from sync_pipeline.warehouse.engine import get_engine, warehouse_url
 
     try:
-        print(explain(get_engine(warehouse_url()), load_config(), args.order, args.id))
+        print(explain(get_engine(database_url()), load_config(), args.order, args.id))
     except OrderNotFound as exc:
         print(f"not found: {exc}", file=sys.stderr)
         return 1
@@ -92,11 +94,11 @@ def cmd_reimport(args) -> int:
     import uuid
 
     from sync_pipeline.channels.http import ChannelError
+    from sync_pipeline.db.engine import database_url, get_engine
     from sync_pipeline.orders.why import OrderNotFound, reimport
-    from sync_pipeline.warehouse.engine import get_engine, warehouse_url
 
     try:
-        report = reimport(get_engine(warehouse_url()), load_config(), args.channel, args.external_id, f"reimport-{uuid.uuid4()}")
+        report = reimport(get_engine(database_url()), load_config(), args.channel, args.external_id, f"reimport-{uuid.uuid4()}")
     except (OrderNotFound, ChannelError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
@@ -105,7 +107,11 @@ def cmd_reimport(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from sync_pipeline.bench import run_ingest_benchmark, run_submit_benchmark, run_transform_benchmark
+    from sync_pipeline.bench import (
+        run_ingest_benchmark,
+        run_submit_benchmark,
+        run_transform_benchmark,
+    )
 
     run = {"ingest": run_ingest_benchmark, "transform": run_transform_benchmark, "submit": run_submit_benchmark}
     figures = run[args.which]()

@@ -8,18 +8,21 @@ import dagster as dg
 
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import PipelineConfig
+from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.fulfilment.fulfilment_orders import build_fulfilment_orders
-from sync_pipeline.fulfilment.resource import WarehouseApiResource
-from sync_pipeline.fulfilment.sensors import build_fulfilment_retry_schedule, build_mapping_change_sensor
+from sync_pipeline.fulfilment.sensors import (
+    build_fulfilment_retry_schedule,
+    build_mapping_change_sensor,
+)
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_order_sync_schedules
 from sync_pipeline.partitions import channel_date_partitions
-from sync_pipeline.warehouse.resource import WarehouseResource
+from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 
 def build_definitions(
-    config: PipelineConfig, channels: ChannelsResource, warehouse: WarehouseResource | None = None
+    config: PipelineConfig, channels: ChannelsResource, database: DatabaseResource | None = None
 ) -> dg.Definitions:
     """Partitions follow the channel list, so the config is known before the assets are built."""
     partitions = channel_date_partitions(config)
@@ -34,9 +37,9 @@ def build_definitions(
         schedules=[*build_order_sync_schedules(config.channels, order_sync), build_fulfilment_retry_schedule(fulfilment_retry)],
         sensors=[build_mapping_change_sensor(fulfilment_retry)],
         resources={
-            "warehouse": warehouse or WarehouseResource(),
+            "database": database or DatabaseResource(),
             "channels": channels,
-            "warehouse_api": WarehouseApiResource(max_attempts=channels.max_attempts, backoff_base_s=channels.backoff_base_s),
+            "warehouse": WarehouseApiResource(max_attempts=channels.max_attempts, backoff_base_s=channels.backoff_base_s),
         },
     )
 

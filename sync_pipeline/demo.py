@@ -13,12 +13,24 @@ import sqlalchemy as sa
 import yaml
 
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import PROJECT_ROOT, PipelineConfig, channels_file, default_channel, parse_config
+from sync_pipeline.config import (
+    PROJECT_ROOT,
+    PipelineConfig,
+    channels_file,
+    default_channel,
+    parse_config,
+)
+from sync_pipeline.db.engine import database_url, get_engine
+from sync_pipeline.db.tables import (
+    api_calls,
+    fulfilment_orders,
+    order_sync_errors,
+    orders,
+    raw_orders,
+)
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
-from sync_pipeline.warehouse.engine import get_engine, warehouse_url
-from sync_pipeline.warehouse.tables import api_calls, fulfilment_orders, order_sync_errors, orders, raw_orders
 
 DEMO_DIR = PROJECT_ROOT / "var" / "demo"
 
@@ -115,7 +127,7 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> list[ChannelSumma
 def _summary(
     channel: str, channel_type: str, first: date, last: date, result, warehouse_orders: Counter
 ) -> ChannelSummary:
-    engine = get_engine(warehouse_url())
+    engine = get_engine(database_url())
     in_range = (raw_orders.c.channel == channel) & raw_orders.c.partition_date.between(first, last)
     with engine.connect() as connection:
         raw_count, versions = connection.execute(

@@ -16,13 +16,13 @@ import sqlalchemy as sa
 
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import PipelineConfig
-from sync_pipeline.demo import scenario_channels_file
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.tables import api_calls, raw_orders
 from sync_pipeline.definitions import build_definitions
+from sync_pipeline.demo import scenario_channels_file
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
-from sync_pipeline.warehouse.engine import get_engine
-from sync_pipeline.warehouse.resource import WarehouseResource
-from sync_pipeline.warehouse.tables import api_calls, raw_orders
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get("SYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -61,15 +61,15 @@ def postgres_schema_url():
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse_url(request, tmp_path):
+def database_url(request, tmp_path):
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'warehouse.db'}"
+        return f"sqlite:///{tmp_path / 'sync.db'}"
     return request.getfixturevalue("postgres_schema_url")
 
 
 @pytest.fixture
 def sqlite_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'warehouse.db'}"
+    return f"sqlite:///{tmp_path / 'sync.db'}"
 
 
 def scenario(channels, *, days=2, start=None, seed=7, faults=None, anomalies=None, speed=200.0, rate_limits=None):
@@ -96,12 +96,12 @@ class Harness:
     simulator: Simulator
     config: PipelineConfig
     config_path: Path
-    warehouse_url: str
+    database_url: str
     channels: ChannelsResource
     instance: dg.DagsterInstance
 
     def definitions(self) -> dg.Definitions:
-        return build_definitions(self.config, self.channels, WarehouseResource(url=self.warehouse_url))
+        return build_definitions(self.config, self.channels, DatabaseResource(url=self.database_url))
 
     def materialize(self, channel: str, first: date, last: date | None = None, *, full_resync=False, raise_on_error=True):
         """One run over [first, last] for one channel: a single partition, or a single-run backfill range."""
@@ -143,14 +143,14 @@ class Harness:
         query = sa.select(raw_orders).order_by(raw_orders.c.id)
         if channel:
             query = query.where(raw_orders.c.channel == channel)
-        with get_engine(self.warehouse_url).connect() as connection:
+        with get_engine(self.database_url).connect() as connection:
             return list(connection.execute(query))
 
     def api_call_rows(self, channel: str | None = None) -> list:
         query = sa.select(api_calls).order_by(api_calls.c.id)
         if channel:
             query = query.where(api_calls.c.channel == channel)
-        with get_engine(self.warehouse_url).connect() as connection:
+        with get_engine(self.database_url).connect() as connection:
             return list(connection.execute(query))
 
     def expected(self, channel: str, first: date, last: date | None = None) -> dict[str, object]:
@@ -169,7 +169,7 @@ def harness_factory(tmp_path, monkeypatch, sqlite_url):
     instances: list[dg.DagsterInstance] = []
 
     def make(
-        the_scenario: Scenario, *, warehouse_url: str | None = None, overrides_in: dict | None = None,
+        the_scenario: Scenario, *, database_url: str | None = None, overrides_in: dict | None = None,
         max_attempts: int = 6, timeout_seconds: float | None = None,
     ) -> Harness:
         simulator = Simulator(the_scenario).start()
@@ -192,7 +192,7 @@ def harness_factory(tmp_path, monkeypatch, sqlite_url):
         home.mkdir()
         instance = dg.DagsterInstance.local_temp(str(home))
         instances.append(instance)
-        return Harness(simulator, config, config_path, warehouse_url or sqlite_url, resource, instance)
+        return Harness(simulator, config, config_path, database_url or sqlite_url, resource, instance)
 
     yield make
     for simulator in started:

@@ -12,13 +12,20 @@ import pytest
 import sqlalchemy as sa
 
 from sync_pipeline.channels import ORDER_MAPPINGS
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.tables import fulfilment_orders, order_sync_errors
 from sync_pipeline.orders.normalize import normalize
-from sync_pipeline.warehouse.engine import get_engine
-from sync_pipeline.warehouse.tables import fulfilment_orders, order_sync_errors
 from sync_pipeline_tests.conftest import scenario
 from sync_pipeline_tests.test_connectors import YESTERDAY, day_window, fetch_day
 from sync_pipeline_tests.test_fulfilment_orders import check_passed
-from sync_pipeline_tests.test_normalize import NOW, channel, errors_of, load, raw_frame, run
+from sync_pipeline_tests.test_normalize import (
+    NOW,
+    channel,
+    errors_of,
+    load,
+    raw_frame,
+    run,
+)
 
 TYPES = ["bigcommerce", "ebay"]
 UTC = timezone.utc
@@ -209,7 +216,7 @@ def test_materialize_through_normalized_and_fulfilment(harness_factory, channel_
     assert result.success
     assert check_passed(result, "every_raw_order_accounted_for")
     assert check_passed(result, "one_warehouse_order_per_channel_order")
-    with get_engine(harness.warehouse_url).connect() as connection:
+    with get_engine(harness.database_url).connect() as connection:
         rows = list(connection.execute(sa.select(fulfilment_orders).where(fulfilment_orders.c.channel == name)).mappings())
         codes = set(connection.execute(sa.select(order_sync_errors.c.error_code).where(order_sync_errors.c.channel == name)).scalars())
     accepted = {r["client_reference"] for r in rows if r["status"] == "ACCEPTED"}

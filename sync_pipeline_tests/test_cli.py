@@ -50,7 +50,7 @@ def test_why_finds_an_order_by_number(harness_factory, monkeypatch, capsys):
     harness.materialize("shop", day)
     order = next(iter(harness.expected("shop", day).values()))
     monkeypatch.setenv("SYNC_CHANNELS_FILE", str(harness.config_path))
-    monkeypatch.setenv("SYNC_WAREHOUSE_URL", harness.warehouse_url)
+    monkeypatch.setenv("SYNC_DATABASE_URL", harness.database_url)
     assert main(["why", "shop", order.payload["name"]]) == 0
     assert f"order shop:{order.external_order_id}" in capsys.readouterr().out
     assert main(["why", "shop", "no-such-order"]) == 1

@@ -22,7 +22,7 @@ def test_raw_orders_spec():
     ]
     assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
     assert assets_def.specs_by_key[dg.AssetKey("raw_orders")].group_name == "orders"
-    assert set(definitions.resources) == {"warehouse", "channels", "warehouse_api"}
+    assert set(definitions.resources) == {"database", "channels", "warehouse"}
 
 
 def test_fulfilment_orders_spec():

@@ -10,7 +10,7 @@ from sync_pipeline.simulator import default_scenario
 
 
 def test_demo_lands_orders_for_all_six_channel_types_and_can_run_again(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("SYNC_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse.db'}")
+    monkeypatch.setenv("SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     summaries = run_demo(default_scenario(days=2))
     assert {s.type for s in summaries} == {"shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"}

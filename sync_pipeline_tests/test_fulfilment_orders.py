@@ -13,12 +13,12 @@ import requests
 import sqlalchemy as sa
 
 from sync_pipeline.channels.http import ChannelUnavailable
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.tables import fulfilment_orders, order_sync_errors, orders
 from sync_pipeline.fulfilment.ship_methods import ship_maps_file
-from sync_pipeline.fulfilment.warehouse_client import WarehouseClient
 from sync_pipeline.partitions import partition_key
-from sync_pipeline.warehouse.engine import get_engine
-from sync_pipeline.warehouse.resource import WarehouseResource
-from sync_pipeline.warehouse.tables import fulfilment_orders, order_sync_errors, orders
+from sync_pipeline.warehouse.client import WarehouseClient
 from sync_pipeline_tests.conftest import TODAY, scenario
 
 YESTERDAY = TODAY - timedelta(days=1)
@@ -26,18 +26,18 @@ SETTLED = {"ACCEPTED", "IMPORT_ERROR", "MANUAL", "CANCELLED", "HELD"}
 
 
 def fulfilment_rows(harness, channel: str) -> dict[str, dict]:
-    with get_engine(harness.warehouse_url).connect() as connection:
+    with get_engine(harness.database_url).connect() as connection:
         rows = connection.execute(sa.select(fulfilment_orders).where(fulfilment_orders.c.channel == channel)).mappings()
         return {row["order_id"]: dict(row) for row in rows}
 
 
 def normalized_ids(harness, channel: str) -> set[str]:
-    with get_engine(harness.warehouse_url).connect() as connection:
+    with get_engine(harness.database_url).connect() as connection:
         return set(connection.execute(sa.select(orders.c.order_id).where(orders.c.channel == channel)).scalars())
 
 
 def open_errors(harness, channel: str, stage: str = "fulfilment") -> list[dict]:
-    with get_engine(harness.warehouse_url).connect() as connection:
+    with get_engine(harness.database_url).connect() as connection:
         query = sa.select(order_sync_errors).where(
             order_sync_errors.c.channel == channel, order_sync_errors.c.stage == stage,
             order_sync_errors.c.resolved_at.is_(None),
@@ -91,12 +91,12 @@ def assert_exactly_once(harness, channel: str) -> dict[str, dict]:
     return rows
 
 
-def test_every_valid_order_reaches_the_warehouse_once_and_reruns_send_nothing(harness_factory, warehouse_url):
+def test_every_valid_order_reaches_the_warehouse_once_and_reruns_send_nothing(harness_factory, database_url):
     harness = harness_factory(
         scenario([("shop", "shopify", 20)], days=1, start=YESTERDAY,
                  anomalies={"missing_shipping_address": 0.15, "status_changes": 0.15, "cancellations": 0.15,
                             "non_latin_names": 0.3}),
-        warehouse_url=warehouse_url,
+        database_url=database_url,
     )
     first = harness.materialize("shop", YESTERDAY)
     rows = assert_exactly_once(harness, "shop")
@@ -115,7 +115,7 @@ def test_every_valid_order_reaches_the_warehouse_once_and_reruns_send_nothing(ha
     # What the warehouse received is the normalized order, unicode included, with the mapped ship code.
     sample = next(row for row in rows.values() if row["status"] == "ACCEPTED")
     received = warehouse_orders(harness)[sample["warehouse_order_id"]]
-    with get_engine(harness.warehouse_url).connect() as connection:
+    with get_engine(harness.database_url).connect() as connection:
         order = connection.execute(sa.select(orders).where(orders.c.order_id == sample["order_id"])).mappings().one()
     assert received["client_reference"] == sample["order_id"] == f"shop:{order['external_order_id']}"
     assert received["ship_to"]["name"] == order["ship_name"] and received["customer"]["name"] == order["customer_name"]
@@ -128,14 +128,14 @@ def test_every_valid_order_reaches_the_warehouse_once_and_reruns_send_nothing(ha
     assert_exactly_once(harness, "shop")
 
 
-def test_faults_at_the_warehouse_leave_exactly_one_order_each_and_the_same_tables(harness_factory, tmp_path, warehouse_url):
+def test_faults_at_the_warehouse_leave_exactly_one_order_each_and_the_same_tables(harness_factory, tmp_path, database_url):
     the_scenario = scenario([("woo", "woocommerce", 25)], days=1, start=YESTERDAY,
                             anomalies={"missing_shipping_address": 0.1, "cancellations": 0.1})
-    clean = harness_factory(the_scenario, warehouse_url=f"sqlite:///{tmp_path / 'clean.db'}")
+    clean = harness_factory(the_scenario, database_url=f"sqlite:///{tmp_path / 'clean.db'}")
     clean.materialize("woo", YESTERDAY)
     expected = {k: (v["status"], v["error_code"], v["ship_code"]) for k, v in fulfilment_rows(clean, "woo").items()}
 
-    faulty = harness_factory(the_scenario, max_attempts=10, timeout_seconds=0.3, warehouse_url=warehouse_url)
+    faulty = harness_factory(the_scenario, max_attempts=10, timeout_seconds=0.3, database_url=database_url)
     faulty.simulator.warehouse.set_faults(
         {"timeout_after_commit": 0.2, "server_error_5xx": 0.1, "connection_reset": 0.05, "timeout_delay_s": 0.6}
     )
@@ -148,8 +148,8 @@ def test_faults_at_the_warehouse_leave_exactly_one_order_each_and_the_same_table
     assert {r["injected"] for r in requests_log} >= {"timeout_after_commit", "server_error_5xx", "connection_reset"}
 
 
-def test_concurrent_materializations_of_one_partition_never_double_submit(harness_factory, warehouse_url):
-    harness = harness_factory(scenario([("amz", "amazon", 12)], days=1, start=YESTERDAY), warehouse_url=warehouse_url)
+def test_concurrent_materializations_of_one_partition_never_double_submit(harness_factory, database_url):
+    harness = harness_factory(scenario([("amz", "amazon", 12)], days=1, start=YESTERDAY), database_url=database_url)
     results = harness.materialize_concurrently("amz", YESTERDAY, runs=3)
     assert all(r.success for r in results)
     rows = assert_exactly_once(harness, "amz")
@@ -260,11 +260,11 @@ def _document(the_scenario) -> dict:
     }
 
 
-def test_each_fulfilment_error_code_from_scenario_anomalies(harness_factory, warehouse_url):
+def test_each_fulfilment_error_code_from_scenario_anomalies(harness_factory, database_url):
     anomalies = {"unknown_sku": 0.15, "sku_case_mismatch": 0.15, "duplicate_sku": 0.1, "unmapped_ship_method": 0.15,
                  "po_box": 0.3, "bad_postal_code": 0.15}
     harness = harness_factory(scenario([("shop", "shopify", 40), ("woo", "woocommerce", 40)], days=1, start=YESTERDAY,
-                                       anomalies=anomalies), warehouse_url=warehouse_url)
+                                       anomalies=anomalies), database_url=database_url)
     errors = []
     for channel in ("shop", "woo"):
         harness.materialize(channel, YESTERDAY)
@@ -287,19 +287,19 @@ def test_each_fulfilment_error_code_from_scenario_anomalies(harness_factory, war
     assert any("rule 'postal_code'" in m for m in by_code["ADDRESS_INVALID"])
 
 
-def test_a_ship_map_fix_unblocks_the_orders_through_the_sensor(harness_factory, tmp_path, monkeypatch, warehouse_url):
+def test_a_ship_map_fix_unblocks_the_orders_through_the_sensor(harness_factory, tmp_path, monkeypatch, database_url):
     maps = tmp_path / "ship_maps.csv"
     maps.write_text(ship_maps_file().read_text())
     monkeypatch.setenv("SYNC_SHIP_MAPS_FILE", str(maps))
     harness = harness_factory(scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY,
-                                       anomalies={"unmapped_ship_method": 1.0}), warehouse_url=warehouse_url)
+                                       anomalies={"unmapped_ship_method": 1.0}), database_url=database_url)
     harness.materialize("shop", YESTERDAY)
     blocked = {k for k, v in fulfilment_rows(harness, "shop").items() if v["error_code"] == "SHIP_METHOD_NOT_MAPPED"}
     assert blocked and not warehouse_orders_by_reference(harness)
 
     definitions = harness.definitions()
     sensor = definitions.resolve_sensor_def("fulfilment_mapping_change")
-    resources = {"warehouse": WarehouseResource(url=harness.warehouse_url)}
+    resources = {"database": DatabaseResource(url=harness.database_url)}
 
     def tick(cursor):
         with dg.build_sensor_context(instance=harness.instance, cursor=cursor, resources=resources) as context:
@@ -318,7 +318,7 @@ def test_a_ship_map_fix_unblocks_the_orders_through_the_sensor(harness_factory, 
     assert all(rows[k]["status"] == "ACCEPTED" and rows[k]["ship_code"] == "FDX-ON" for k in blocked)
     assert_exactly_once(harness, "shop")
     assert not open_errors(harness, "shop")
-    with get_engine(harness.warehouse_url).connect() as connection:
+    with get_engine(harness.database_url).connect() as connection:
         resolved = connection.execute(sa.select(order_sync_errors.c.resolved_at).where(
             order_sync_errors.c.error_code == "SHIP_METHOD_NOT_MAPPED")).scalars().all()
     assert len(resolved) == len(blocked) and all(resolved), "fixed errors are marked resolved, not deleted"
@@ -369,7 +369,7 @@ def test_timestamps_are_utc_whatever_the_postgres_session_time_zone(harness_fact
     url = sa.engine.make_url(postgres_schema_url)
     url = url.update_query_dict({"options": url.query["options"] + " -ctimezone=America/New_York"})
     harness = harness_factory(scenario([("shop", "shopify", 4)], days=1, start=YESTERDAY),
-                              warehouse_url=url.render_as_string(hide_password=False))
+                              database_url=url.render_as_string(hide_password=False))
     before = datetime.now(timezone.utc)
     harness.materialize("shop", YESTERDAY)
     after = datetime.now(timezone.utc)
@@ -390,7 +390,7 @@ def test_the_hourly_retry_revisits_older_partitions_with_stopped_or_in_doubt_ord
     schedule = definitions.resolve_schedule_def("fulfilment_retry_hourly")
     context = dg.build_schedule_context(
         instance=harness.instance, scheduled_execution_time=datetime.now(timezone.utc),
-        resources={"warehouse": WarehouseResource(url=harness.warehouse_url)},
+        resources={"database": DatabaseResource(url=harness.database_url)},
         repository_def=definitions.get_repository_def(),
     )
     requests_made = list(schedule.evaluate_tick(context).run_requests)

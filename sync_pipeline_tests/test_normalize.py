@@ -13,8 +13,8 @@ import pytest
 
 from sync_pipeline.channels import ORDER_MAPPINGS
 from sync_pipeline.config import parse_config
+from sync_pipeline.db.writes import records
 from sync_pipeline.orders.normalize import normalize
-from sync_pipeline.warehouse.writes import records
 
 PAYLOADS = Path(__file__).parent / "fixtures" / "payloads"
 DAY = date(2026, 1, 5)

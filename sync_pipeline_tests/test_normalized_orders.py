@@ -9,9 +9,9 @@ import requests
 import sqlalchemy as sa
 
 from sync_pipeline.channels import ORDER_MAPPINGS
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.tables import order_lines, order_sync_errors, orders, raw_orders
 from sync_pipeline.orders.why import explain, reimport
-from sync_pipeline.warehouse.engine import get_engine
-from sync_pipeline.warehouse.tables import order_lines, order_sync_errors, orders, raw_orders
 from sync_pipeline_tests.conftest import TODAY, scenario
 
 YESTERDAY = TODAY - timedelta(days=1)
@@ -21,7 +21,7 @@ def rows(harness, table, **where):
     query = sa.select(table)
     for column, value in where.items():
         query = query.where(table.c[column] == value)
-    with get_engine(harness.warehouse_url).connect() as connection:
+    with get_engine(harness.database_url).connect() as connection:
         return list(connection.execute(query))
 
 
@@ -34,10 +34,10 @@ def post_order(harness, channel: str, payload) -> None:
     assert response.status_code == 201, response.text
 
 
-def test_every_raw_order_is_accounted_for_and_unicode_survives(harness_factory, warehouse_url):
+def test_every_raw_order_is_accounted_for_and_unicode_survives(harness_factory, database_url):
     channels = [("shop", "shopify", 15), ("woo", "woocommerce", 15), ("amzn", "amazon", 15), ("tkl", "takealot", 15)]
     harness = harness_factory(scenario(channels, anomalies={"non_latin_names": 0.6, "unpaid": 0.2, "fba": 0.2}),
-                              warehouse_url=warehouse_url)
+                              database_url=database_url)
     for name, channel_type, _ in channels:
         result = harness.materialize(name, YESTERDAY)
         assert check_results(result)["every_raw_order_accounted_for"]
@@ -83,8 +83,8 @@ def test_errors_carry_their_fix_and_are_resolved_not_deleted(harness_factory):
     assert rows(harness, orders, external_order_id="777000111")
 
 
-def test_repeated_and_concurrent_materializations_keep_one_row_per_order(harness_factory, warehouse_url):
-    harness = harness_factory(scenario([("woo", "woocommerce", 20)]), warehouse_url=warehouse_url)
+def test_repeated_and_concurrent_materializations_keep_one_row_per_order(harness_factory, database_url):
+    harness = harness_factory(scenario([("woo", "woocommerce", 20)]), database_url=database_url)
     harness.materialize("woo", YESTERDAY)
     first = sorted((r.order_id, r.payload_sha256) for r in rows(harness, orders, channel="woo"))
     results = harness.materialize_concurrently("woo", YESTERDAY)
@@ -101,7 +101,7 @@ def test_why_and_reimport(harness_factory):
         line.update(order_id=99887766, sale_status="Customer Received")
     post_order(harness, "tkl", sales)
     harness.materialize("tkl", YESTERDAY)
-    engine = get_engine(harness.warehouse_url)
+    engine = get_engine(harness.database_url)
 
     report = explain(engine, harness.config, "tkl:99887766")
     assert "quarantined at stage normalize" in report
@@ -116,12 +116,12 @@ def test_why_and_reimport(harness_factory):
     assert "resolved" in report
 
 
-def test_every_normalize_error_code_from_scenario_anomalies_in_one_run(harness_factory, warehouse_url):
+def test_every_normalize_error_code_from_scenario_anomalies_in_one_run(harness_factory, database_url):
     anomalies = {"unmapped_status": 0.1, "missing_customer": 0.1, "malformed_address": 0.1, "unknown_country": 0.1,
                  "invalid_amount": 0.1, "invalid_date": 0.1}
     harness = harness_factory(
         scenario([("shop", "shopify", 40), ("tkl", "takealot", 20)], days=2, anomalies=anomalies),
-        warehouse_url=warehouse_url,
+        database_url=database_url,
         # No import filter: an unmapped status must then be reported, not filtered away.
         overrides_in={"shop": {"import_statuses": []}, "tkl": {"import_statuses": []}},
     )

@@ -25,9 +25,9 @@ def landed_payload(row):
     return payload["Order"] if isinstance(payload, dict) and "Order" in payload else payload
 
 
-def test_every_order_of_the_day_lands_verbatim_for_every_platform(harness_factory, warehouse_url):
+def test_every_order_of_the_day_lands_verbatim_for_every_platform(harness_factory, database_url):
     harness = harness_factory(
-        scenario(ALL_TYPES, anomalies={"non_latin_names": 0.5, "near_midnight": 0.3}), warehouse_url=warehouse_url
+        scenario(ALL_TYPES, anomalies={"non_latin_names": 0.5, "near_midnight": 0.3}), database_url=database_url
     )
     for name, _, _ in ALL_TYPES:
         result = harness.materialize(name, YESTERDAY)
@@ -49,8 +49,8 @@ def test_every_order_of_the_day_lands_verbatim_for_every_platform(harness_factor
         assert harness.api_call_rows(name)
 
 
-def test_rematerializing_lands_nothing_twice_and_asks_only_for_updates(harness_factory, warehouse_url):
-    harness = harness_factory(scenario([("shop", "shopify", 10)]), warehouse_url=warehouse_url)
+def test_rematerializing_lands_nothing_twice_and_asks_only_for_updates(harness_factory, database_url):
+    harness = harness_factory(scenario([("shop", "shopify", 10)]), database_url=database_url)
     harness.materialize("shop", YESTERDAY)
     first = harness.raw_rows("shop")
     for _ in range(2):
@@ -90,8 +90,8 @@ def test_full_resync_fetches_the_whole_day_without_duplicates(harness_factory):
     assert materialization_metadata(result)["orders_landed"] == 0
 
 
-def test_a_date_range_is_one_run(harness_factory, warehouse_url):
-    harness = harness_factory(scenario([("amzn", "amazon", 5)], days=4), warehouse_url=warehouse_url)
+def test_a_date_range_is_one_run(harness_factory, database_url):
+    harness = harness_factory(scenario([("amzn", "amazon", 5)], days=4), database_url=database_url)
     first = TODAY - timedelta(days=3)
     result = harness.materialize("amzn", first, YESTERDAY)
     assert result.success
@@ -169,8 +169,8 @@ def test_one_channel_failing_does_not_stop_the_others(harness_factory):
     assert [c.status_code for c in harness.api_call_rows("woo")] == [401]
 
 
-def test_concurrent_materializations_of_one_partition_land_each_version_once(harness_factory, warehouse_url):
-    harness = harness_factory(scenario([("shop", "shopify", 15)]), warehouse_url=warehouse_url)
+def test_concurrent_materializations_of_one_partition_land_each_version_once(harness_factory, database_url):
+    harness = harness_factory(scenario([("shop", "shopify", 15)]), database_url=database_url)
     results = harness.materialize_concurrently("shop", YESTERDAY)
     assert all(r.success for r in results)
     rows = harness.raw_rows("shop")

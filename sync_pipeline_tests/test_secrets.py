@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from sync_pipeline.warehouse.engine import get_engine
-from sync_pipeline.warehouse.tables import metadata
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.tables import metadata
 from sync_pipeline_tests.conftest import TODAY, scenario
 
 CHANNELS = [("shop", "shopify", 6), ("woo", "woocommerce", 6), ("amzn", "amazon", 6), ("tkl", "takealot", 6)]
@@ -31,7 +31,7 @@ def test_no_secret_anywhere(harness_factory, caplog):
             if record.dagster_event is not None:
                 texts.append(repr(record.dagster_event))
     texts.append(caplog.text)
-    with get_engine(harness.warehouse_url).connect() as connection:
+    with get_engine(harness.database_url).connect() as connection:
         for table in metadata.sorted_tables:
             texts.extend(repr(tuple(row)) for row in connection.execute(sa.select(table)))
     everything = "\n".join(texts)

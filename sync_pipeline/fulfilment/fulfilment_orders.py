@@ -13,14 +13,15 @@ import sqlalchemy as sa
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ConfigError
+from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.tables import api_calls, order_lines, orders
+from sync_pipeline.db.tables import fulfilment_orders as fulfilment_table
 from sync_pipeline.fulfilment.map_files import MapFileError
 from sync_pipeline.fulfilment.prepare import prepare
-from sync_pipeline.fulfilment.resource import WarehouseApiResource
 from sync_pipeline.fulfilment.submit import fulfil
-from sync_pipeline.fulfilment.warehouse_client import WarehouseClient
 from sync_pipeline.partitions import dates_by_channel
-from sync_pipeline.warehouse.resource import WarehouseResource
-from sync_pipeline.warehouse.tables import api_calls, fulfilment_orders as fulfilment_table, order_lines, orders
+from sync_pipeline.warehouse.client import WarehouseClient
+from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 ONE_PER_ORDER_CHECK = "one_warehouse_order_per_channel_order"
 ACCOUNTED_CHECK = "every_normalized_order_has_a_fulfilment_state"
@@ -90,19 +91,19 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
         ],
     )
     def fulfilment_orders(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, channels: ChannelsResource,
-        warehouse_api: WarehouseApiResource,
+        context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource,
+        warehouse: WarehouseApiResource,
     ):
         """Warehouse orders, one per valid channel order; IMPORT_ERROR orders are retried once their cause is gone."""
         started = time.perf_counter()
         settings = channels.pipeline_config()
-        engine = warehouse.engine()
+        engine = database.engine()
         log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
         totals: Counter = Counter()
         duplicates: list[dict] = []
         missing: list[dict] = []
         try:
-            client = warehouse_api.client(settings, log)
+            client = warehouse.client(settings, log)
             catalogue = set(client.items())
             po_box_codes = {code for code, method in client.ship_methods().items() if method["po_box"]}
             for channel_name, days in dates_by_channel(context).items():

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 from sync_pipeline.config import ChannelConfig
+from sync_pipeline.db.writes import with_none
 from sync_pipeline.fulfilment.addresses import address_problems, has_shipping_address
 from sync_pipeline.fulfilment.schemas import GATE_CODES, FulfilmentOrderSchema
 from sync_pipeline.fulfilment.ship_methods import ship_maps_file, warehouse_codes
 from sync_pipeline.fulfilment.skus import resolve_skus
 from sync_pipeline.orders.schemas import failed_checks
-from sync_pipeline.warehouse.writes import with_none
 
 STAGE = "fulfilment"
 READY = {"paid", "processing"}

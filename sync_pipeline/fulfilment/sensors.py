@@ -5,12 +5,12 @@ and every hour, any partition still holding stopped or in-doubt orders is tried 
 import dagster as dg
 import sqlalchemy as sa
 
+from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.tables import fulfilment_orders
 from sync_pipeline.fulfilment.map_files import fingerprint
 from sync_pipeline.fulfilment.ship_methods import ship_maps_file
 from sync_pipeline.fulfilment.skus import sku_map_file
 from sync_pipeline.partitions import partition_key
-from sync_pipeline.warehouse.resource import WarehouseResource
-from sync_pipeline.warehouse.tables import fulfilment_orders
 
 # ADDRESS_INVALID is here for its po_box rule: mapping the method to a PO-box carrier fixes it.
 FIXABLE_BY_MAPS = ("SKU_NOT_FOUND", "SKU_AMBIGUOUS", "SHIP_METHOD_NOT_MAPPED", "ADDRESS_INVALID")
@@ -44,11 +44,11 @@ def unsettled_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
 
 def build_fulfilment_retry_schedule(job) -> dg.ScheduleDefinition:
     @dg.schedule(job=job, cron_schedule="15 * * * *", execution_timezone="UTC")
-    def fulfilment_retry_hourly(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
+    def fulfilment_retry_hourly(context: dg.ScheduleEvaluationContext, database: DatabaseResource):
         """Hourly, older partitions too: a fix made at the warehouse or on the channel lets stopped orders through,
         and an order in doubt is looked up, however old its partition."""
         tick = context.scheduled_execution_time.isoformat()
-        for channel, day in unsettled_partitions(warehouse.engine()):
+        for channel, day in unsettled_partitions(database.engine()):
             yield dg.RunRequest(run_key=f"{channel}|{day}@{tick}", partition_key=partition_key(channel, day))
 
     return fulfilment_retry_hourly
@@ -56,7 +56,7 @@ def build_fulfilment_retry_schedule(job) -> dg.ScheduleDefinition:
 
 def build_mapping_change_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-    def fulfilment_mapping_change(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+    def fulfilment_mapping_change(context: dg.SensorEvaluationContext, database: DatabaseResource):
         """Re-runs fulfilment for partitions with SKU or ship-method errors whenever a mapping file changes."""
         current = fingerprint(sku_map_file(), ship_maps_file())
         if context.cursor is None:
@@ -67,7 +67,7 @@ def build_mapping_change_sensor(job) -> dg.SensorDefinition:
         change = f"{context.cursor[:12]}>{current[:12]}"
         requests = [
             dg.RunRequest(run_key=f"{change}:{channel}|{day}", partition_key=partition_key(channel, day))
-            for channel, day in blocked_partitions(warehouse.engine())
+            for channel, day in blocked_partitions(database.engine())
         ]
         return dg.SensorResult(run_requests=requests, cursor=current)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from sync_pipeline.config import ChannelConfig
+from sync_pipeline.db.writes import with_none
 from sync_pipeline.fulfilment.map_files import for_channel, map_path, read_map
-from sync_pipeline.warehouse.writes import with_none
 
 COLUMNS = ["channel", "channel_sku", "warehouse_sku"]
 

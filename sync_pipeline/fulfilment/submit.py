@@ -18,12 +18,17 @@ import orjson
 import pandas as pd
 import sqlalchemy as sa
 
-from sync_pipeline.fulfilment.prepare import STAGE, Prepared
 from sync_pipeline.channels.http import ChannelError
-from sync_pipeline.fulfilment.warehouse_client import Submission, WarehouseClient, linked_submission
+from sync_pipeline.db.tables import UtcDateTime
+from sync_pipeline.db.tables import fulfilment_orders as table
+from sync_pipeline.db.writes import insert_new, with_none
+from sync_pipeline.fulfilment.prepare import STAGE, Prepared
 from sync_pipeline.orders.sync_errors import record_errors
-from sync_pipeline.warehouse.tables import UtcDateTime, fulfilment_orders as table
-from sync_pipeline.warehouse.writes import insert_new, with_none
+from sync_pipeline.warehouse.client import (
+    Submission,
+    WarehouseClient,
+    linked_submission,
+)
 
 CLAIM_EXPIRY = timedelta(minutes=15)
 FINAL = ("ACCEPTED", "CANCELLED")  # _settle leaves these alone

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sync_pipeline.channels import CONNECTORS, ChannelConnector, RawOrder
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.config import ChannelConfig, ConfigError
+from sync_pipeline.db.tables import api_calls, ingest_cursors, raw_orders
+from sync_pipeline.db.writes import insert_new, upsert
 from sync_pipeline.orders.csv_import import CsvImportError, imports_dir, read_exports
-from sync_pipeline.warehouse.tables import api_calls, ingest_cursors, raw_orders
-from sync_pipeline.warehouse.writes import insert_new, upsert
 
 # Re-read this much before the cursor: channel clocks drift and updates commit late.
 CURSOR_OVERLAP = timedelta(minutes=10)

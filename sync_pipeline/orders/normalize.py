@@ -19,10 +19,15 @@ import phonenumbers
 import pycountry
 
 from sync_pipeline.config import ChannelConfig
-from sync_pipeline.orders.mapping import AMOUNT_FIELDS, LINE_COLUMNS, ORDER_COLUMNS, ChannelMapping
+from sync_pipeline.db.tables import orders
+from sync_pipeline.db.writes import with_none
+from sync_pipeline.orders.mapping import (
+    AMOUNT_FIELDS,
+    LINE_COLUMNS,
+    ORDER_COLUMNS,
+    ChannelMapping,
+)
 from sync_pipeline.orders.schemas import NormalizedOrderSchema, failed_checks
-from sync_pipeline.warehouse.tables import orders
-from sync_pipeline.warehouse.writes import with_none
 
 STAGE = "normalize"
 TEXT_FIELDS = [

@@ -10,13 +10,13 @@ import sqlalchemy as sa
 
 from sync_pipeline.channels import ORDER_MAPPINGS
 from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.tables import order_lines, order_sync_errors, orders, raw_orders
+from sync_pipeline.db.writes import lock_partitions, records
 from sync_pipeline.orders.normalize import STAGE, NormalizeResult, normalize
 from sync_pipeline.orders.status_map import load_status_map
 from sync_pipeline.orders.sync_errors import record_errors
 from sync_pipeline.partitions import dates_by_channel
-from sync_pipeline.warehouse.resource import WarehouseResource
-from sync_pipeline.warehouse.tables import order_lines, order_sync_errors, orders, raw_orders
-from sync_pipeline.warehouse.writes import lock_partitions, records
 
 CONSERVATION_CHECK = "every_raw_order_accounted_for"
 GATE_CHECK = "pandera_gate"
@@ -76,11 +76,11 @@ def build_normalized_orders(partitions_def: dg.MultiPartitionsDefinition, raw: d
                               description="orders that failed the Pandera contract, by error code"),
         ],
     )
-    def normalized_orders(context: dg.AssetExecutionContext, warehouse: WarehouseResource, channels: ChannelsResource):
+    def normalized_orders(context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource):
         """Canonical orders and lines; filtered and quarantined orders land in order_sync_errors with their fix."""
         started = time.perf_counter()
         settings = channels.pipeline_config()
-        engine = warehouse.engine()
+        engine = database.engine()
         totals: Counter = Counter()
         codes: Counter = Counter()
         unbalanced: list[dict] = []

@@ -6,9 +6,9 @@ import dagster as dg
 from pydantic import Field
 
 from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.orders.ingest import ChannelIngest, ingest_channel
 from sync_pipeline.partitions import dates_by_channel
-from sync_pipeline.warehouse.resource import WarehouseResource
 
 
 class RawOrdersConfig(dg.Config):
@@ -47,13 +47,13 @@ def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsD
     def raw_orders(
         context: dg.AssetExecutionContext,
         config: RawOrdersConfig,
-        warehouse: WarehouseResource,
+        database: DatabaseResource,
         channels: ChannelsResource,
     ) -> dg.MaterializeResult:
         """Order payloads exactly as each channel sent them; a new row only when an order's payload changed."""
         started = time.perf_counter()
         settings = channels.pipeline_config()
-        engine = warehouse.engine()
+        engine = database.engine()
         results = []
         for channel_name, days in dates_by_channel(context).items():
             channel = settings.channel(channel_name)

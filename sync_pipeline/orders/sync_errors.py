@@ -8,8 +8,8 @@ from datetime import date, datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from sync_pipeline.warehouse.tables import order_sync_errors
-from sync_pipeline.warehouse.writes import records, upsert
+from sync_pipeline.db.tables import order_sync_errors
+from sync_pipeline.db.writes import records, upsert
 
 
 def record_errors(

@@ -10,15 +10,20 @@ from datetime import datetime, timezone
 import orjson
 import sqlalchemy as sa
 
-from sync_pipeline.channels import CONNECTORS
+from sync_pipeline.channels import CONNECTORS, ORDER_MAPPINGS
 from sync_pipeline.config import PipelineConfig
+from sync_pipeline.db.tables import (
+    fulfilment_orders,
+    order_lines,
+    order_sync_errors,
+    orders,
+    raw_orders,
+)
+from sync_pipeline.db.writes import insert_new
 from sync_pipeline.orders.ingest import filed_days, payload_row
 from sync_pipeline.orders.normalize import normalize
 from sync_pipeline.orders.normalized_orders import read_raw_versions, write_normalized
 from sync_pipeline.orders.status_map import load_status_map
-from sync_pipeline.channels import ORDER_MAPPINGS
-from sync_pipeline.warehouse.tables import fulfilment_orders, order_lines, order_sync_errors, orders, raw_orders
-from sync_pipeline.warehouse.writes import insert_new
 
 
 class OrderNotFound(LookupError):

@@ -1,1 +1,1 @@
-"""The warehouse database: any SQLAlchemy URL, SQLite by default, Postgres in production."""
+"""The 3PL warehouse: its order API client, shared by every flow, and its Dagster resource."""

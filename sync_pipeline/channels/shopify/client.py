@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, iso_z
-from sync_pipeline.channels.shopify.mapping import SHOPIFY_ORDERS
 from sync_pipeline.channels.http import RateLimitReading
+from sync_pipeline.channels.shopify.mapping import SHOPIFY_ORDERS
 from sync_pipeline.config import RateLimitConfig
 
 API_VERSION = "2025-01"

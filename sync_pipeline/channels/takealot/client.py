@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder
-from sync_pipeline.channels.takealot.mapping import TAKEALOT_ORDERS
 from sync_pipeline.channels.http import RateLimitReading
+from sync_pipeline.channels.takealot.mapping import TAKEALOT_ORDERS
 from sync_pipeline.config import RateLimitConfig
+
 
 def _float(headers, name: str) -> float | None:
     value = headers.get(name)

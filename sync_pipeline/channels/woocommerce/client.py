@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, utc
-from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_ORDERS
 from sync_pipeline.channels.http import RateLimitReading
+from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_ORDERS
 
 
 def _gmt_param(value: datetime) -> str:

@@ -8,9 +8,19 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
-from sync_pipeline.channels.http import ApiCallLog, ChannelHttp, ChannelUnavailable, RetrySettings
+from sync_pipeline.channels.http import (
+    ApiCallLog,
+    ChannelHttp,
+    ChannelUnavailable,
+    RetrySettings,
+)
 from sync_pipeline.config import WarehouseConfig
 
 API = "/api/v1"

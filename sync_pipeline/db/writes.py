@@ -14,7 +14,7 @@ def _insert(connection: sa.Connection, table: sa.Table):
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"warehouse dialect {dialect!r} is not supported; use SQLite or PostgreSQL")
+    raise NotImplementedError(f"database dialect {dialect!r} is not supported; use SQLite or PostgreSQL")
 
 
 def insert_new(

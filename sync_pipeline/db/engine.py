@@ -1,23 +1,40 @@
-"""Engines for the warehouse URL, with SQLite set up to survive Dagster's multi-process runs."""
+"""Engines for the sync database URL, with SQLite set up to survive Dagster's multi-process runs."""
 
 from __future__ import annotations
 
 import functools
 import os
 import threading
+import warnings
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from sync_pipeline.config import PROJECT_ROOT
-from sync_pipeline.warehouse.tables import metadata
+from sync_pipeline.db.tables import metadata
 
-DEFAULT_WAREHOUSE_PATH = PROJECT_ROOT / "var" / "warehouse.db"
+DEFAULT_DATABASE_PATH = PROJECT_ROOT / "var" / "sync.db"
+DATABASE_URL_VARIABLE = "SYNC_DATABASE_URL"
+DEPRECATED_URL_VARIABLE = "SYNC_WAREHOUSE_URL"  # its old name, from when "warehouse" meant the database too
 
 
-def warehouse_url() -> str:
-    return os.environ.get("SYNC_WAREHOUSE_URL") or f"sqlite:///{DEFAULT_WAREHOUSE_PATH}"
+def database_url_variable() -> str | None:
+    """The environment variable the URL comes from: SYNC_DATABASE_URL, else the deprecated SYNC_WAREHOUSE_URL."""
+    for name in (DATABASE_URL_VARIABLE, DEPRECATED_URL_VARIABLE):
+        if os.environ.get(name):
+            return name
+    return None
+
+
+def database_url() -> str:
+    variable = database_url_variable()
+    if variable == DEPRECATED_URL_VARIABLE:
+        warnings.warn(
+            f"{DEPRECATED_URL_VARIABLE} is deprecated: rename it to {DATABASE_URL_VARIABLE} (\"warehouse\" now means the 3PL only)",
+            FutureWarning, stacklevel=2,
+        )
+    return os.environ[variable] if variable else f"sqlite:///{DEFAULT_DATABASE_PATH}"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

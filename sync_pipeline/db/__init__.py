@@ -1,0 +1,1 @@
+"""The sync database: any SQLAlchemy URL, SQLite by default, Postgres in production."""
