@@ -67,12 +67,20 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("postgres_schema_url")
 
 
+@pytest.fixture(params=["reject", "accept"])
+def duplicate_references(request):
+    """Exactly-once tests run against a warehouse that refuses a repeated client reference and one that stores it
+    again, so a second POST shows up as a second warehouse order."""
+    return request.param
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'sync.db'}"
 
 
-def scenario(channels, *, days=2, start=None, seed=7, faults=None, anomalies=None, speed=200.0, rate_limits=None):
+def scenario(channels, *, days=2, start=None, seed=7, faults=None, anomalies=None, speed=200.0, rate_limits=None,
+             warehouse=None):
     """A small scenario ending today unless `start` is given."""
     start = start or TODAY - timedelta(days=days - 1)
     document = {
@@ -86,6 +94,8 @@ def scenario(channels, *, days=2, start=None, seed=7, faults=None, anomalies=Non
     }
     if rate_limits:
         document["rate_limits"] = rate_limits
+    if warehouse:
+        document["warehouse"] = warehouse
     return Scenario.from_dict(document)
 
 
@@ -114,6 +124,24 @@ class Harness:
             )
         tags = {RANGE_START_TAG: str(partition_key(channel, first)), RANGE_END_TAG: str(partition_key(channel, last))}
         return job.execute_in_process(instance=self.instance, tags=tags, run_config=run_config, raise_on_error=raise_on_error)
+
+    def continue_failed_run(self, result) -> list:
+        """What the daemon does after a run fails: evaluate `order_sync_continue` on it and run what it requests."""
+        definitions = self.definitions()
+        sensor = definitions.resolve_sensor_def("order_sync_continue")
+        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_event=failure, dagster_instance=self.instance,
+            dagster_run=self.instance.get_run_by_id(result.run_id),
+        ).for_run_failure()
+        job = definitions.resolve_job_def("order_sync")
+        return [
+            job.execute_in_process(
+                instance=self.instance, partition_key=request.partition_key, tags=request.tags,
+                asset_selection=request.asset_selection,
+            )
+            for request in list(sensor(context) or [])
+        ]
 
     def materialize_concurrently(self, channel: str, day: date, runs: int = 3) -> list:
         """Several runs of one partition at once, as a schedule and a manual resync would overlap."""

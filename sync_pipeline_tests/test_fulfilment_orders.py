@@ -81,6 +81,7 @@ def check_passed(result, name: str) -> bool:
 
 
 def assert_exactly_once(harness, channel: str) -> dict[str, dict]:
+    """Counted from the simulated warehouse's own records, which see a second POST even where it stored it again."""
     rows = fulfilment_rows(harness, channel)
     assert set(rows) == normalized_ids(harness, channel), "every normalized order has a fulfilment row"
     assert {row["status"] for row in rows.values()} <= SETTLED, "nothing left NEW"
@@ -88,14 +89,16 @@ def assert_exactly_once(harness, channel: str) -> dict[str, dict]:
     accepted = {order_id for order_id, row in rows.items() if row["status"] == "ACCEPTED"}
     mine = {ref: n for ref, n in at_warehouse.items() if ref.startswith(f"{channel}:")}
     assert mine == dict.fromkeys(accepted, 1), "one warehouse order per accepted channel order, and no other"
+    records = {ref: r for ref, r in harness.simulator.warehouse.references().items() if ref.startswith(f"{channel}:")}
+    assert all(len(r["orders"]) <= 1 and r["duplicate_posts"] == 0 for r in records.values()), "no reference stored twice"
     return rows
 
 
-def test_every_valid_order_reaches_the_warehouse_once_and_reruns_send_nothing(harness_factory, database_url):
+def test_every_valid_order_reaches_the_warehouse_once_and_reruns_send_nothing(harness_factory, database_url, duplicate_references):
     harness = harness_factory(
         scenario([("shop", "shopify", 20)], days=1, start=YESTERDAY,
                  anomalies={"missing_shipping_address": 0.15, "status_changes": 0.15, "cancellations": 0.15,
-                            "non_latin_names": 0.3}),
+                            "non_latin_names": 0.3}, warehouse={"duplicate_references": duplicate_references}),
         database_url=database_url,
     )
     first = harness.materialize("shop", YESTERDAY)
@@ -128,9 +131,12 @@ def test_every_valid_order_reaches_the_warehouse_once_and_reruns_send_nothing(ha
     assert_exactly_once(harness, "shop")
 
 
-def test_faults_at_the_warehouse_leave_exactly_one_order_each_and_the_same_tables(harness_factory, tmp_path, database_url):
+def test_faults_at_the_warehouse_leave_exactly_one_order_each_and_the_same_tables(
+    harness_factory, tmp_path, database_url, duplicate_references,
+):
     the_scenario = scenario([("woo", "woocommerce", 25)], days=1, start=YESTERDAY,
-                            anomalies={"missing_shipping_address": 0.1, "cancellations": 0.1})
+                            anomalies={"missing_shipping_address": 0.1, "cancellations": 0.1},
+                            warehouse={"duplicate_references": duplicate_references})
     clean = harness_factory(the_scenario, database_url=f"sqlite:///{tmp_path / 'clean.db'}")
     clean.materialize("woo", YESTERDAY)
     expected = {k: (v["status"], v["error_code"], v["ship_code"]) for k, v in fulfilment_rows(clean, "woo").items()}
@@ -148,18 +154,18 @@ def test_faults_at_the_warehouse_leave_exactly_one_order_each_and_the_same_table
     assert {r["injected"] for r in requests_log} >= {"timeout_after_commit", "server_error_5xx", "connection_reset"}
 
 
-def test_concurrent_materializations_of_one_partition_never_double_submit(harness_factory, database_url):
-    harness = harness_factory(scenario([("amz", "amazon", 12)], days=1, start=YESTERDAY), database_url=database_url)
+def test_concurrent_materializations_of_one_partition_never_double_submit(harness_factory, database_url, duplicate_references):
+    harness = harness_factory(scenario([("amz", "amazon", 12)], days=1, start=YESTERDAY,
+                                       warehouse={"duplicate_references": duplicate_references}), database_url=database_url)
     results = harness.materialize_concurrently("amz", YESTERDAY, runs=3)
     assert all(r.success for r in results)
     rows = assert_exactly_once(harness, "amz")
     assert sum(1 for row in rows.values() if row["status"] == "ACCEPTED") >= 8
 
 
-def test_orders_already_at_the_warehouse_are_linked_not_duplicated(harness_factory):
-    the_scenario = scenario([("shop", "shopify", 15)], days=1, start=YESTERDAY)
-    document = {**_document(the_scenario), "warehouse": {"preexisting_orders": 0.4}}
-    harness = harness_factory(type(the_scenario).from_dict(document))
+def test_orders_already_at_the_warehouse_are_linked_not_duplicated(harness_factory, duplicate_references):
+    harness = harness_factory(scenario([("shop", "shopify", 15)], days=1, start=YESTERDAY,
+                                       warehouse={"preexisting_orders": 0.4, "duplicate_references": duplicate_references}))
     before = warehouse_orders_by_reference(harness)
     assert before, "the scenario put some orders at the warehouse by hand"
     result = harness.materialize("shop", YESTERDAY)
@@ -239,6 +245,15 @@ def test_a_cancellation_reaches_the_warehouse_unless_the_order_shipped(harness_f
     assert rows[shipped_first]["status"] == "ACCEPTED" and rows[shipped_first]["error_code"] == "SHIPPED_BEFORE_CANCEL"
     assert "return" in rows[shipped_first]["message"]
     assert metadata(result, "cancelled_at_warehouse") == 1 and metadata(result, "cancelled_too_late") == 1
+
+    # Too late is final: later runs do not ask the warehouse to cancel it again (its own request log says).
+    def cancel_requests() -> int:
+        return sum(1 for r in harness.simulator.requests if r["channel"] == "warehouse" and r["path"].endswith("/cancel"))
+
+    before = cancel_requests()
+    again = harness.materialize("shop", YESTERDAY)
+    assert cancel_requests() == before and metadata(again, "cancelled_too_late") == 0
+    assert fulfilment_rows(harness, "shop")[shipped_first]["error_code"] == "SHIPPED_BEFORE_CANCEL"
 
 
 def test_a_warehouse_that_refuses_the_key_fails_the_run_naming_the_variable(harness_factory, monkeypatch):
@@ -324,13 +339,16 @@ def test_a_ship_map_fix_unblocks_the_orders_through_the_sensor(harness_factory, 
     assert len(resolved) == len(blocked) and all(resolved), "fixed errors are marked resolved, not deleted"
 
 
-def test_orders_whose_answer_was_lost_are_looked_up_first_and_a_later_cancel_reaches_the_warehouse(harness_factory):
-    harness = harness_factory(scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY), max_attempts=1,
+def test_orders_whose_answer_was_lost_are_looked_up_first_and_a_later_cancel_reaches_the_warehouse(
+    harness_factory, duplicate_references,
+):
+    harness = harness_factory(scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY,
+                                       warehouse={"duplicate_references": duplicate_references}), max_attempts=1,
                               timeout_seconds=0.2)
     harness.simulator.warehouse.set_faults({"timeout_after_commit": 1.0, "timeout_delay_s": 0.4})
     first = harness.materialize("shop", YESTERDAY)
     in_doubt = {k: v for k, v in fulfilment_rows(harness, "shop").items() if v["status"] == "NEW"}
-    assert in_doubt and all(v["submitted_at"] for v in in_doubt.values()), "sent, answer lost: in doubt"
+    assert in_doubt and all(v["in_doubt_since"] for v in in_doubt.values()), "sent, answer lost: in doubt"
     assert not check_passed(first, "every_normalized_order_has_a_fulfilment_state")
     stored = warehouse_orders_by_reference(harness)
     assert set(in_doubt) == set(stored), "the warehouse did store them"
@@ -398,12 +416,13 @@ def test_the_hourly_retry_revisits_older_partitions_with_stopped_or_in_doubt_ord
     assert schedule.job_name == "fulfilment_retry"
 
 
-def test_an_order_in_doubt_is_left_alone_while_the_warehouse_cannot_say(harness_factory, monkeypatch):
-    harness = harness_factory(scenario([("shop", "shopify", 5)], days=1, start=YESTERDAY), max_attempts=1,
+def test_an_order_in_doubt_is_left_alone_while_the_warehouse_cannot_say(harness_factory, monkeypatch, duplicate_references):
+    harness = harness_factory(scenario([("shop", "shopify", 5)], days=1, start=YESTERDAY,
+                                       warehouse={"duplicate_references": duplicate_references}), max_attempts=1,
                               timeout_seconds=0.2)
     harness.simulator.warehouse.set_faults({"timeout_after_commit": 1.0, "timeout_delay_s": 0.4})
     harness.materialize("shop", YESTERDAY)
-    in_doubt = {k for k, v in fulfilment_rows(harness, "shop").items() if v["status"] == "NEW" and v["submitted_at"]}
+    in_doubt = {k for k, v in fulfilment_rows(harness, "shop").items() if v["in_doubt_since"]}
     assert in_doubt
 
     harness.simulator.warehouse.set_faults({"server_error_5xx": 1.0})
@@ -414,7 +433,7 @@ def test_an_order_in_doubt_is_left_alone_while_the_warehouse_cannot_say(harness_
     assert "warehouse 'warehouse'" in failure.event_specific_data.error.message
     assert warehouse_orders_by_reference(harness) == before
     rows = fulfilment_rows(harness, "shop")
-    assert all(rows[k]["status"] == "NEW" and rows[k]["submitted_at"] and rows[k]["claimed_by"] is None for k in in_doubt)
+    assert all(rows[k]["status"] == "NEW" and rows[k]["in_doubt_since"] and rows[k]["claimed_by"] is None for k in in_doubt)
 
     harness.simulator.warehouse.set_faults({})
     with monkeypatch.context() as patch:  # the catalogue answers, the look-ups do not

