@@ -1,12 +1,17 @@
 """Benchmarks that print their figures. `ingest`: how close ingest runs to each channel's rate limit without
 tripping it, and how fast it lands orders when nothing limits it. `transform`: mapping and validation against
-parsing alone. `submit`: orders accepted per second by the simulated warehouse, with and without lost replies."""
+parsing alone. `submit`: orders accepted per second by the simulated warehouse, with and without lost replies, and
+exactly-once under SIGKILLs of the submitting process, against a warehouse that refuses a repeated reference and one
+that stores it again, counted from the simulator's own records."""
 
 from __future__ import annotations
 
+import random
+import signal
+import subprocess
+import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
 from pathlib import Path
@@ -14,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.config import load_config
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.demo import export_credentials, scenario_channels_file
@@ -220,59 +226,164 @@ def run_transform_benchmark(orders: int = TRANSFORM_ORDERS) -> dict:
 
 
 SUBMIT_ORDERS = 500
+SUBMIT_KILLS = 20
+DUPLICATE_REFERENCE_SETTINGS = ("reject", "accept")
 # Lost replies stall the reply past the client's read timeout; both are kept short so the figure is about the
 # pipeline's own work (look-up, link), not about waiting.
 LOST_REPLY_TIMEOUT_S, LOST_REPLY_STALL_S = 0.2, 0.3
+# Under kills a dead run's claims must lapse before the next run can resolve its orders: keep that short here.
+KILLED_CLAIM_EXPIRY_S = 2.0
+SUBMITTER_READY = "submitter ready"
 
 
-def _submit(workdir: Path, orders: int, timeout_after_commit: float) -> dict:
-    """raw -> normalized in one run, then fulfilment_orders timed alone in another, against a fresh warehouse."""
-    import requests
-
-    name = "bench-submit"
-    scenario = Scenario.from_dict({
+def _submit_scenario(orders: int, duplicate_references: str, faults: dict) -> Scenario:
+    return Scenario.from_dict({
         "seed": 3, "start_date": (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat(), "days": 1,
-        "speed": 1, "channels": [{"name": name, "type": "woocommerce", "orders_per_day": orders}],
-        "warehouse": {"faults": {"timeout_after_commit": timeout_after_commit, "timeout_delay_s": LOST_REPLY_STALL_S}},
+        "speed": 1, "channels": [{"name": "bench-submit", "type": "woocommerce", "orders_per_day": orders}],
+        "warehouse": {"duplicate_references": duplicate_references, "faults": faults},
     })
+
+
+def _submit_setup(workdir: Path, scenario: Scenario, simulator: Simulator, label: str, warehouse: dict):
+    """channels.yaml for the simulator, the credentials in the environment, and definitions on a fresh database."""
+    name = scenario.channels[0].name
+    path, config = scenario_channels_file(
+        scenario, simulator.url, overrides={name: {"page_size": 100}, scenario.warehouse.name: warehouse},
+        directory=workdir / f"config-{label}",
+    )
+    export_credentials(simulator, config)
+    database_url = f"sqlite:///{workdir / f'submit-{label}.db'}"
+    definitions = build_definitions(
+        config, ChannelsResource(config_path=str(path), simulator_url=simulator.url), DatabaseResource(url=database_url)
+    )
+    return path, database_url, definitions, partition_key(name, scenario.start_date)
+
+
+def _land_orders(definitions: dg.Definitions, key) -> None:
+    definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), partition_key=key,
+        asset_selection=[dg.AssetKey("raw_orders"), dg.AssetKey("normalized_orders")],
+    )
+
+
+def _at_3pl(simulator: Simulator) -> dict:
+    """Counted from the simulated warehouse's own records, never from the pipeline's tables."""
+    records = simulator.warehouse.references()
+    return {
+        "warehouse_orders": sum(len(r["orders"]) for r in records.values()),
+        "duplicates": sum(max(0, len(r["orders"]) - 1) for r in records.values()),
+        "duplicate_posts": sum(r["duplicate_posts"] for r in records.values()),
+        "posts": sum(r["posts"] for r in records.values()),
+        "references": {ref for ref, r in records.items() if r["orders"]},
+    }
+
+
+def _submit(workdir: Path, orders: int, timeout_after_commit: float, duplicate_references: str) -> dict:
+    """raw -> normalized in one run, then fulfilment_orders timed alone in another, against a fresh warehouse."""
+    scenario = _submit_scenario(orders, duplicate_references,
+                                {"timeout_after_commit": timeout_after_commit, "timeout_delay_s": LOST_REPLY_STALL_S})
     with Simulator(scenario).start() as simulator:
-        path, config = scenario_channels_file(
-            scenario, simulator.url, overrides={name: {"page_size": 100}, "warehouse": {"timeout_seconds": LOST_REPLY_TIMEOUT_S}},
-            directory=workdir / f"config-{timeout_after_commit}",
-        )
-        export_credentials(simulator, config)
-        definitions = build_definitions(
-            config, ChannelsResource(config_path=str(path), simulator_url=simulator.url),
-            DatabaseResource(url=f"sqlite:///{workdir / f'submit-{timeout_after_commit}.db'}"),
-        )
-        job = definitions.resolve_implicit_global_asset_job_def()
-        key = partition_key(name, scenario.start_date)
-        instance = dg.DagsterInstance.ephemeral()
-        job.execute_in_process(instance=instance, partition_key=key,
-                               asset_selection=[dg.AssetKey("raw_orders"), dg.AssetKey("normalized_orders")])
+        _, _, definitions, key = _submit_setup(workdir, scenario, simulator, f"{duplicate_references}-{timeout_after_commit}",
+                                               {"timeout_seconds": LOST_REPLY_TIMEOUT_S})
+        _land_orders(definitions, key)
         began = time.perf_counter()
-        result = job.execute_in_process(instance=instance, partition_key=key, asset_selection=[dg.AssetKey("fulfilment_orders")])
+        result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), partition_key=key, asset_selection=[dg.AssetKey("fulfilment_orders")],
+        )
         elapsed = time.perf_counter() - began
-        listed = requests.get(f"{simulator.url}/_admin/warehouse/orders", timeout=30).json()
+        at_3pl = _at_3pl(simulator)
     event = next(e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("fulfilment_orders"))
     figures = {k: v.value for k, v in event.materialization.metadata.items() if isinstance(v.value, (int, float))}
-    per_order = Counter(o["channel_order_id"] for o in listed)
     return {
         "accepted": figures.get("submit_accepted", 0), "seconds": round(elapsed, 3),
         "orders_per_s": round(figures.get("submit_accepted", 0) / elapsed, 1),
-        "lost_replies_linked": figures.get("linked_existing", 0), "warehouse_orders": len(listed),
-        "duplicates": sum(n - 1 for n in per_order.values()),
+        "lost_replies_linked": figures.get("linked_existing", 0), "references": at_3pl.pop("references"), **at_3pl,
     }
 
 
-def run_submit_benchmark(orders: int = SUBMIT_ORDERS) -> dict:
+def _start_submitter(path: Path, database_url: str, simulator_url: str, key) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sync_pipeline.bench", "submit-once", str(path), database_url, simulator_url, str(key)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+
+
+def _killed(workdir: Path, orders: int, kills: int, duplicate_references: str, rng: random.Random) -> dict:
+    """fulfilment_orders in a process of its own, SIGKILLed `kills` times at random points while it sends (after a
+    random number of POSTs the warehouse received, so also between a stored order and its recorded answer), each
+    kill followed by a rerun; then one last run to the end. Lost replies, 5xx and resets meanwhile."""
+    scenario = _submit_scenario(orders, duplicate_references, {
+        "timeout_after_commit": 0.1, "server_error_5xx": 0.05, "connection_reset": 0.02, "timeout_delay_s": LOST_REPLY_STALL_S})
+    with Simulator(scenario).start() as simulator:
+        path, database_url, definitions, key = _submit_setup(
+            workdir, scenario, simulator, f"{duplicate_references}-killed",
+            {"timeout_seconds": LOST_REPLY_TIMEOUT_S, "claim_expiry_seconds": KILLED_CLAIM_EXPIRY_S})
+        _land_orders(definitions, key)
+        killed = 0
+        while killed < kills:
+            process = _start_submitter(path, database_url, simulator.url, key)
+            if process.stdout.readline().strip() != SUBMITTER_READY:
+                raise RuntimeError(f"the submitting process did not start (exit {process.wait()})")
+            target = _at_3pl(simulator)["posts"] + rng.randint(1, max(1, orders // (kills + 1)))
+            while process.poll() is None and _at_3pl(simulator)["posts"] < target:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.01))
+            if process.poll() is not None:  # it ran to the end before the kill: nothing is left to send
+                break
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+            process.wait()
+            time.sleep(KILLED_CLAIM_EXPIRY_S)  # the dead run's claims lapse; its orders in doubt are looked up next
+        simulator.warehouse.set_faults({})
+        final = _start_submitter(path, database_url, simulator.url, key)
+        final.communicate()
+        return {"kills": killed, "final_run_exit": final.returncode, **_at_3pl(simulator)}
+
+
+def run_submit_benchmark(orders: int = SUBMIT_ORDERS, kills: int = SUBMIT_KILLS, seed: int = 1) -> dict:
+    """Per duplicate_references setting: throughput clean and with lost replies, and exactly-once under kills.
+    `lost` compares with a clean run's warehouse: valid orders missing after the killed runs' last rerun."""
+    rng = random.Random(seed)
+    figures: dict = {}
     with tempfile.TemporaryDirectory() as workdir:
-        clean = _submit(Path(workdir), orders, 0.0)
-        lossy = _submit(Path(workdir), orders, 0.2)
+        for setting in DUPLICATE_REFERENCE_SETTINGS:
+            clean = _submit(Path(workdir), orders, 0.0, setting)
+            lossy = _submit(Path(workdir), orders, 0.2, setting)
+            killed = _killed(Path(workdir), orders, kills, setting, rng)
+            expected, reached = clean.pop("references"), killed.pop("references")
+            lossy.pop("references")
+            figures[setting] = {
+                "orders_per_s": clean["orders_per_s"],
+                "orders_per_s_with_timeouts": lossy["orders_per_s"],
+                "kills": killed["kills"],
+                "duplicates": clean["duplicates"] + lossy["duplicates"] + killed["duplicates"],
+                "duplicate_posts": clean["duplicate_posts"] + lossy["duplicate_posts"] + killed["duplicate_posts"],
+                "lost": len(expected - reached),
+                "clean": clean, "with_timeouts": lossy, "killed": killed,
+            }
     return {
-        "orders_per_s": clean["orders_per_s"],
-        "orders_per_s_with_timeouts": lossy["orders_per_s"],
-        "duplicates": clean["duplicates"] + lossy["duplicates"],
-        "clean": clean,
-        "with_timeouts": lossy,
+        "duplicates": sum(f["duplicates"] for f in figures.values()),
+        "duplicate_posts": sum(f["duplicate_posts"] for f in figures.values()),
+        "lost": sum(f["lost"] for f in figures.values()),
+        "kills": min(f["kills"] for f in figures.values()),
+        **figures,
     }
+
+
+def _submit_once(path: str, database_url: str, simulator_url: str, key: str) -> int:
+    """One fulfilment_orders run of one partition, as a process of its own (the benchmark kills it)."""
+    config = load_config(Path(path), simulator_url=simulator_url)
+    definitions = build_definitions(
+        config, ChannelsResource(config_path=path, simulator_url=simulator_url), DatabaseResource(url=database_url)
+    )
+    job = definitions.resolve_implicit_global_asset_job_def()
+    print(SUBMITTER_READY, flush=True)
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), partition_key=key,
+                                    asset_selection=[dg.AssetKey("fulfilment_orders")], raise_on_error=False)
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["submit-once"]:
+        sys.exit(_submit_once(*sys.argv[2:6]))
+    sys.exit("usage: python -m sync_pipeline.bench submit-once CONFIG DATABASE_URL SIMULATOR_URL PARTITION_KEY")

@@ -7,13 +7,15 @@ then on the order is *in doubt* until the warehouse's answer is recorded. An ord
 is looked up at the warehouse before anything else is done with it (linked if there, sendable again if not), and
 is never settled, cancelled or resent while the warehouse cannot say. An order sent before is looked up before
 it is sent again, and the first sends of a run are checked against the warehouse's list of the channel's orders
-(an order keyed in by hand is linked, not posted). A claim outlives the longest send a live run can be inside, so
-only a dead run's claims expire. ACCEPTED, CANCELLED and MANUAL orders are never sent again.
+(an order keyed in by hand is linked, not posted). A claim is a lease: the live run renews its claims while it
+works, so only a dead run's claims lapse (after `claim_expiry_seconds`), however long a send takes. ACCEPTED,
+CANCELLED and MANUAL orders are never sent again.
 
 The states of a row and what moves them are drawn in docs/architecture.md ("Fulfilment")."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +33,6 @@ from sync_pipeline.fulfilment.prepare import STAGE, Prepared
 from sync_pipeline.orders.sync_errors import record_errors
 from sync_pipeline.warehouse.client import Submission, WarehouseClient, linked_submission
 
-CLAIM_EXPIRY = timedelta(minutes=15)  # at least; longer when one send can take longer (see claim_expiry)
 FINAL = ("ACCEPTED", "CANCELLED")  # _settle leaves these alone
 NEVER_SENT = ("ACCEPTED", "CANCELLED", "MANUAL")  # a person may have keyed a MANUAL order in at the warehouse
 SENDABLE = ("NEW", "IMPORT_ERROR", "HELD")
@@ -42,20 +43,21 @@ WRITE_BATCH = 100
 CHUNK = 500  # ids per IN (...) list
 
 
-def claim_expiry(client: WarehouseClient) -> timedelta:
-    """Twice the longest send (every attempt timing out, with its look-up and backoff): a live run's claim never
-    expires under it, so no other run can look the order up, find nothing yet, and send it a second time."""
-    return max(CLAIM_EXPIRY, 2 * client.longest_create())
-
-
 def fulfil(
     engine: sa.Engine, client: WarehouseClient, channel: str, days: list[date], prepared: Prepared, run_id: str,
     now: datetime,
 ) -> Counter:
     """Bring every prepared order to its state at the warehouse; returns counters for the run's metadata."""
+    with Claims(engine, run_id, timedelta(seconds=client.config.claim_expiry_seconds)) as claims:
+        return _fulfil(engine, client, channel, days, prepared, run_id, now, claims)
+
+
+def _fulfil(
+    engine: sa.Engine, client: WarehouseClient, channel: str, days: list[date], prepared: Prepared, run_id: str,
+    now: datetime, claims: Claims,
+) -> Counter:
     counts: Counter = Counter()
     orders = prepared.orders
-    claims = Claims(engine, run_id, claim_expiry(client))
     with engine.begin() as connection:
         insert_new(connection, table, [
             {"order_id": o.order_id, "channel": channel, "external_order_id": o.external_order_id,
@@ -116,11 +118,31 @@ def fulfil(
 
 class Claims:
     """Which run works on an order now. A claim is one conditional UPDATE, timed by the database's clock; only
-    rows that UPDATE changed belong to the run. A claim to send also marks the order in doubt."""
+    rows that UPDATE changed belong to the run. A claim to send also marks the order in doubt. While the run lives,
+    a thread renews its claims four times per expiry, so they lapse only when the run is gone."""
 
     def __init__(self, engine: sa.Engine, run_id: str, expiry: timedelta):
         self.engine, self.run_id, self.expiry = engine, run_id, expiry
         self.dialect = engine.dialect.name
+        self._done = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, name=f"claims-{run_id}", daemon=True)
+
+    def __enter__(self) -> Claims:
+        self._renewer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        self._renewer.join()
+
+    def _renew(self) -> None:
+        while not self._done.wait(self.expiry.total_seconds() / 4):
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(table.update().where(table.c.claimed_by == self.run_id)
+                                       .values(claimed_at=database_now(self.dialect)))
+            except sa.exc.SQLAlchemyError:  # the next renewal tries again: a claim lapses only after four misses
+                continue
 
     def free(self) -> sa.ColumnElement:
         """No live run holds the row."""

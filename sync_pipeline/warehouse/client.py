@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from sync_pipeline.channels.http import CONNECT_TIMEOUT_S, ApiCallLog, ChannelHttp, ChannelUnavailable, RetrySettings
+from sync_pipeline.channels.http import ApiCallLog, ChannelHttp, ChannelUnavailable, RetrySettings
 from sync_pipeline.config import WarehouseConfig
 
 API = "/api/v1"
@@ -119,12 +118,6 @@ class WarehouseClient:
         for order in self.orders(channel):
             found.setdefault(order["client_reference"], order)
         return found
-
-    def longest_create(self) -> timedelta:
-        """The longest one create() can take: every attempt's look-up and POST timing out, with the longest backoff."""
-        retry = self.http.retry
-        per_request = CONNECT_TIMEOUT_S + self.config.timeout_seconds
-        return timedelta(seconds=retry.max_attempts * (2 * per_request + retry.backoff_max_s))
 
     def find(self, client_reference: str) -> dict | None:
         response = self.http.request(
