@@ -50,7 +50,8 @@ class ChannelSummary:
     quarantined_by_code: dict[str, int]
     fulfilment_by_status: dict[str, int]  # ACCEPTED, IMPORT_ERROR, HELD, MANUAL, CANCELLED, NEW
     fulfilment_errors_by_code: dict[str, int]
-    warehouse_orders: int
+    warehouse_orders: int  # live orders of the channel at the 3PL, from the simulator's own records
+    duplicate_references: int  # the channel's references the 3PL holds more than once, from its own records
     example_fix: dict[tuple[str, str], tuple[str, str]]  # (stage, code) -> (order, message) of one such error
     error: str | None
 
@@ -95,7 +96,30 @@ def dagster_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def run_demo(scenario: Scenario, full_resync: bool = False) -> list[ChannelSummary]:
+@dataclass
+class Demo:
+    channels: list[ChannelSummary]
+    warehouse: dict[str, int | str]  # the 3PL's own records: orders, references held twice, POSTs
+
+    def as_json(self) -> dict:
+        """`sync-pipeline demo --json`: {"channels": {name: figures}, "warehouse": figures} (README, "demo --json")."""
+        channels = {}
+        for s in self.channels:
+            status = s.fulfilment_by_status
+            channels[s.channel] = {
+                "type": s.type, "days": s.days, "run": s.run_status, "landed": s.orders, "payload_versions": s.payload_versions,
+                "api_calls": s.api_calls, "http_429": s.http_429, "normalized": s.normalized, "filtered": s.filtered,
+                "quarantined": sum(s.quarantined_by_code.values()), "accepted": status.get("ACCEPTED", 0),
+                "stopped": status.get("IMPORT_ERROR", 0), "held": status.get("HELD", 0), "manual": status.get("MANUAL", 0),
+                "cancelled": status.get("CANCELLED", 0), "unsettled": status.get("NEW", 0),
+                "errors": {"normalize": dict(sorted(s.quarantined_by_code.items())),
+                           "fulfilment": dict(sorted(s.fulfilment_errors_by_code.items()))},
+                "at_3pl": s.warehouse_orders, "duplicate_references": s.duplicate_references, "error": s.error,
+            }
+        return {"channels": channels, "warehouse": self.warehouse}
+
+
+def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
     with Simulator(scenario).start() as simulator:
         path, config = scenario_channels_file(scenario, simulator.url)
         export_credentials(simulator, config)
@@ -120,12 +144,19 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> list[ChannelSumma
                 },
             )
             at_warehouse = Counter(order["channel"] for order in simulator.warehouse.orders() if order["status"] != "cancelled")
-            summaries.append(_summary(channel.name, channel.type, first, last, result, at_warehouse))
-    return summaries
+            twice = Counter(ref.split(":", 1)[0] for ref, r in simulator.warehouse.references().items() if len(r["orders"]) > 1)
+            summaries.append(_summary(channel.name, channel.type, first, last, result, at_warehouse, twice))
+        records = simulator.warehouse.references().values()
+        warehouse = {
+            "name": scenario.warehouse.name, "duplicate_references_setting": scenario.warehouse.duplicate_references,
+            "orders": sum(len(r["orders"]) for r in records), "duplicate_references": sum(len(r["orders"]) > 1 for r in records),
+            "posts": sum(r["posts"] for r in records), "duplicate_posts": sum(r["duplicate_posts"] for r in records),
+        }
+    return Demo(summaries, warehouse)
 
 
 def _summary(
-    channel: str, channel_type: str, first: date, last: date, result, warehouse_orders: Counter
+    channel: str, channel_type: str, first: date, last: date, result, warehouse_orders: Counter, held_twice: Counter
 ) -> ChannelSummary:
     engine = get_engine(database_url())
     in_range = (raw_orders.c.channel == channel) & raw_orders.c.partition_date.between(first, last)
@@ -170,7 +201,7 @@ def _summary(
     return ChannelSummary(
         channel, channel_type, f"{first}..{last}", "SUCCESS" if result.success else "FAILURE",
         raw_count, versions, calls, throttled, normalized, by_code.pop("FILTERED", 0), by_code, by_status,
-        fulfilment_codes, warehouse_orders.get(channel, 0), example_fix, error,
+        fulfilment_codes, warehouse_orders.get(channel, 0), held_twice.get(channel, 0), example_fix, error,
     )
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, timedelta
+
 import dagster as dg
+import yaml
 
 from sync_pipeline.cli import main
 from sync_pipeline.demo import run_demo
@@ -12,13 +16,13 @@ from sync_pipeline.simulator import default_scenario
 def test_demo_lands_orders_for_all_six_channel_types_and_can_run_again(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    summaries = run_demo(default_scenario(days=2))
+    summaries = run_demo(default_scenario(days=2)).channels
     assert {s.type for s in summaries} == {"shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"}
     assert all(s.run_status == "SUCCESS" and s.orders > 0 for s in summaries)
     for s in summaries:  # every accepted order is at the warehouse exactly once, and every order is settled
         assert s.fulfilment_by_status.get("ACCEPTED", 0) == s.warehouse_orders > 0
         assert "NEW" not in s.fulfilment_by_status and sum(s.fulfilment_by_status.values()) == s.normalized
-    again = run_demo(default_scenario(days=2))
+    again = run_demo(default_scenario(days=2)).channels
     assert [s.payload_versions for s in again] == [s.payload_versions for s in summaries]
     assert [s.warehouse_orders for s in again] == [0] * 6, "a rerun sends nothing already accepted"
     instance = dg.DagsterInstance.get()
@@ -36,3 +40,29 @@ def test_demo_lands_orders_for_all_six_channel_types_and_can_run_again(tmp_path,
     assert main(["demo", "--days", "1"]) == 0
     output = capsys.readouterr().out
     assert "shopify-demo" in output and "takealot-demo" in output and "bigcommerce-demo" in output and "ebay-demo" in output
+
+
+def test_demo_json_is_one_object_counted_from_the_simulator_and_takes_a_scenario(tmp_path, monkeypatch, capsys):
+    """`demo --json --scenario FILE` against a warehouse that stores a repeated reference again: at_3pl and
+    duplicate_references come from the simulator's own records, and nothing else is on stdout."""
+    monkeypatch.setenv("SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump({
+        "seed": 4, "start_date": (date.today() - timedelta(days=1)).isoformat(), "days": 2, "speed": 200,
+        "channels": [{"name": "shopify-demo", "type": "shopify", "orders_per_day": 6},
+                     {"name": "woocommerce-demo", "type": "woocommerce", "orders_per_day": 6}],
+        "warehouse": {"duplicate_references": "accept", "preexisting_orders": 0.3},
+    }))
+    assert main(["demo", "--json", "--scenario", str(scenario_file)]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert set(figures) == {"channels", "warehouse"} and set(figures["channels"]) == {"shopify-demo", "woocommerce-demo"}
+    for name, channel in figures["channels"].items():
+        assert channel["run"] == "SUCCESS" and channel["landed"] > 0
+        assert channel["accepted"] == channel["at_3pl"] > 0 and channel["duplicate_references"] == 0
+        assert channel["normalized"] + channel["filtered"] + channel["quarantined"] == channel["landed"]
+        assert isinstance(channel["errors"]["fulfilment"], dict)
+    warehouse = figures["warehouse"]
+    assert warehouse["duplicate_references_setting"] == "accept"
+    assert warehouse["duplicate_references"] == 0 and warehouse["duplicate_posts"] == 0
+    assert warehouse["orders"] >= sum(c["at_3pl"] for c in figures["channels"].values())
