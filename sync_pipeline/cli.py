@@ -18,17 +18,34 @@ def _scenario(args):
 
 
 def cmd_demo(args) -> int:
+    from sync_pipeline.db.engine import DEFAULT_DATABASE_PATH, database_url_variable
     from sync_pipeline.demo import format_summary, run_demo
 
-    summaries = run_demo(_scenario(args), full_resync=args.full_resync)
-    print(format_summary(summaries))
-    from sync_pipeline.db.engine import DEFAULT_DATABASE_PATH, database_url_variable
-
+    demo = run_demo(_scenario(args), full_resync=args.full_resync)
+    succeeded = all(s.run_status == "SUCCESS" for s in demo.channels)
+    if args.json:  # one JSON object on stdout, nothing else
+        print(json.dumps(demo.as_json()))
+        return 0 if succeeded else 1
+    print(format_summary(demo.channels))
     variable = database_url_variable()
     print(f"\nsync database: {variable if variable else f'{DEFAULT_DATABASE_PATH.relative_to(PROJECT_ROOT)} (SQLite)'}")
     print(f"runs recorded in DAGSTER_HOME={os.environ['DAGSTER_HOME']}; see them with:")
     print(f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev")
-    return 0 if all(s.run_status == "SUCCESS" for s in summaries) else 1
+    return 0 if succeeded else 1
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read: created 0600 (whatever the umask), and a file left from before
+    with wider bits is emptied and narrowed before the first byte is written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o777 != 0o600:
+            os.fchmod(fd, 0o600)
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
 
 
 def cmd_simulate(args) -> int:
@@ -51,30 +68,54 @@ def cmd_simulate(args) -> int:
                 env_lines.append(f"export {env_name}='{credentials[name][credential]}'")
     env_file = PROJECT_ROOT / "var" / "simulator.env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
-    env_file.write_text("\n".join([*env_lines, f"export SYNC_SIMULATOR_URL=http://127.0.0.1:{args.port}", ""]))
-    env_file.chmod(0o600)
+    _write_private(env_file, "\n".join([*env_lines, f"export SYNC_SIMULATOR_URL=http://127.0.0.1:{args.port}", ""]))
     print(f"simulating {', '.join(c.name for c in scenario.channels)} on http://127.0.0.1:{args.port}")
     print(f"credentials and SYNC_SIMULATOR_URL for the pipeline: source {env_file.relative_to(Path.cwd()) if env_file.is_relative_to(Path.cwd()) else env_file}")
     serve(scenario, args.port, credentials=credentials)
     return 0
 
 
+def _log_api_calls(log, run_id: str) -> None:
+    """Write a command's API calls to api_calls, as a run's are; a database that cannot take them is reported
+    on stderr, without hiding what the command found."""
+    if not log.calls:
+        return
+    import sqlalchemy as sa
+
+    from sync_pipeline.db.engine import database_url, get_engine
+    from sync_pipeline.db.tables import api_calls
+
+    try:
+        with get_engine(database_url()).begin() as connection:
+            connection.execute(api_calls.insert(), log.rows(run_id))
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"WARNING: {len(log.calls)} API call(s) of run {run_id} not logged in api_calls: {reason}", file=sys.stderr)
+
+
 def cmd_check_connection(args) -> int:
-    from sync_pipeline.channels.http import ChannelError
+    import uuid
+
+    from sync_pipeline.channels.http import ApiCallLog, ChannelError
     from sync_pipeline.channels.resource import ChannelsResource
     from sync_pipeline.warehouse.resource import WarehouseApiResource
 
     channels = ChannelsResource(simulator_url=os.environ.get("SYNC_SIMULATOR_URL"))
+    # Logged under the channel's name, or the warehouse's, like a run's calls (whether the check passes or not).
+    log, run_id = ApiCallLog(args.channel), f"check-connection-{uuid.uuid4()}"
     try:
         settings = channels.pipeline_config()
-        if settings.warehouse is not None and args.channel == settings.warehouse.name:
-            report = WarehouseApiResource().client(settings).check_connection()
+        # No channel may take the warehouse's name (config.py), so the name alone says which one is meant.
+        if args.channel == (settings.warehouse.name if settings.warehouse is not None else "warehouse"):
+            report = WarehouseApiResource().client(settings, log).check_connection()
         else:
-            report = channels.connector(settings.channel(args.channel)).check_connection()
+            report = channels.connector(settings.channel(args.channel), log).check_connection()
     except (ChannelError, ConfigError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"status": "OK", **report}, indent=2))
+    finally:
+        _log_api_calls(log, run_id)
+    print(json.dumps({"status": "OK", **report, "run_id": run_id}, indent=2))
     return 0
 
 
@@ -123,10 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sync-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="simulate the channels and materialize raw_orders for every day")
+    demo = commands.add_parser("demo", help="simulate the channels and sync every day's orders to the simulated 3PL")
     demo.add_argument("--days", type=int, default=7, help="days of the built-in scenario, ending today (default 7)")
     demo.add_argument("--scenario", help="a scenario YAML file instead of the built-in one")
     demo.add_argument("--full-resync", action="store_true", help="ignore the partition cursors")
+    demo.add_argument("--json", action="store_true", help="one JSON object: per channel and for the warehouse")
     demo.set_defaults(func=cmd_demo)
 
     simulate = commands.add_parser("simulate", help="serve the simulated channel APIs on loopback")

@@ -129,6 +129,9 @@ class WarehouseConfig(BaseModel):
     timeout_seconds: float = Field(default=30.0, gt=0)
     rate_limit: RateLimitConfig | None = None
     concurrency: int = Field(default=4, ge=1, le=32, description="orders submitted at once")
+    claim_expiry_seconds: float = Field(
+        default=120.0, gt=0, description="a dead run's claims lapse after this; a live run renews its own meanwhile"
+    )
 
     _http_url = field_validator("base_url")(ChannelConfig._http_url.__func__)
 
@@ -217,6 +220,15 @@ def parse_config(raw: dict, source: str, simulator_url: str | None = None) -> Pi
         if simulator_url:
             warehouse = {**warehouse, "base_url": f"{simulator_url.rstrip('/')}/{warehouse.get('name', 'warehouse')}"}
         warehouse = _validated(WarehouseConfig, warehouse, f"{source}: warehouse")
+    # The 3PL's calls are logged in api_calls under its name, so no channel may share it (nor, without a
+    # warehouse section, the name one would get by default).
+    reserved = warehouse.name if warehouse is not None else WarehouseConfig.model_fields["name"].default
+    for index, channel in enumerate(channels):
+        if channel.name == reserved:
+            raise ConfigError(
+                f"{source}: channel {channel.name!r} (channels[{index}]): the name {reserved!r} is reserved for the "
+                f"warehouse, whose API calls are logged under it in api_calls; rename the channel"
+            )
     try:
         return PipelineConfig(
             partitions_start_date=raw.get("partitions_start_date", "2025-01-01"), channels=channels, warehouse=warehouse

@@ -16,7 +16,7 @@ from sync_pipeline.fulfilment.sensors import (
 )
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
-from sync_pipeline.orders.schedules import build_order_sync_schedules
+from sync_pipeline.orders.schedules import build_continuation_sensor, build_order_sync_schedules
 from sync_pipeline.partitions import channel_date_partitions
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
@@ -35,7 +35,7 @@ def build_definitions(
         assets=[raw_orders, normalized_orders, fulfilment_orders],
         jobs=[order_sync, fulfilment_retry],
         schedules=[*build_order_sync_schedules(config.channels, order_sync), build_fulfilment_retry_schedule(fulfilment_retry)],
-        sensors=[build_mapping_change_sensor(fulfilment_retry)],
+        sensors=[build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync)],
         resources={
             "database": database or DatabaseResource(),
             "channels": channels,

@@ -99,3 +99,25 @@ def test_the_warehouse_section_is_validated_and_follows_the_simulator(monkeypatc
     monkeypatch.delenv("WH_KEY", raising=False)
     with pytest.raises(ConfigError, match="warehouse 'warehouse': environment variable WH_KEY"):
         config.warehouse.secret("api_key")
+
+
+@pytest.mark.parametrize(
+    "warehouse, reserved",
+    [
+        (None, "warehouse"),  # no warehouse section: its default name is still reserved
+        ({"base_url": "https://fcp.example.com", "credentials": {"api_key": "WH_KEY"}}, "warehouse"),
+        ({"name": "fcp", "base_url": "https://fcp.example.com", "credentials": {"api_key": "WH_KEY"}}, "fcp"),
+    ],
+)
+def test_a_channel_may_not_take_the_warehouses_name(warehouse, reserved):
+    """api_calls logs the 3PL's calls under the warehouse's name: a channel of that name would mix with them."""
+    raw = {"channels": [channel(), channel(name=reserved)], **({"warehouse": warehouse} if warehouse else {})}
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, "channels.yaml")
+    message = str(error.value)
+    assert message.startswith(f"channels.yaml: channel {reserved!r} (channels[1]):")
+    assert f"the name {reserved!r} is reserved for the warehouse" in message
+    assert "rename the channel" in message
+    # Any other name is fine, including "warehouse" once the warehouse is called something else.
+    others = {**raw, "channels": [channel(), channel(name="warehouse" if reserved == "fcp" else "warehouse-2")]}
+    assert len(parse_config(others, "channels.yaml").channels) == 2

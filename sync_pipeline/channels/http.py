@@ -197,8 +197,16 @@ class ChannelHttp:
     def _kind(self) -> str:
         return "warehouse" if self.config.type == "warehouse" else "channel"
 
+    def add_secret(self, secret: str | None) -> None:
+        """Redact a credential obtained at run time (an OAuth access token) like the configured ones."""
+        if secret and secret not in self._secrets:
+            self._secrets.append(secret)
+
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
+        # Each secret as it is and as Python quotes it (requests' errors show a bad header value escaped),
+        # longest first, so a secret that contains another is hidden whole.
+        variants = {form for secret in self._secrets for form in (secret, repr(secret)[1:-1]) if form}
+        for secret in sorted(variants, key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
 
@@ -223,6 +231,7 @@ class ChannelHttp:
         """Send with retries; returns a response whose status is in `allowed`, or raises a ChannelError.
         `attempts=1` for a write that must not be repeated blindly (the caller looks it up first)."""
         attempts = attempts or self.retry.max_attempts
+        endpoint = self.redact(endpoint)  # it goes into api_calls and error texts
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             wait=self._wait,
@@ -260,6 +269,14 @@ class ChannelHttp:
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
             self._record(method, endpoint, None, "connection_reset", started, None, number)
             raise _Retryable("a dropped connection") from None
+        except requests.RequestException as exc:
+            # Not sent, or its answer unreadable (e.g. a header value requests refuses): the exception's text
+            # may quote the request's headers or URL, so it is redacted and the original is dropped.
+            self._record(method, endpoint, None, "request_error", started, None, number)
+            raise ChannelRequestError(
+                self.config.name, f"{method} {endpoint} could not be sent or read: {self.redact(f'{type(exc).__name__}: {exc}')}",
+                self._kind,
+            ) from None
 
         reading = self._read_rate_limit(response.headers)
         if reading is not None:
@@ -300,6 +317,6 @@ class ChannelHttp:
             status_code=status,
             error=error,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            rate_limit=reading.header if reading else None,
+            rate_limit=self.redact(reading.header) if reading and reading.header else None,
             attempt=attempt,
         )

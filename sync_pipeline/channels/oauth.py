@@ -31,9 +31,21 @@ class RefreshTokenGrant:
                 self.http.config.name,
                 f"{self.refused} (HTTP {response.status_code}); {self.http.auth_fix}. Nothing was written for this channel.",
             )
-        body = response.json()
-        self.http.session.headers[self.header] = f"{self.scheme}{body['access_token']}"
-        lifetime = int(body.get("expires_in", self.lifetime_s))
+        try:
+            body = response.json()
+            token, lifetime = body["access_token"], int(body.get("expires_in", self.lifetime_s))
+            if not isinstance(token, str) or not token:
+                raise TypeError("access_token is not a string")
+        except (ValueError, KeyError, TypeError):
+            # The body is not quoted: it may hold the token, or half of one.
+            raise ChannelAuthError(
+                self.http.config.name,
+                f"the token endpoint ({self.endpoint}) answered HTTP 200 without a readable access token; "
+                f"{self.http.auth_fix}. Nothing was written for this channel.",
+            ) from None
+        # Redacted from here on like the configured secrets, before anything could quote it.
+        self.http.add_secret(token)
+        self.http.session.headers[self.header] = f"{self.scheme}{token}"
         self._expires = datetime.now(timezone.utc) + timedelta(seconds=lifetime - 60)
 
     def request(self, method: str, url: str, *, allowed: tuple[int, ...] = (200,), **kwargs) -> requests.Response:

@@ -62,9 +62,10 @@ def duplicates_at_warehouse(client: WarehouseClient, connection: sa.Connection, 
 
 
 def unaccounted(connection: sa.Connection, channel: str, days: list[date]) -> list[dict]:
-    """Normalized orders with no settled fulfilment state (NEW after the run: the warehouse never answered)."""
+    """Normalized orders with no settled fulfilment state: NEW, or in doubt (sent, and the answer not recorded)."""
     states = dict(connection.execute(
-        sa.select(fulfilment_table.c.order_id, fulfilment_table.c.status)
+        sa.select(fulfilment_table.c.order_id,
+                  sa.case((fulfilment_table.c.in_doubt_since.is_not(None), "IN_DOUBT"), else_=fulfilment_table.c.status))
         .where(fulfilment_table.c.channel == channel, fulfilment_table.c.partition_date.in_(days))
     ).all())
     normalized = connection.execute(

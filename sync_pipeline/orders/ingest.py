@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import orjson
@@ -15,11 +15,14 @@ from sync_pipeline.channels import CONNECTORS, ChannelConnector, RawOrder
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.config import ChannelConfig, ConfigError
 from sync_pipeline.db.tables import api_calls, ingest_cursors, raw_orders
-from sync_pipeline.db.writes import insert_new, upsert
+from sync_pipeline.db.writes import insert_new, lock_partitions, upsert
 from sync_pipeline.orders.csv_import import CsvImportError, imports_dir, read_exports
 
 # Re-read this much before the cursor: channel clocks drift and updates commit late.
 CURSOR_OVERLAP = timedelta(minutes=10)
+# Order ids per IN list when looking up homes: well under SQLite's and Postgres' bound-parameter limits.
+HOME_LOOKUP_CHUNK = 500
+VERSION_KEY = ["channel", "external_order_id", "payload_sha256"]  # raw_orders' unique key: one row per version
 
 
 class HistoryLimitError(Exception):
@@ -39,12 +42,16 @@ class ChannelIngest:
     incremental: bool = False
     seconds: float = 0.0
     error: str | None = None
+    # Requested days that did not land: all of them when the channel failed, else the days older than the API
+    # keeps that no CSV export covers. The others landed, and their partitions can flow on.
+    failed_days: list[date] = field(default_factory=list)
 
 
 def payload_row(
     channel: str, order: RawOrder, run_id: str, fetched_at: datetime, source: str, filed_under: date | None = None
 ) -> dict:
-    """`filed_under`: the day an order whose creation time is unreadable is kept under (placed_at stays NULL)."""
+    """A version under the day the fetch found it for: its UTC day of placement, or `filed_under` when its
+    creation time is unreadable (placed_at stays NULL). `at_home` then moves it to its order's home."""
     text = orjson.dumps(order.payload).decode("utf-8")
     return {
         "channel": channel,
@@ -96,12 +103,9 @@ def ingest_channel(
             engine, channel, days, run_id, result, full_resync, connector_factory, today
         )
         with engine.begin() as connection:
-            result.landed = insert_new(
-                connection,
-                raw_orders,
-                [r for r in rows if r["partition_date"] in requested],
-                ["channel", "external_order_id", "payload_sha256"],
-            )
+            # The requested days choose which orders land; their homes choose where.
+            found = [r for r in rows if r["partition_date"] in requested]
+            result.landed = insert_new(connection, raw_orders, at_home(connection, channel.name, found), VERSION_KEY)
             # The sync start is the high-water mark: whatever changes after it is fetched next time.
             cursors = [
                 {"channel": channel.name, "partition_date": d, "cursor_updated_at": sync_started,
@@ -111,26 +115,45 @@ def ingest_channel(
             upsert(connection, ingest_cursors, cursors, ["channel", "partition_date"])
     except (ChannelError, ConfigError, CsvImportError, HistoryLimitError) as exc:
         result.error = str(exc)
+        result.failed_days = list(days)
     finally:
-        if result.log.calls:
-            with engine.begin() as connection:
-                connection.execute(api_calls.insert(), result.log.rows(run_id))
+        log_api_calls(engine, result.log, run_id)
         result.seconds = time.perf_counter() - started
     return result
 
 
-def filed_days(engine: sa.Engine, channel: str, external_ids: list[str]) -> dict[str, date]:
-    """Where orders with an unreadable creation time were filed before, so every version stays in one partition;
-    a first sighting is filed under the first day of the window the channel returned it for."""
-    if not external_ids:
-        return {}
-    with engine.connect() as connection:
-        rows = connection.execute(
+def log_api_calls(engine: sa.Engine, log: ApiCallLog, run_id: str) -> None:
+    """In a transaction of its own, so the calls are kept whether or not what they fetched lands."""
+    if log.calls:
+        with engine.begin() as connection:
+            connection.execute(api_calls.insert(), log.rows(run_id))
+
+
+def homes(connection: sa.Connection, channel: str, external_ids: list[str]) -> dict[str, date]:
+    """Each landed order's home: the partition it was first filed in (the earliest day of its versions)."""
+    ids = sorted(set(external_ids))
+    found: dict[str, date] = {}
+    for start in range(0, len(ids), HOME_LOOKUP_CHUNK):
+        found.update(connection.execute(
             sa.select(raw_orders.c.external_order_id, sa.func.min(raw_orders.c.partition_date))
-            .where(raw_orders.c.channel == channel, raw_orders.c.external_order_id.in_(external_ids))
+            .where(raw_orders.c.channel == channel, raw_orders.c.external_order_id.in_(ids[start:start + HOME_LOOKUP_CHUNK]))
             .group_by(raw_orders.c.external_order_id)
-        ).all()
-    return dict(rows)
+        ).all())
+    return found
+
+
+def at_home(connection: sa.Connection, channel: str, rows: list[dict]) -> list[dict]:
+    """The rows moved to their orders' homes, so every version of an order lands in one partition whatever its
+    creation time says now (an edit across midnight, a date fixed later). A first sighting's home is the earliest
+    day it was found for in this batch. On Postgres the channel's ingest lock, held until the transaction ends,
+    makes concurrent runs agree on a new order's home."""
+    lock_partitions(connection, f"ingest:{channel}")
+    home: dict[str, date] = {}
+    for row in rows:
+        key = row["external_order_id"]
+        home[key] = min(home.get(key, row["partition_date"]), row["partition_date"])
+    home.update(homes(connection, channel, list(home)))
+    return [dict(row, partition_date=home[row["external_order_id"]]) for row in rows]
 
 
 def _history_floor(channel: ChannelConfig, today: date | None) -> date:
@@ -149,12 +172,17 @@ def _fetch_rows(
 
     connector_class = CONNECTORS[channel.type]
     exports = read_exports(channel, connector_class.csv_export)
-    if old_days and not exports:
-        raise HistoryLimitError(
+    # An old day can be had when it lies within the span of the exports' orders; the others fail alone.
+    exported = sorted({o.placed_at.astimezone(timezone.utc).date() for orders in exports.values() for o in orders if o.placed_at})
+    missing = [d for d in old_days if not exported or not exported[0] <= d <= exported[-1]]
+    if missing:
+        result.failed_days = missing
+        result.error = str(HistoryLimitError(
             f"channel {channel.name!r}: the {channel.type} API keeps {channel.history_days} days of order "
-            f"history, so {old_days[0]}..{old_days[-1]} (before {floor}) cannot be fetched. Export those "
-            f"orders from the channel as CSV into {imports_dir(channel)}/ and materialize these partitions again."
-        )
+            f"history, so {len(missing)} day(s) {missing[0]}..{missing[-1]} (before {floor}) cannot be fetched and no "
+            f"CSV export covers them. Export those orders from the channel as CSV into {imports_dir(channel)}/ and "
+            f"materialize these partitions again."
+        ))
     for file_name, orders in exports.items():
         result.csv_orders += len(orders)
         rows.extend(payload_row(channel.name, o, run_id, fetched_at, f"csv:{file_name}") for o in orders)
@@ -168,9 +196,6 @@ def _fetch_rows(
         placed_from, placed_to = _window(api_days)
         orders = connector.fetch_orders(placed_from, placed_to, updated_since)
         result.fetched = len(orders)
-        undated = filed_days(engine, channel.name, [o.external_order_id for o in orders if o.placed_at is None])
-        rows.extend(
-            payload_row(channel.name, o, run_id, fetched_at, "api", undated.get(o.external_order_id, api_days[0]))
-            for o in orders
-        )
+        # An undated order is found for the window's first day; a known one then goes back to its home.
+        rows.extend(payload_row(channel.name, o, run_id, fetched_at, "api", api_days[0]) for o in orders)
     return rows, api_days, sync_started

@@ -40,22 +40,54 @@ def write_normalized(connection: sa.Connection, channel: str, days: list[date], 
 
 
 def conservation(connection: sa.Connection, channel: str, days: list[date]) -> list[dict]:
-    """Per day: distinct raw orders against normalized + filtered + quarantined; unbalanced days only."""
+    """Per day, by order id: raw ids = normalized + filtered + quarantined ids, each id once and under the day its
+    raw rows are in, so a wrong or doubled id cannot balance a missing one. An unbalanced day lists (the first 100
+    of each) its raw ids not accounted for there (`missing`), ids accounted for there without raw rows there
+    (`extra`), ids both normalized and held or held under two days (`twice`), and raw ids also landed, normalized
+    or held under a day outside these (`elsewhere`, with that day)."""
+    columns = ["external_order_id", "partition_date"]
+    sample, chunk_size = 100, 500  # ids listed per problem and day; raw ids per IN list
 
-    def per_day(table, count):
-        query = sa.select(table.c.partition_date, count).where(table.c.channel == channel, table.c.partition_date.in_(days))
+    def ids(table, *where):
+        query = sa.select(table.c.external_order_id, table.c.partition_date).distinct().where(table.c.channel == channel, *where)
         if table is order_sync_errors:
             query = query.where(table.c.stage == STAGE, table.c.resolved_at.is_(None))
-        return dict(connection.execute(query.group_by(table.c.partition_date)).all())
+        return query
 
-    raw = per_day(raw_orders, sa.func.count(sa.distinct(raw_orders.c.external_order_id)))
-    normalized = per_day(orders, sa.func.count())
-    held = per_day(order_sync_errors, sa.func.count(sa.distinct(order_sync_errors.c.external_order_id)))
+    def read(query) -> pd.DataFrame:
+        return pd.DataFrame(connection.execute(query).all(), columns=columns)
+
+    raw, normalized, held = (read(ids(t, t.c.partition_date.in_(days))) for t in (raw_orders, orders, order_sync_errors))
+    raw_ids = sorted(raw["external_order_id"].unique())
+    outside = [
+        read(sa.union(*(ids(t, t.c.external_order_id.in_(chunk), t.c.partition_date.not_in(days))
+                        for t in (raw_orders, orders, order_sync_errors))))
+        for chunk in (raw_ids[i:i + chunk_size] for i in range(0, len(raw_ids), chunk_size))
+    ]
+    accounted = pd.concat([normalized, held], ignore_index=True)
+    both = raw.merge(accounted.drop_duplicates(), on=columns, how="outer", indicator=True)
+    other_days = pd.concat(outside, ignore_index=True) if outside else pd.DataFrame(columns=columns)
+    elsewhere = raw.merge(other_days, on="external_order_id", suffixes=("", "_other"))
+    problems = {
+        "missing": both[both["_merge"] == "left_only"],
+        "extra": both[both["_merge"] == "right_only"],
+        "twice": accounted[accounted.duplicated("external_order_id", keep=False)].drop_duplicates(),
+        "elsewhere": elsewhere.assign(
+            external_order_id=elsewhere["external_order_id"] + " (" + elsewhere["partition_date_other"].astype(str) + ")"
+        ),
+    }
+    listed = {
+        name: frame.sort_values(columns).groupby("partition_date").head(sample)
+        .groupby("partition_date")["external_order_id"].agg(list)
+        for name, frame in problems.items()
+    }
+    counts = {name: frame.groupby("partition_date").size() for name, frame in (("raw", raw), ("normalized", normalized), ("held", held))}
     return [
-        {"channel": channel, "date": str(day), "raw": raw.get(day, 0), "normalized": normalized.get(day, 0),
-         "filtered_or_quarantined": held.get(day, 0)}
+        {"channel": channel, "date": str(day), "raw": int(counts["raw"].get(day, 0)),
+         "normalized": int(counts["normalized"].get(day, 0)), "filtered_or_quarantined": int(counts["held"].get(day, 0)),
+         **{name: found.get(day, []) for name, found in listed.items()}}
         for day in days
-        if raw.get(day, 0) != normalized.get(day, 0) + held.get(day, 0)
+        if any(day in found.index for found in listed.values())
     ]
 
 
@@ -71,7 +103,8 @@ def build_normalized_orders(partitions_def: dg.MultiPartitionsDefinition, raw: d
         kinds={"pandas", "sql"},
         check_specs=[
             dg.AssetCheckSpec(CONSERVATION_CHECK, asset=key, blocking=True,
-                              description="distinct raw orders = normalized + filtered + quarantined, per day"),
+                              description="per day, raw order ids = normalized + filtered + quarantined ids, each once "
+                                          "and under its own day; lists the ids that do not balance"),
             dg.AssetCheckSpec(GATE_CHECK, asset=key,
                               description="orders that failed the Pandera contract, by error code"),
         ],

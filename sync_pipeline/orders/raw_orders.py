@@ -1,6 +1,7 @@
 """`raw_orders`: every order payload, verbatim, per channel and UTC day of placement."""
 
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 from pydantic import Field
@@ -8,7 +9,7 @@ from pydantic import Field
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.orders.ingest import ChannelIngest, ingest_channel
-from sync_pipeline.partitions import dates_by_channel
+from sync_pipeline.partitions import dates_by_channel, partition_key
 
 
 class RawOrdersConfig(dg.Config):
@@ -26,6 +27,7 @@ def ingest_metadata(results: list[ChannelIngest], seconds: float) -> dict[str, f
         "csv_orders": sum(r.csv_orders for r in results),
         "channels": len(results),
         "channels_failed": sum(1 for r in results if r.error),
+        "partitions_failed": sum(len(r.failed_days) for r in results),
         "pages": sum(log.pages for log in logs),
         "api_calls": sum(len(log.calls) for log in logs),
         "retries": sum(log.retries for log in logs),
@@ -43,14 +45,23 @@ def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsD
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"api", "sql"},
+        # A run may land some of its partitions and not others: those are then materialized one by one below.
+        output_required=False,
     )
     def raw_orders(
         context: dg.AssetExecutionContext,
         config: RawOrdersConfig,
         database: DatabaseResource,
         channels: ChannelsResource,
-    ) -> dg.MaterializeResult:
-        """Order payloads exactly as each channel sent them; a new row only when an order's payload changed."""
+    ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+        """Order payloads exactly as each channel sent them; a new row only when an order's payload changed.
+
+        Outcomes are per partition: when a channel fails (a refused key) or some days cannot be had (older than
+        the API keeps, with no CSV export), the partitions that did land are materialized on their own and the
+        step then fails naming what did not, so only those partitions show as failed. The downstream steps of
+        this run do not execute (Dagster runs a step only after its upstream step succeeded and yielded its
+        output, and that output would materialize every partition of the run), so `order_sync_continue`
+        runs normalized_orders and fulfilment_orders for the landed partitions."""
         started = time.perf_counter()
         settings = channels.pipeline_config()
         engine = database.engine()
@@ -73,9 +84,17 @@ def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsD
             )
         metadata = ingest_metadata(results, time.perf_counter() - started)
         failures = [r.error for r in results if r.error]
-        if failures:
-            # Healthy channels have landed their orders; the run still fails so the broken one is seen.
-            raise dg.Failure(description="\n".join(failures), metadata=metadata)
-        return dg.MaterializeResult(metadata=metadata)
+        if not failures:
+            yield dg.MaterializeResult(metadata=metadata)
+            return
+        # Only what landed is materialized; the run fails so the rest is seen (Dagster marks it failed).
+        for result in results:
+            failed = set(result.failed_days)
+            for day in result.dates:
+                if day not in failed:
+                    yield dg.AssetMaterialization(
+                        asset_key=context.assets_def.key, partition=partition_key(result.channel, day), metadata=metadata
+                    )
+        raise dg.Failure(description="\n".join(failures), metadata=metadata)
 
     return raw_orders

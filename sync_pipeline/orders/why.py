@@ -11,6 +11,7 @@ import orjson
 import sqlalchemy as sa
 
 from sync_pipeline.channels import CONNECTORS, ORDER_MAPPINGS
+from sync_pipeline.channels.http import ApiCallLog
 from sync_pipeline.config import PipelineConfig
 from sync_pipeline.db.tables import (
     fulfilment_orders,
@@ -20,7 +21,7 @@ from sync_pipeline.db.tables import (
     raw_orders,
 )
 from sync_pipeline.db.writes import insert_new
-from sync_pipeline.orders.ingest import filed_days, payload_row
+from sync_pipeline.orders.ingest import VERSION_KEY, at_home, log_api_calls, payload_row
 from sync_pipeline.orders.normalize import normalize
 from sync_pipeline.orders.normalized_orders import read_raw_versions, write_normalized
 from sync_pipeline.orders.status_map import load_status_map
@@ -168,17 +169,21 @@ def _fulfilment_state(row) -> str:
 
 
 def reimport(engine: sa.Engine, config: PipelineConfig, channel_name: str, external_order_id: str, run_id: str) -> str:
-    """Fetch one order again, land it if it changed, and normalize its day; returns the why report."""
+    """Fetch one order again, land it in its home partition if it changed, and normalize that day (so errors the
+    new version no longer has are resolved there); its API calls are logged. Returns the why report."""
     channel = config.channel(channel_name)
-    order = CONNECTORS[channel.type](channel).fetch_order(external_order_id)
+    log = ApiCallLog(channel_name)
+    try:
+        order = CONNECTORS[channel.type](channel, log).fetch_order(external_order_id)
+    finally:
+        log_api_calls(engine, log, run_id)
     if order is None:
         raise OrderNotFound(f"channel {channel_name!r} does not know order {external_order_id!r} (deleted, or a wrong id)")
     now = datetime.now(timezone.utc)
-    filed_under = filed_days(engine, channel_name, [order.external_order_id]).get(order.external_order_id, now.date())
-    row = payload_row(channel_name, order, run_id, now, "api", filed_under)
-    day = row["partition_date"]
     with engine.begin() as connection:
-        insert_new(connection, raw_orders, [row], ["channel", "external_order_id", "payload_sha256"])
+        [row] = at_home(connection, channel_name, [payload_row(channel_name, order, run_id, now, "api", now.date())])
+        insert_new(connection, raw_orders, [row], VERSION_KEY)
+    day = row["partition_date"]
     with engine.connect() as connection:
         raw = read_raw_versions(connection, channel_name, [day])
     result = normalize(raw, channel, ORDER_MAPPINGS[channel.type], load_status_map(channel), run_id, now)

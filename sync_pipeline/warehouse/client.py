@@ -166,10 +166,10 @@ class WarehouseClient:
                 return linked_submission(existing, attempts)
         error = body.get("error", "rejected")
         code = REJECTION_CODES.get(error, "WAREHOUSE_REJECTED")
-        return Submission(
+        detail = f" ({body['detail']})" if body.get("detail") else ""
+        return Submission(  # the warehouse's own words, redacted: they land in fulfilment_orders.message
             "rejected", attempts, error_code=code,
-            message=f"the warehouse rejected the order: {error}" + (f" ({body['detail']})" if body.get("detail") else "")
-                    + f"; {REJECTION_FIXES[code]}",
+            message=self.http.redact(f"the warehouse rejected the order: {error}{detail}") + f"; {REJECTION_FIXES[code]}",
         )
 
     def cancel(self, warehouse_order_id: str) -> str:
