@@ -148,11 +148,7 @@ def cmd_reimport(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from sync_pipeline.bench import (
-        run_ingest_benchmark,
-        run_submit_benchmark,
-        run_transform_benchmark,
-    )
+    from sync_pipeline.bench import run_ingest_benchmark, run_submit_benchmark, run_transform_benchmark
 
     run = {"ingest": run_ingest_benchmark, "transform": run_transform_benchmark, "submit": run_submit_benchmark}
     figures = run[args.which]()

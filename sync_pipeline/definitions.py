@@ -10,10 +10,7 @@ from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import PipelineConfig
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.fulfilment.fulfilment_orders import build_fulfilment_orders
-from sync_pipeline.fulfilment.sensors import (
-    build_fulfilment_retry_schedule,
-    build_mapping_change_sensor,
-)
+from sync_pipeline.fulfilment.sensors import build_fulfilment_retry_schedule, build_mapping_change_sensor
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_continuation_sensor, build_order_sync_schedules

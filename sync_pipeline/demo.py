@@ -13,21 +13,9 @@ import sqlalchemy as sa
 import yaml
 
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import (
-    PROJECT_ROOT,
-    PipelineConfig,
-    channels_file,
-    default_channel,
-    parse_config,
-)
+from sync_pipeline.config import PROJECT_ROOT, PipelineConfig, channels_file, default_channel, parse_config
 from sync_pipeline.db.engine import database_url, get_engine
-from sync_pipeline.db.tables import (
-    api_calls,
-    fulfilment_orders,
-    order_sync_errors,
-    orders,
-    raw_orders,
-)
+from sync_pipeline.db.tables import api_calls, fulfilment_orders, order_sync_errors, orders, raw_orders
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator

@@ -18,14 +18,7 @@ from sync_pipeline.orders.normalize import normalize
 from sync_pipeline_tests.conftest import scenario
 from sync_pipeline_tests.test_connectors import YESTERDAY, day_window, fetch_day
 from sync_pipeline_tests.test_fulfilment_orders import check_passed
-from sync_pipeline_tests.test_normalize import (
-    NOW,
-    channel,
-    errors_of,
-    load,
-    raw_frame,
-    run,
-)
+from sync_pipeline_tests.test_normalize import NOW, channel, errors_of, load, raw_frame, run
 
 TYPES = ["bigcommerce", "ebay"]
 UTC = timezone.utc

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sync_pipeline.channels.http import ChannelUnavailable
 from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.tables import fulfilment_orders
+from sync_pipeline.fulfilment import submit
 from sync_pipeline.warehouse.client import Submission, WarehouseClient
 from sync_pipeline_tests.conftest import TODAY, scenario
 from sync_pipeline_tests.test_fulfilment_orders import fulfilment_rows
@@ -78,18 +79,14 @@ def die_after_the_first_stored_resend(monkeypatch) -> None:
     monkeypatch.setattr(WarehouseClient, "create", create)
 
 
-def test_a_slow_batch_never_outlives_its_claims(harness_factory, monkeypatch, duplicate_references):
-    """Run A sends slowly; run B starts while A is still sending, after A's claims would have expired if they
-    had been taken for the whole batch at once. B must not send what A is about to send."""
-    harness = harness_factory(
-        scenario([("shop", "shopify", 16)], days=1, start=YESTERDAY, warehouse={"duplicate_references": duplicate_references}),
-        overrides_in={"warehouse": {"concurrency": 1, "claim_expiry_seconds": 1}},
-    )
+def overlap_with_a_hung_send(harness, monkeypatch, wait_s: float) -> list:
+    """Run A's first send hangs for 3 s; `wait_s` after it began, run B (this thread) runs the same partition."""
     original, sending = WarehouseClient._post, threading.Event()
 
     def slow_post(self, order, attempts):
+        first = not sending.is_set()
         sending.set()
-        time.sleep(0.3)
+        time.sleep(3.0 if first else 0.05)
         return original(self, order, attempts)
 
     monkeypatch.setattr(WarehouseClient, "_post", slow_post)
@@ -97,19 +94,54 @@ def test_a_slow_batch_never_outlives_its_claims(harness_factory, monkeypatch, du
     first = threading.Thread(target=lambda: results.append(harness.materialize("shop", YESTERDAY, raise_on_error=False)))
     first.start()
     assert sending.wait(60)
+    time.sleep(wait_s)
     results.append(harness.materialize("shop", YESTERDAY, raise_on_error=False))
     first.join()
-    records = assert_once_each(harness, "shop")
-    assert len(records) >= 10
+    return results
+
+
+def test_a_slow_batch_never_outlives_its_claims(harness_factory, monkeypatch, duplicate_references, database_url):
+    """A's first send hangs for three claim expiries and B starts meanwhile: A's claims on the rest of its batch
+    must still be A's (renewed while A lives), or B sends them and then A does too."""
+    harness = harness_factory(
+        scenario([("shop", "shopify", 16)], days=1, start=YESTERDAY, warehouse={"duplicate_references": duplicate_references}),
+        overrides_in={"warehouse": {"concurrency": 1, "claim_expiry_seconds": 1}}, database_url=database_url,
+    )
+    monkeypatch.setattr(submit, "CLAIM_EXPIRY", timedelta(seconds=1), raising=False)  # the same expiry before leases
+    results = overlap_with_a_hung_send(harness, monkeypatch, wait_s=1.5)
+    assert len(assert_once_each(harness, "shop")) >= 10
+    assert len(results) == 2 and all(r.success for r in results)
+
+
+def test_a_host_whose_clock_runs_ahead_does_not_take_over_live_claims(
+    harness_factory, monkeypatch, duplicate_references, database_url,
+):
+    """Run B's host clock is an hour ahead: claims are timed by the database's clock, so B still sees A's as live."""
+    harness = harness_factory(
+        scenario([("shop", "shopify", 16)], days=1, start=YESTERDAY, warehouse={"duplicate_references": duplicate_references}),
+        overrides_in={"warehouse": {"concurrency": 1}}, database_url=database_url,
+    )
+
+    class AheadInThisThread(datetime):
+        """datetime whose now() is an hour ahead in run B's thread (this one) only."""
+
+        @classmethod
+        def now(cls, tz=None):
+            ahead = threading.current_thread() is threading.main_thread()
+            return datetime.now(tz) + (timedelta(hours=1) if ahead else timedelta(0))
+
+    monkeypatch.setattr(submit, "datetime", AheadInThisThread)
+    results = overlap_with_a_hung_send(harness, monkeypatch, wait_s=0.5)
+    assert len(assert_once_each(harness, "shop")) >= 10
     assert len(results) == 2 and all(r.success for r in results)
 
 
 def test_a_resent_order_whose_run_died_after_the_warehouse_stored_it_is_not_sent_again(
-    harness_factory, monkeypatch, duplicate_references,
+    harness_factory, monkeypatch, duplicate_references, database_url,
 ):
     harness = harness_factory(
         scenario([("shop", "shopify", 5)], days=1, start=YESTERDAY, warehouse={"duplicate_references": duplicate_references}),
-        overrides_in={"warehouse": {"concurrency": 1}},
+        overrides_in={"warehouse": {"concurrency": 1}}, database_url=database_url,
     )
     with monkeypatch.context() as patch:
         reject_every_order(patch)

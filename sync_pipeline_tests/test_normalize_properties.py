@@ -8,13 +8,7 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync_pipeline_tests.test_normalize import (
-    amazon_order,
-    run,
-    shopify_order,
-    takealot_order,
-    woo_order,
-)
+from sync_pipeline_tests.test_normalize import amazon_order, run, shopify_order, takealot_order, woo_order
 
 ODD_VALUES = st.one_of(
     st.none(),

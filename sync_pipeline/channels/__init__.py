@@ -6,10 +6,7 @@ from sync_pipeline.channels.amazon import AmazonConnector
 from sync_pipeline.channels.amazon.mapping import AMAZON_CSV_ORDERS, AMAZON_ORDERS
 from sync_pipeline.channels.base import ChannelConnector, RawOrder
 from sync_pipeline.channels.bigcommerce import BigCommerceConnector
-from sync_pipeline.channels.bigcommerce.mapping import (
-    BIGCOMMERCE_CSV_ORDERS,
-    BIGCOMMERCE_ORDERS,
-)
+from sync_pipeline.channels.bigcommerce.mapping import BIGCOMMERCE_CSV_ORDERS, BIGCOMMERCE_ORDERS
 from sync_pipeline.channels.ebay import EbayConnector
 from sync_pipeline.channels.ebay.mapping import EBAY_CSV_ORDERS, EBAY_ORDERS
 from sync_pipeline.channels.shopify import ShopifyConnector
@@ -17,10 +14,7 @@ from sync_pipeline.channels.shopify.mapping import SHOPIFY_CSV_ORDERS, SHOPIFY_O
 from sync_pipeline.channels.takealot import TakealotConnector
 from sync_pipeline.channels.takealot.mapping import TAKEALOT_CSV_ORDERS, TAKEALOT_ORDERS
 from sync_pipeline.channels.woocommerce import WooCommerceConnector
-from sync_pipeline.channels.woocommerce.mapping import (
-    WOOCOMMERCE_CSV_ORDERS,
-    WOOCOMMERCE_ORDERS,
-)
+from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_CSV_ORDERS, WOOCOMMERCE_ORDERS
 from sync_pipeline.orders.mapping import ChannelMapping
 
 CONNECTORS: dict[str, type[ChannelConnector]] = {

@@ -11,12 +11,7 @@ from datetime import datetime, timezone
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from sync_pipeline.config import ChannelConfig, RateLimitConfig
 

@@ -1,9 +1,9 @@
 """Exactly once at the warehouse, whatever fails, however many runs overlap, and whether or not the warehouse
 refuses a client reference it already holds (many targets store it again, and the order ships twice).
 
-Every order has a row in fulfilment_orders before anything is sent. A run claims one order just before sending
-it, with one conditional UPDATE timed by the database's clock, and that UPDATE also sets `in_doubt_since`: from
-then on the order is *in doubt* until the warehouse's answer is recorded. An order in doubt, whatever its status,
+Every order has a row in fulfilment_orders before anything is sent. A run claims each batch of orders just before
+sending it, with one conditional UPDATE timed by the database's clock, and that UPDATE also sets `in_doubt_since`:
+from then on the order is *in doubt* until the warehouse's answer is recorded. An order in doubt, whatever its status,
 is looked up at the warehouse before anything else is done with it (linked if there, sendable again if not), and
 is never settled, cancelled or resent while the warehouse cannot say. An order sent before is looked up before
 it is sent again, and the first sends of a run are checked against the warehouse's list of the channel's orders
@@ -27,7 +27,8 @@ import sqlalchemy as sa
 
 from sync_pipeline.channels.http import ChannelError
 from sync_pipeline.db.clock import database_now
-from sync_pipeline.db.tables import UtcDateTime, fulfilment_orders as table
+from sync_pipeline.db.tables import UtcDateTime
+from sync_pipeline.db.tables import fulfilment_orders as table
 from sync_pipeline.db.writes import insert_new, with_none
 from sync_pipeline.fulfilment.prepare import STAGE, Prepared
 from sync_pipeline.orders.sync_errors import record_errors
@@ -93,14 +94,15 @@ def _fulfil(
     held = client.orders_by_reference(channel) if any(i not in sent_before for i in to_send) else {}
     with ThreadPoolExecutor(max_workers=client.config.concurrency) as pool:
         for start in range(0, len(to_send), WRITE_BATCH):
-            batch = to_send[start:start + WRITE_BATCH]
-            sends = pool.map(lambda order_id: _send(client, claims, order_id, prepared.requests[order_id],
+            # Claimed batch by batch, just before it goes out; orders another run holds, or that moved on since
+            # this run read their state, are left out.
+            chunk = to_send[start:start + WRITE_BATCH]
+            batch = claims.take_to_send(chunk)
+            counts["skipped_claimed_elsewhere"] += len(chunk) - len(batch)
+            sends = pool.map(lambda order_id: _send(client, order_id, prepared.requests[order_id],
                                                     order_id in sent_before, held), batch)
             outcomes = []
             for order_id, submission in zip(batch, sends):
-                if submission is None:  # another run holds it, or it moved on since this run read its state
-                    counts["skipped_claimed_elsewhere"] += 1
-                    continue
                 counts.update(_count(submission))
                 outcomes.append(_outcome(order_id, submission, orders.loc[order_id, "ship_code"], run_id))
             _record(engine, outcomes, run_id)
@@ -160,18 +162,19 @@ class Claims:
                 ).scalars().all()
         return claimed
 
-    def take_to_send(self, order_id: str) -> bool:
-        """Claim one order just before its send, and mark it in doubt in the same statement."""
+    def take_to_send(self, order_ids: list[str]) -> list[str]:
+        """Claim orders just before they are sent, and mark them in doubt in the same statement; in send order."""
         now = database_now(self.dialect)
         with self.engine.begin() as connection:
-            return connection.execute(
+            claimed = set(connection.execute(
                 table.update()
-                .where(table.c.order_id == order_id, table.c.status.in_(SENDABLE), table.c.in_doubt_since.is_(None),
+                .where(table.c.order_id.in_(order_ids), table.c.status.in_(SENDABLE), table.c.in_doubt_since.is_(None),
                        self.free())
                 .values(claimed_by=self.run_id, claimed_at=now, in_doubt_since=now,
                         submitted_at=sa.func.coalesce(table.c.submitted_at, now))
                 .returning(table.c.order_id)
-            ).first() is not None
+            ).scalars())
+        return [order_id for order_id in order_ids if order_id in claimed]
 
     def release(self, order_ids: list[str], still_in_doubt: bool) -> None:
         values = {"claimed_by": None, "claimed_at": None, **({} if still_in_doubt else {"in_doubt_since": None})}
@@ -181,13 +184,9 @@ class Claims:
             )
 
 
-def _send(
-    client: WarehouseClient, claims: Claims, order_id: str, request: dict, sent_before: bool, held: dict[str, dict]
-) -> Submission | None:
-    """One order: claimed, then looked up where it may be there already, then posted. Whatever goes wrong is this
-    order's outcome, never the batch's. None: not this run's to send."""
-    if not claims.take_to_send(order_id):
-        return None
+def _send(client: WarehouseClient, order_id: str, request: dict, sent_before: bool, held: dict[str, dict]) -> Submission:
+    """One claimed order: looked up where it may be there already, then posted. Whatever goes wrong is this
+    order's outcome, never the batch's."""
     reference = request["client_reference"]
     try:
         existing = client.find(reference) if sent_before else held.get(reference)

@@ -25,10 +25,6 @@ HOME_LOOKUP_CHUNK = 500
 VERSION_KEY = ["channel", "external_order_id", "payload_sha256"]  # raw_orders' unique key: one row per version
 
 
-class HistoryLimitError(Exception):
-    """The channel's API no longer serves orders that old."""
-
-
 @dataclass
 class ChannelIngest:
     """What one channel's fetch did, for metadata, summaries and error reports."""
@@ -113,7 +109,7 @@ def ingest_channel(
                 for d in api_days
             ]
             upsert(connection, ingest_cursors, cursors, ["channel", "partition_date"])
-    except (ChannelError, ConfigError, CsvImportError, HistoryLimitError) as exc:
+    except (ChannelError, ConfigError, CsvImportError) as exc:
         result.error = str(exc)
         result.failed_days = list(days)
     finally:
@@ -177,12 +173,13 @@ def _fetch_rows(
     missing = [d for d in old_days if not exported or not exported[0] <= d <= exported[-1]]
     if missing:
         result.failed_days = missing
-        result.error = str(HistoryLimitError(
+        # The API no longer serves these days: they fail on their own, the rest of the range lands.
+        result.error = (
             f"channel {channel.name!r}: the {channel.type} API keeps {channel.history_days} days of order "
             f"history, so {len(missing)} day(s) {missing[0]}..{missing[-1]} (before {floor}) cannot be fetched and no "
             f"CSV export covers them. Export those orders from the channel as CSV into {imports_dir(channel)}/ and "
             f"materialize these partitions again."
-        ))
+        )
     for file_name, orders in exports.items():
         result.csv_orders += len(orders)
         rows.extend(payload_row(channel.name, o, run_id, fetched_at, f"csv:{file_name}") for o in orders)

@@ -21,12 +21,7 @@ import pycountry
 from sync_pipeline.config import ChannelConfig
 from sync_pipeline.db.tables import orders
 from sync_pipeline.db.writes import with_none
-from sync_pipeline.orders.mapping import (
-    AMOUNT_FIELDS,
-    LINE_COLUMNS,
-    ORDER_COLUMNS,
-    ChannelMapping,
-)
+from sync_pipeline.orders.mapping import AMOUNT_FIELDS, LINE_COLUMNS, ORDER_COLUMNS, ChannelMapping
 from sync_pipeline.orders.schemas import NormalizedOrderSchema, failed_checks
 
 STAGE = "normalize"

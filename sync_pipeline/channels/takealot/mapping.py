@@ -1,12 +1,7 @@
 """Takealot sales (one row per order line) -> canonical order: the field table. Takealot orders ship
 to a Takealot distribution centre, so the DC is the ship-to and the customer is only a name."""
 
-from sync_pipeline.orders.mapping import (
-    ChannelMapping,
-    decimal_sum,
-    local_time,
-    per_unit,
-)
+from sync_pipeline.orders.mapping import ChannelMapping, decimal_sum, local_time, per_unit
 
 # Where the warehouse delivers lead-time orders, by Takealot DC code: (street, city, postal code). The street is
 # the DC's name as the carrier books it; update it here if Takealot moves a DC.

@@ -14,13 +14,7 @@ from decimal import Decimal
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from sync_pipeline.simulator.orders import (
-    Address,
-    Line,
-    Market,
-    SimOrder,
-    SimOrderRecord,
-)
+from sync_pipeline.simulator.orders import Address, Line, Market, SimOrder, SimOrderRecord
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,

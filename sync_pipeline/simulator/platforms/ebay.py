@@ -18,13 +18,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from sync_pipeline.simulator.orders import (
-    Address,
-    Line,
-    Market,
-    SimOrder,
-    SimOrderRecord,
-)
+from sync_pipeline.simulator.orders import Address, Line, Market, SimOrder, SimOrderRecord
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,

@@ -11,14 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sync_pipeline.simulator.orders import (
-    Address,
-    Line,
-    Market,
-    Person,
-    SimOrder,
-    SimOrderRecord,
-)
+from sync_pipeline.simulator.orders import Address, Line, Market, Person, SimOrder, SimOrderRecord
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,

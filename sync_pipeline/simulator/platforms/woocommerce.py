@@ -14,13 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from sync_pipeline.simulator.orders import (
-    Address,
-    Line,
-    Market,
-    SimOrder,
-    SimOrderRecord,
-)
+from sync_pipeline.simulator.orders import Address, Line, Market, SimOrder, SimOrderRecord
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,
