@@ -1,4 +1,5 @@
-"""`sync-pipeline demo`: the simulator plus real Dagster runs into the warehouse, one run per channel."""
+"""`sync-pipeline demo`: the simulator plus real Dagster runs into the sync database and the simulated 3PL, one run
+per channel."""
 
 from __future__ import annotations
 
