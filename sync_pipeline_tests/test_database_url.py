@@ -1,12 +1,15 @@
-"""The sync database's URL: SYNC_DATABASE_URL, the old SYNC_WAREHOUSE_URL still read with a warning, else SQLite."""
+"""The sync database: its URL (SYNC_DATABASE_URL, the old SYNC_WAREHOUSE_URL still read with a warning, else SQLite),
+and a database made by an earlier version brought up to the current columns."""
 
 from __future__ import annotations
 
 import warnings
 
 import pytest
+import sqlalchemy as sa
 
-from sync_pipeline.db.engine import DEFAULT_DATABASE_PATH, database_url
+from sync_pipeline.db.engine import DEFAULT_DATABASE_PATH, database_url, get_engine
+from sync_pipeline.db.tables import fulfilment_orders
 
 
 def test_sync_database_url_wins_and_the_old_name_still_works_with_a_warning(monkeypatch):
@@ -22,3 +25,24 @@ def test_sync_database_url_wins_and_the_old_name_still_works_with_a_warning(monk
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the new name says nothing
         assert database_url() == "sqlite:///new.db"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_database_made_before_in_doubt_since_gains_the_column(kind, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'old.db'}" if kind == "sqlite" else request.getfixturevalue("postgres_schema_url")
+    before = sa.MetaData()  # fulfilment_orders as the previous version made it: no in_doubt_since
+    sa.Table("fulfilment_orders", before, *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                                            for c in fulfilment_orders.columns if c.name != "in_doubt_since"))
+    old = sa.create_engine(url)
+    before.create_all(old)
+    with old.begin() as connection:
+        connection.execute(sa.text(
+            "insert into fulfilment_orders (order_id, channel, external_order_id, partition_date, client_reference, "
+            "status, linked, attempts, updated_at, run_id) "
+            "values ('shop:1', 'shop', '1', '2026-11-30', 'shop:1', 'ACCEPTED', false, 1, '2026-11-30 10:00:00', 'r')"))
+    old.dispose()
+    engine = get_engine(url)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("fulfilment_orders")}
+    assert {"in_doubt_since", "claimed_at", "submitted_at"} <= columns
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("select status, in_doubt_since from fulfilment_orders")).all() == [("ACCEPTED", None)]

@@ -70,4 +70,25 @@ def _engine(url: str) -> sa.Engine:
     except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
         # Another process created a table between our check and our CREATE ("already exists"): it won; check again.
         metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """A database made by an earlier version gains the columns added since (each nullable, so existing rows stay
+    valid): an upgrade needs no manual step. Concurrent processes may race to add one; the loser finds it there."""
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"table {table.name} lacks the required column {column.name}: recreate the table")
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as connection:
+                    connection.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+                    raise
