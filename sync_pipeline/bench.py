@@ -324,8 +324,8 @@ def _killed(workdir: Path, orders: int, kills: int, duplicate_references: str, r
             process = _start_submitter(path, database_url, simulator.url, key)
             if process.stdout.readline().strip() != SUBMITTER_READY:
                 raise RuntimeError(f"the submitting process did not start (exit {process.wait()})")
-            target = _at_3pl(simulator)["posts"] + rng.randint(1, max(1, orders // (kills + 1)))
-            while process.poll() is None and _at_3pl(simulator)["posts"] < target:
+            target = simulator.warehouse.posts() + rng.randint(1, max(1, orders // (kills + 1)))
+            while process.poll() is None and simulator.warehouse.posts() < target:
                 time.sleep(0.002)
             time.sleep(rng.uniform(0, 0.01))
             if process.poll() is not None:  # it ran to the end before the kill: nothing is left to send

@@ -83,11 +83,10 @@ def _log_api_calls(log, run_id: str) -> None:
     import sqlalchemy as sa
 
     from sync_pipeline.db.engine import database_url, get_engine
-    from sync_pipeline.db.tables import api_calls
+    from sync_pipeline.db.writes import log_api_calls
 
     try:
-        with get_engine(database_url()).begin() as connection:
-            connection.execute(api_calls.insert(), log.rows(run_id))
+        log_api_calls(get_engine(database_url()), log, run_id)
     except (sa.exc.SQLAlchemyError, OSError) as exc:
         reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"WARNING: {len(log.calls)} API call(s) of run {run_id} not logged in api_calls: {reason}", file=sys.stderr)

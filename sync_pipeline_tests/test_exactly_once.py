@@ -41,6 +41,14 @@ def assert_once_each(harness, channel: str) -> dict[str, dict]:
     return records
 
 
+def one_shop(harness_factory, orders: int, duplicate_references: str, database_url: str | None = None, **warehouse):
+    """One Shopify channel's day, sent one order at a time to a warehouse with the given duplicate_references."""
+    return harness_factory(
+        scenario([("shop", "shopify", orders)], days=1, start=YESTERDAY, warehouse={"duplicate_references": duplicate_references}),
+        overrides_in={"warehouse": {"concurrency": 1, **warehouse}}, database_url=database_url,
+    )
+
+
 def expire_claims(harness) -> None:
     """An hour passes: the claims a dead run left behind expire (by the database's clock)."""
     with get_engine(harness.database_url).begin() as connection:
@@ -103,10 +111,7 @@ def overlap_with_a_hung_send(harness, monkeypatch, wait_s: float) -> list:
 def test_a_slow_batch_never_outlives_its_claims(harness_factory, monkeypatch, duplicate_references, database_url):
     """A's first send hangs for three claim expiries and B starts meanwhile: A's claims on the rest of its batch
     must still be A's (renewed while A lives), or B sends them and then A does too."""
-    harness = harness_factory(
-        scenario([("shop", "shopify", 16)], days=1, start=YESTERDAY, warehouse={"duplicate_references": duplicate_references}),
-        overrides_in={"warehouse": {"concurrency": 1, "claim_expiry_seconds": 1}}, database_url=database_url,
-    )
+    harness = one_shop(harness_factory, 16, duplicate_references, database_url, claim_expiry_seconds=1)
     monkeypatch.setattr(submit, "CLAIM_EXPIRY", timedelta(seconds=1), raising=False)  # the same expiry before leases
     results = overlap_with_a_hung_send(harness, monkeypatch, wait_s=1.5)
     assert len(assert_once_each(harness, "shop")) >= 10
@@ -117,10 +122,7 @@ def test_a_host_whose_clock_runs_ahead_does_not_take_over_live_claims(
     harness_factory, monkeypatch, duplicate_references, database_url,
 ):
     """Run B's host clock is an hour ahead: claims are timed by the database's clock, so B still sees A's as live."""
-    harness = harness_factory(
-        scenario([("shop", "shopify", 16)], days=1, start=YESTERDAY, warehouse={"duplicate_references": duplicate_references}),
-        overrides_in={"warehouse": {"concurrency": 1}}, database_url=database_url,
-    )
+    harness = one_shop(harness_factory, 16, duplicate_references, database_url)
 
     class AheadInThisThread(datetime):
         """datetime whose now() is an hour ahead in run B's thread (this one) only."""
@@ -139,10 +141,7 @@ def test_a_host_whose_clock_runs_ahead_does_not_take_over_live_claims(
 def test_a_resent_order_whose_run_died_after_the_warehouse_stored_it_is_not_sent_again(
     harness_factory, monkeypatch, duplicate_references, database_url,
 ):
-    harness = harness_factory(
-        scenario([("shop", "shopify", 5)], days=1, start=YESTERDAY, warehouse={"duplicate_references": duplicate_references}),
-        overrides_in={"warehouse": {"concurrency": 1}}, database_url=database_url,
-    )
+    harness = one_shop(harness_factory, 5, duplicate_references, database_url)
     with monkeypatch.context() as patch:
         reject_every_order(patch)
         harness.materialize("shop", YESTERDAY)
@@ -167,10 +166,7 @@ def test_a_resent_order_whose_run_died_after_the_warehouse_stored_it_is_not_sent
 def test_an_order_in_doubt_is_not_cancelled_here_while_the_warehouse_may_ship_it(
     harness_factory, monkeypatch, duplicate_references,
 ):
-    harness = harness_factory(
-        scenario([("shop", "shopify", 4)], days=1, start=YESTERDAY, warehouse={"duplicate_references": duplicate_references}),
-        overrides_in={"warehouse": {"concurrency": 1}},
-    )
+    harness = one_shop(harness_factory, 4, duplicate_references)
     with monkeypatch.context() as patch:
         reject_every_order(patch)
         harness.materialize("shop", YESTERDAY)

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sync_pipeline.channels.http import ApiCallLog
+from sync_pipeline.db.tables import api_calls
+
 
 def _insert(connection: sa.Connection, table: sa.Table):
     dialect = connection.dialect.name
@@ -54,6 +57,14 @@ def lock_partitions(connection: sa.Connection, key: str) -> None:
     its first write takes the database lock, which concurrent writers wait on (busy timeout)."""
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("select pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
+def log_api_calls(engine: sa.Engine, log: ApiCallLog, run_id: str) -> None:
+    """An ApiCallLog's calls into api_calls, in a transaction of their own, so they are kept whether or not what
+    they fetched or sent is written."""
+    if log.calls:
+        with engine.begin() as connection:
+            connection.execute(api_calls.insert(), log.rows(run_id))
 
 
 def with_none(data):

@@ -14,8 +14,9 @@ from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ConfigError
 from sync_pipeline.db.resource import DatabaseResource
-from sync_pipeline.db.tables import api_calls, order_lines, orders
 from sync_pipeline.db.tables import fulfilment_orders as fulfilment_table
+from sync_pipeline.db.tables import order_lines, orders
+from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError
 from sync_pipeline.fulfilment.prepare import prepare
 from sync_pipeline.fulfilment.submit import fulfil
@@ -125,9 +126,7 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
         except (ChannelError, ConfigError, MapFileError) as exc:
             raise dg.Failure(description=str(exc)) from None
         finally:
-            if log.calls:
-                with engine.begin() as connection:
-                    connection.execute(api_calls.insert(), log.rows(context.run.run_id))
+            log_api_calls(engine, log, context.run.run_id)
         metadata = {
             **{k: int(v) for k, v in sorted(totals.items())},
             "warehouse_api_calls": len(log.calls),

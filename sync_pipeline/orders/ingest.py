@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sync_pipeline.channels import CONNECTORS, ChannelConnector, RawOrder
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.config import ChannelConfig, ConfigError
-from sync_pipeline.db.tables import api_calls, ingest_cursors, raw_orders
-from sync_pipeline.db.writes import insert_new, lock_partitions, upsert
+from sync_pipeline.db.tables import ingest_cursors, raw_orders
+from sync_pipeline.db.writes import insert_new, lock_partitions, log_api_calls, upsert
 from sync_pipeline.orders.csv_import import CsvImportError, imports_dir, read_exports
 
 # Re-read this much before the cursor: channel clocks drift and updates commit late.
@@ -116,13 +116,6 @@ def ingest_channel(
         log_api_calls(engine, result.log, run_id)
         result.seconds = time.perf_counter() - started
     return result
-
-
-def log_api_calls(engine: sa.Engine, log: ApiCallLog, run_id: str) -> None:
-    """In a transaction of its own, so the calls are kept whether or not what they fetched lands."""
-    if log.calls:
-        with engine.begin() as connection:
-            connection.execute(api_calls.insert(), log.rows(run_id))
 
 
 def homes(connection: sa.Connection, channel: str, external_ids: list[str]) -> dict[str, date]:

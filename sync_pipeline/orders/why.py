@@ -14,8 +14,8 @@ from sync_pipeline.channels import CONNECTORS, ORDER_MAPPINGS
 from sync_pipeline.channels.http import ApiCallLog
 from sync_pipeline.config import PipelineConfig
 from sync_pipeline.db.tables import fulfilment_orders, order_lines, order_sync_errors, orders, raw_orders
-from sync_pipeline.db.writes import insert_new
-from sync_pipeline.orders.ingest import VERSION_KEY, at_home, log_api_calls, payload_row
+from sync_pipeline.db.writes import insert_new, log_api_calls
+from sync_pipeline.orders.ingest import VERSION_KEY, at_home, payload_row
 from sync_pipeline.orders.normalize import normalize
 from sync_pipeline.orders.normalized_orders import read_raw_versions, write_normalized
 from sync_pipeline.orders.status_map import load_status_map

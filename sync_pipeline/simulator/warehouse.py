@@ -280,6 +280,11 @@ class Warehouse:
                 for reference in sorted(set(self._by_reference) | set(self._posts))
             }
 
+    def posts(self) -> int:
+        """POST orders requests answered so far, over every reference (cheap enough to poll)."""
+        with self._lock:
+            return sum(self._posts.values())
+
     def items(self) -> list[dict]:
         """Every catalogue item (a copy), by SKU."""
         with self._lock:

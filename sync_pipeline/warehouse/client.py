@@ -37,7 +37,7 @@ REJECTION_FIXES = {
 @dataclass(frozen=True)
 class Submission:
     """What the warehouse made of one order: accepted (new or linked to the one it already had), rejected with
-    its reason, or unknown because it never answered (the order stays NEW and is looked up next run)."""
+    its reason, or unknown because it never answered (the order stays in doubt and is looked up next run)."""
 
     outcome: str  # accepted | rejected | unavailable
     attempts: int
