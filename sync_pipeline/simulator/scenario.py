@@ -50,6 +50,7 @@ DEFAULT_RATE_LIMITS = {
     "amazon_getOrder": RateLimit(burst=30, per_second=0.5),
     "takealot": RateLimit(burst=10, per_second=1.0),
     "bigcommerce": RateLimit(burst=150, per_second=5.0),  # Standard plan: 150 per 30 s window per store
+    "amazon_confirmShipment": RateLimit(burst=10, per_second=2.0),
 }
 
 
@@ -129,6 +130,12 @@ class Anomalies:
     unmapped_ship_method: float = 0.0
     po_box: float = 0.0
     bad_postal_code: float = 0.0
+    # Orders whose tracking push the channel refuses as its API does (S29-S33), drawn per order at push time.
+    tracking_order_deleted: float = 0.0
+    tracking_already_fulfilled: float = 0.0
+    tracking_order_locked: float = 0.0
+    tracking_order_cancelled: float = 0.0
+    tracking_permission_denied: float = 0.0
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> Anomalies:
@@ -172,6 +179,12 @@ class WarehouseSpec:
     # A POST with a client reference already held: "reject" answers 409 (EFS's FCP); "accept" stores another
     # order, as many targets do, so only the pipeline's own care keeps an order from shipping twice.
     duplicate_references: str = "reject"
+    # Shipping: an accepted order ships once `ship_after_hours` (a [low, high] range in hours, drawn per order) have
+    # passed since the channel placed it, as of the simulator's construction; None: nothing ships on its own.
+    ship_after_hours: tuple[float, float] | None = None
+    multi_package: float = 0.0  # share of shipped orders sent in several packages
+    tracking_corrections: float = 0.0  # share of packages whose tracking number is corrected after shipping
+    unknown_carrier: float = 0.0  # share of packages sent with a carrier no channel vocabulary knows
 
     @classmethod
     def from_dict(cls, raw: Any, where: str, channel_names: list[str]) -> WarehouseSpec:
@@ -189,6 +202,10 @@ class WarehouseSpec:
             out_of_stock=_share(raw.get("out_of_stock", 0.0), f"{where}.out_of_stock"),
             duplicate_references=_choice(raw.get("duplicate_references", "reject"), f"{where}.duplicate_references",
                                          DUPLICATE_REFERENCE_POLICIES),
+            ship_after_hours=_hours_range(raw.get("ship_after_hours"), f"{where}.ship_after_hours"),
+            multi_package=_share(raw.get("multi_package", 0.0), f"{where}.multi_package"),
+            tracking_corrections=_share(raw.get("tracking_corrections", 0.0), f"{where}.tracking_corrections"),
+            unknown_carrier=_share(raw.get("unknown_carrier", 0.0), f"{where}.unknown_carrier"),
         )
 
 
@@ -348,6 +365,21 @@ def _share(value: Any, where: str) -> float:
     if share > 1.0:
         raise ScenarioError(f"{where}: must be a share between 0 and 1, got {value!r}")
     return share
+
+
+def _hours_range(value: Any, where: str) -> tuple[float, float] | None:
+    """None, a number of hours, or [low, high]."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        hours = _number(value, where, minimum=0.0)
+        return hours, hours
+    if isinstance(value, list) and len(value) == 2:
+        low, high = (_number(v, f"{where}[{i}]", minimum=0.0) for i, v in enumerate(value))
+        if low > high:
+            raise ScenarioError(f"{where}: the low end {low:g} is above the high end {high:g}")
+        return low, high
+    raise ScenarioError(f"{where}: must be a number of hours or [low, high], got {value!r}")
 
 
 def _choice(value: Any, where: str, choices: tuple[str, ...]) -> str:

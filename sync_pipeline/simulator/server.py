@@ -155,6 +155,10 @@ class Simulator:
         with self._log_lock:
             return [dict(entry) for entry in self._log]
 
+    def tracking(self, channel: str) -> dict[str, list[dict]]:
+        """Every fulfillment the channel holds, by external order id (as GET /_admin/channels/<name>/tracking)."""
+        return self._platform(channel).tracking.all()
+
     def clear_requests(self) -> None:
         with self._log_lock:
             self._log.clear()
@@ -320,6 +324,10 @@ class Simulator:
             response = self.warehouse.admin(method, path[1:], body)
             if response is not None:
                 return response
+        if len(path) == 3 and path[0] == "channels" and path[2] == "tracking" and method == "GET":
+            if path[1] not in self._platforms:
+                return ApiResponse(404, {"error": f"no channel {path[1]!r}; simulated: {', '.join(self._platforms)}"})
+            return ApiResponse(200, self._platforms[path[1]].tracking.all())
         if len(path) == 3 and path[0] == "channels" and path[2] == "orders":
             if path[1] not in self._platforms:
                 return ApiResponse(404, {"error": f"no channel {path[1]!r}; simulated: {', '.join(self._platforms)}"})

@@ -5,8 +5,11 @@ its rate-limit headers, how it renders a generated order, and how it reads an or
 from __future__ import annotations
 
 import base64
+import copy
+import hashlib
 import hmac
 import json
+import random
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -21,6 +24,15 @@ from sync_pipeline.simulator.orders import Market, SimOrder, SimOrderRecord
 from sync_pipeline.simulator.ratelimit import Bucket, BucketReading
 from sync_pipeline.simulator.scenario import ChannelSpec, RateLimit, Scenario
 
+# The tracking refusals a channel can meet (scenario anomaly shares), drawn once per channel order, in this order.
+TRACKING_ANOMALIES = (
+    "tracking_order_deleted",  # S30: the order is gone from the channel (404 on its fulfillment endpoints)
+    "tracking_already_fulfilled",  # S29: a person fulfilled it by hand first (the channel holds a "hand" fulfillment)
+    "tracking_order_locked",  # S31: the first LOCKED_ATTEMPTS pushes are refused as locked / timed out, then accepted
+    "tracking_order_cancelled",  # S32: cancelled on the channel after it shipped; the push is refused
+    "tracking_permission_denied",  # S33: the app lacks the fulfillment scope for this order's location: 403
+)
+LOCKED_ATTEMPTS = 2
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 Window = tuple[datetime | None, datetime | None]
 
@@ -92,6 +104,51 @@ class OrderStore:
         return sorted(records, key=lambda r: (r.placed_at, id_key(r.external_order_id)))
 
 
+class TrackingStore:
+    """Every fulfillment (a package with its tracking numbers) a channel holds, per channel order: what tests and
+    the demo count, never the pipeline's tables. `source` is "api" for a push, "hand" for one a person made."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_order: dict[str, list[dict]] = {}
+        self._seq = 0
+
+    def add(self, external_order_id: str, tracking_numbers: list[str], carrier: str | None, lines: list[dict],
+            source: str = "api", extra: dict | None = None) -> dict:
+        """Store a fulfillment; `lines` are [{"line_id", "quantity"}] in the platform's line ids. Returns a copy."""
+        with self._lock:
+            self._seq += 1
+            now = iso_utc(datetime.now(timezone.utc))
+            record = {
+                "fulfillment_id": str(900_000_000 + self._seq), "tracking_numbers": list(tracking_numbers),
+                "carrier": carrier, "lines": [dict(line) for line in lines], "source": source,
+                "created_at": now, "updated_at": now, "previous_numbers": [], **(extra or {}),
+            }
+            self._by_order.setdefault(external_order_id, []).append(record)
+            return copy.deepcopy(record)
+
+    def update(self, external_order_id: str, fulfillment_id: str, tracking_numbers: list[str],
+               carrier: str | None) -> dict | None:
+        """Replace a fulfillment's numbers (a correction); the old ones go to `previous_numbers`. None if unknown."""
+        with self._lock:
+            for record in self._by_order.get(external_order_id, []):
+                if record["fulfillment_id"] == fulfillment_id:
+                    record["previous_numbers"] += [n for n in record["tracking_numbers"] if n not in tracking_numbers]
+                    record["tracking_numbers"] = list(tracking_numbers)
+                    record["carrier"] = carrier if carrier is not None else record["carrier"]
+                    record["updated_at"] = iso_utc(datetime.now(timezone.utc))
+                    return copy.deepcopy(record)
+        return None
+
+    def of(self, external_order_id: str) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(self._by_order.get(external_order_id, []))
+
+    def all(self) -> dict[str, list[dict]]:
+        with self._lock:
+            return copy.deepcopy(self._by_order)
+
+
 def id_key(external_order_id: str) -> tuple[int, int | str]:
     """Numeric ids sort as numbers, others as text."""
     return (0, int(external_order_id)) if external_order_id.isdigit() else (1, external_order_id)
@@ -113,6 +170,11 @@ class Platform(ABC):
         self.tz = ZoneInfo(spec.timezone)
         self.credentials = credentials
         self.store = OrderStore()
+        self.tracking = TrackingStore()
+        self._seed = scenario.seed
+        self._tracking_shares = [(name, getattr(scenario.anomalies, name)) for name in TRACKING_ANOMALIES]
+        self._locked_left: dict[str, int] = {}
+        self._tracking_lock = threading.Lock()
         self._buckets = {
             operation: _bucket(scenario.rate_limits[key], scenario.speed) for operation, key in self.rate_limit_keys.items()
         }
@@ -154,6 +216,36 @@ class Platform(ABC):
     @abstractmethod
     def parse_admin(self, body: Any) -> list[SimOrderRecord]:
         """Orders posted to /_admin in the platform's own shape (one order or its list response)."""
+
+    # --- tracking -------------------------------------------------------------------------------------
+    # Platforms without a tracking push (Takealot) never call these.
+    def tracking_anomaly(self, external_order_id: str) -> str | None:
+        """The tracking refusal this order meets (TRACKING_ANOMALIES), the same on every call and every run."""
+        digest = hashlib.sha256(f"{self._seed}:{self.name}:{external_order_id}:tracking".encode()).digest()
+        draw = random.Random(int.from_bytes(digest[:8], "big")).random()
+        for name, share in self._tracking_shares:
+            if draw < share:
+                return name
+            draw -= share
+        return None
+
+    def locked_now(self, external_order_id: str) -> bool:
+        """For a tracking_order_locked order: True for its first LOCKED_ATTEMPTS push attempts, then False."""
+        if self.tracking_anomaly(external_order_id) != "tracking_order_locked":
+            return False
+        with self._tracking_lock:
+            left = self._locked_left.setdefault(external_order_id, LOCKED_ATTEMPTS)
+            self._locked_left[external_order_id] = max(0, left - 1)
+            return left > 0
+
+    def hand_fulfilled(self, external_order_id: str, lines: list[dict]) -> None:
+        """For a tracking_already_fulfilled order: the fulfillment a person made by hand, added the first time the
+        order's fulfillments are looked at (`lines` in the platform's line ids, all of them)."""
+        if self.tracking_anomaly(external_order_id) != "tracking_already_fulfilled":
+            return
+        with self._tracking_lock:
+            if not any(r["source"] == "hand" for r in self.tracking.of(external_order_id)):
+                self.tracking.add(external_order_id, [f"HAND{external_order_id[-8:]}"], "Hand", lines, source="hand")
 
     def check_credentials(self, given: str | None, name: str) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.credentials[name].encode())
