@@ -43,6 +43,8 @@ class Package:
     shipped_at: datetime  # aware, UTC
     lines: tuple[PackageLine, ...]
     payload: Any  # the channel's order as last fetched (raw_orders): where its line, address and item ids are
+    pushed_before: tuple[PackageLine, ...] = ()  # what this order's packages already on the channel carried
+    completes_order: bool = False  # with this package every line of the order has shipped and is on the channel
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,8 @@ class Pushed:
 class TrackingPush(ABC):
     """A channel's tracking API, on the channel's own connector (its one session, retries, throttle and call log)."""
 
-    # Carrier -> the channel's code, for each carrier in tracking/carriers.py CARRIERS (UPS, USPS, FedEx, DHL,
-    # Royal Mail, DPD, ...). data/carrier_map.csv rows win over these.
+    # Carrier -> the channel's code, for each carrier in tracking/carriers.py CARRIERS ("UPS", "USPS", "FedEx",
+    # "DHL", "Royal Mail", "DPD"). data/carrier_map.csv rows win over these.
     carrier_codes: ClassVar[dict[str, str]]
     # The code sent for a carrier the list lacks (with carrier_name beside it), or None: then the package is
     # CARRIER_NOT_MAPPED until data/carrier_map.csv maps it.
