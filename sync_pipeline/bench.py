@@ -2,7 +2,8 @@
 tripping it, and how fast it lands orders when nothing limits it. `transform`: mapping and validation against
 parsing alone. `submit`: orders accepted per second by the simulated warehouse, with and without lost replies, and
 exactly-once under SIGKILLs of the submitting process, against a warehouse that refuses a repeated reference and one
-that stores it again, counted from the simulator's own records."""
+that stores it again, counted from the simulator's own records. `tracking`: packages pushed per second per platform
+under its simulated rate limit, and duplicate fulfillments with lost replies, counted from the simulated channels."""
 
 from __future__ import annotations
 
@@ -387,3 +388,95 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["submit-once"]:
         sys.exit(_submit_once(*sys.argv[2:6]))
     sys.exit("usage: python -m sync_pipeline.bench submit-once CONFIG DATABASE_URL SIMULATOR_URL PARTITION_KEY")
+
+
+# Tracking: (channel type, the simulator's bucket for its tracking calls or None, request path part that bucket
+# counts ("" = every request of the channel), orders). Speed 5: every limit runs at five times the real rate.
+TRACKING_SPEED = 5.0
+TRACKING_PLATFORMS = [
+    ("shopify", "shopify", "", 150),
+    ("amazon", "amazon_confirmShipment", "shipmentConfirmation", 150),
+    ("bigcommerce", "bigcommerce", "", 400),
+    ("ebay", None, "", 150),
+    ("woocommerce", None, "", 150),
+]
+# Amazon's order reads are not what is measured: lifted so landing the orders is quick.
+FAST_AMAZON_READS = {key: {"burst": 100, "per_second": 100.0}
+                     for key in ("amazon_getOrders", "amazon_getOrderItems", "amazon_getOrder")}
+
+
+def _tracking_scenario(channel_type: str, orders: int, faults: dict) -> Scenario:
+    return Scenario.from_dict({
+        "seed": 5, "start_date": (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat(), "days": 1,
+        "speed": TRACKING_SPEED, "channels": [{"name": f"bench-{channel_type}", "type": channel_type,
+                                               "orders_per_day": orders}],
+        "faults": faults, "rate_limits": FAST_AMAZON_READS if channel_type == "amazon" else {},
+        "warehouse": {"ship_after_hours": [0, 0], "multi_package": 0.2},
+    })
+
+
+def _tracking(workdir: Path, channel_type: str, bucket_key: str | None, counted_path: str, orders: int,
+              lost_reply: float) -> dict:
+    """Orders landed and sent to the warehouse (untimed), then timed tracking_updates runs for the day they shipped
+    (today); what arrived is counted from the simulated channel's own records."""
+    from sync_pipeline.demo import channel_tracking_figures
+
+    scenario = _tracking_scenario(channel_type, orders, {"lost_reply": lost_reply} if lost_reply else {})
+    name = scenario.channels[0].name
+    limit = scenario.rate_limits.get(bucket_key) if bucket_key else None
+    overrides: dict = {"page_size": 100}
+    if limit is not None:  # the client's model of the limit at the simulator's speed
+        overrides["rate_limit"] = {"per_second": limit.per_second * TRACKING_SPEED, "burst": limit.burst}
+    with Simulator(scenario).start() as simulator:
+        path, config = scenario_channels_file(scenario, simulator.url, overrides={name: overrides},
+                                              directory=workdir / f"config-{channel_type}-{lost_reply}")
+        export_credentials(simulator, config)
+        definitions = build_definitions(config, ChannelsResource(config_path=str(path), simulator_url=simulator.url),
+                                        DatabaseResource(url=f"sqlite:///{workdir / f'tracking-{channel_type}-{lost_reply}.db'}"))
+        instance = dg.DagsterInstance.ephemeral()
+        definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key=partition_key(name, scenario.start_date),
+            asset_selection=[dg.AssetKey("raw_orders"), dg.AssetKey("normalized_orders"), dg.AssetKey("fulfilment_orders")],
+        )
+        simulator.clear_requests()
+        today = partition_key(name, datetime.now(timezone.utc).date())
+        began = time.perf_counter()
+        # With lost replies a second run looks up what the first left in doubt (as the next sensor tick would).
+        for _ in range(2 if lost_reply else 1):
+            result = definitions.resolve_job_def("tracking_sync").execute_in_process(
+                instance=instance, partition_key=today, raise_on_error=False)
+        elapsed = time.perf_counter() - began
+        counted = [r for r in simulator.requests if r["channel"] == name and counted_path in r["path"]]
+        figures = channel_tracking_figures(simulator, name)
+    pushed = figures["tracking_on_channel"]
+    utilization = None
+    if limit is not None and elapsed > 0:
+        # The first `burst` requests pass at once: the steady rate of the rest is what the limit governs.
+        utilization = round(max(0, len(counted) - limit.burst) / elapsed / (limit.per_second * TRACKING_SPEED), 3)
+    return {
+        "run": "SUCCESS" if result.success else "FAILURE", "shipped_packages": figures["shipped_packages"],
+        "pushed": pushed, "seconds": round(elapsed, 3), "packages_per_s": round(pushed / elapsed, 1) if elapsed else None,
+        "limited_requests": len(counted), "rate_limit_utilization": utilization,
+        "duplicate_fulfillments": figures["duplicate_tracking"],
+    }
+
+
+def run_tracking_benchmark(lost_reply: float = 0.2) -> dict:
+    """Per platform: packages pushed per second under its simulated limit, how much of the limit was used, and
+    duplicate fulfillments with `lost_reply` of the channel's replies lost after it took the request."""
+    per_platform = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for channel_type, bucket_key, counted_path, orders in TRACKING_PLATFORMS:
+            clean = _tracking(Path(workdir), channel_type, bucket_key, counted_path, orders, 0.0)
+            lossy = _tracking(Path(workdir), channel_type, bucket_key, counted_path, max(20, orders // 3), lost_reply)
+            per_platform[channel_type] = {**clean, "lost_replies": lossy}
+    limited = [f["rate_limit_utilization"] for f in per_platform.values() if f["rate_limit_utilization"] is not None]
+    return {
+        "rate_limit_utilization": min(limited) if limited else None,
+        "duplicate_fulfillments": sum(f["lost_replies"]["duplicate_fulfillments"] + f["duplicate_fulfillments"]
+                                      for f in per_platform.values()),
+        "not_pushed_with_lost_replies": sum(f["lost_replies"]["shipped_packages"] - f["lost_replies"]["pushed"]
+                                            for f in per_platform.values()),
+        "lost_reply_share": lost_reply,
+        "platforms": per_platform,
+    }

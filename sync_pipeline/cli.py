@@ -147,9 +147,15 @@ def cmd_reimport(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from sync_pipeline.bench import run_ingest_benchmark, run_submit_benchmark, run_transform_benchmark
+    from sync_pipeline.bench import (
+        run_ingest_benchmark,
+        run_submit_benchmark,
+        run_tracking_benchmark,
+        run_transform_benchmark,
+    )
 
-    run = {"ingest": run_ingest_benchmark, "transform": run_transform_benchmark, "submit": run_submit_benchmark}
+    run = {"ingest": run_ingest_benchmark, "transform": run_transform_benchmark, "submit": run_submit_benchmark,
+           "tracking": run_tracking_benchmark}
     figures = run[args.which]()
     print(json.dumps(figures) if args.json else "\n".join(f"{k}: {v}" for k, v in figures.items()))
     return 0
@@ -187,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.set_defaults(func=cmd_reimport)
 
     bench = commands.add_parser("bench", help="benchmarks that print their figures")
-    bench.add_argument("which", choices=["ingest", "transform", "submit"])
+    bench.add_argument("which", choices=["ingest", "transform", "submit", "tracking"])
     bench.add_argument("--json", action="store_true", help="one JSON object")
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -63,7 +63,7 @@ class ChannelConfig(BaseModel):
     page_size: int | None = Field(default=None, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     rate_limit: RateLimitConfig | None = None
-    options: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str | bool | int | float] = Field(default_factory=dict)
     # "manual": the channel's orders are entered at the warehouse by a person, so they queue as MANUAL.
     warehouse_posting: Literal["automatic", "manual"] = "automatic"
 

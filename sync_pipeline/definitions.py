@@ -15,6 +15,12 @@ from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_continuation_sensor, build_order_sync_schedules
 from sync_pipeline.partitions import channel_date_partitions
+from sync_pipeline.tracking.sensors import (
+    build_carrier_map_sensor,
+    build_shipments_sensor,
+    build_tracking_retry_schedule,
+)
+from sync_pipeline.tracking.tracking_updates import build_tracking_updates
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 
@@ -28,11 +34,19 @@ def build_definitions(
     fulfilment_orders = build_fulfilment_orders(partitions, normalized_orders)
     order_sync = dg.define_asset_job("order_sync", selection=[raw_orders, normalized_orders, fulfilment_orders])
     fulfilment_retry = dg.define_asset_job("fulfilment_retry", selection=[fulfilment_orders])
+    tracking_updates = build_tracking_updates(partitions)
+    tracking_sync = dg.define_asset_job("tracking_sync", selection=[tracking_updates])
     return dg.Definitions(
-        assets=[raw_orders, normalized_orders, fulfilment_orders],
-        jobs=[order_sync, fulfilment_retry],
-        schedules=[*build_order_sync_schedules(config.channels, order_sync), build_fulfilment_retry_schedule(fulfilment_retry)],
-        sensors=[build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync)],
+        assets=[raw_orders, normalized_orders, fulfilment_orders, tracking_updates],
+        jobs=[order_sync, fulfilment_retry, tracking_sync],
+        schedules=[
+            *build_order_sync_schedules(config.channels, order_sync), build_fulfilment_retry_schedule(fulfilment_retry),
+            build_tracking_retry_schedule(tracking_sync),
+        ],
+        sensors=[
+            build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),
+            build_shipments_sensor(tracking_sync), build_carrier_map_sensor(tracking_sync),
+        ],
         resources={
             "database": database or DatabaseResource(),
             "channels": channels,

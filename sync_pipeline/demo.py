@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +16,14 @@ import yaml
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import PROJECT_ROOT, PipelineConfig, channels_file, default_channel, parse_config
 from sync_pipeline.db.engine import database_url, get_engine
-from sync_pipeline.db.tables import api_calls, fulfilment_orders, order_sync_errors, orders, raw_orders
+from sync_pipeline.db.tables import (
+    api_calls,
+    fulfilment_orders,
+    order_sync_errors,
+    orders,
+    raw_orders,
+    tracking_updates,
+)
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
@@ -43,6 +50,9 @@ class ChannelSummary:
     duplicate_references: int  # the channel's references the 3PL holds more than once, from its own records
     example_fix: dict[tuple[str, str], tuple[str, str]]  # (stage, code) -> (order, message) of one such error
     error: str | None
+    # shipped_packages, tracking_on_channel, duplicate_tracking (from the simulator's own records) and completed
+    tracking: dict[str, int] = field(default_factory=dict)
+    tracking_by_status: dict[str, int] = field(default_factory=dict)  # tracking_updates rows by status
 
 
 def scenario_channels_file(
@@ -103,17 +113,30 @@ class Demo:
                 "cancelled": status.get("CANCELLED", 0), "unsettled": status.get("NEW", 0),
                 "errors": {"normalize": dict(sorted(s.quarantined_by_code.items())),
                            "fulfilment": dict(sorted(s.fulfilment_errors_by_code.items()))},
-                "at_3pl": s.warehouse_orders, "duplicate_references": s.duplicate_references, "error": s.error,
+                "at_3pl": s.warehouse_orders, "duplicate_references": s.duplicate_references,
+                **s.tracking, "tracking_by_status": dict(sorted(s.tracking_by_status.items())),
+                "error": s.error,
             }
         return {"channels": channels, "warehouse": self.warehouse}
 
 
+def next_warehouse_numbers() -> tuple[int, int]:
+    """The simulated warehouse's first order and shipment numbers for this demo: past every one the sync database
+    holds from an earlier demo, so a fresh simulator's ids never name an older demo's orders or packages."""
+    def after(column) -> int:
+        ids = connection.execute(sa.select(column).where(column.is_not(None)).distinct()).scalars()
+        return max((int(i[1:]) for i in ids if i[1:].isdigit()), default=0) + 1
+
+    with get_engine(database_url()).connect() as connection:
+        return after(fulfilment_orders.c.warehouse_order_id), after(tracking_updates.c.shipment_id)
+
+
 def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
-    with Simulator(scenario).start() as simulator:
+    with Simulator(scenario, first_warehouse_numbers=next_warehouse_numbers()).start() as simulator:
         path, config = scenario_channels_file(scenario, simulator.url)
         export_credentials(simulator, config)
         definitions = build_definitions(config, ChannelsResource(config_path=str(path), simulator_url=simulator.url))
-        job = definitions.resolve_implicit_global_asset_job_def()
+        job = definitions.resolve_job_def("order_sync")
         instance = dagster_instance()
         first, last = scenario.start_date, scenario.start_date + timedelta(days=scenario.days - 1)
         summaries = []
@@ -135,6 +158,21 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
             at_warehouse = Counter(order["channel"] for order in simulator.warehouse.orders() if order["status"] != "cancelled")
             twice = Counter(ref.split(":", 1)[0] for ref, r in simulator.warehouse.references().items() if len(r["orders"]) > 1)
             summaries.append(_summary(channel.name, channel.type, first, last, result, at_warehouse, twice))
+        # Tracking: the packages the 3PL shipped meanwhile, pushed to each channel. Two passes, as two sensor ticks
+        # would run: the second pushes the numbers the 3PL corrected after the first read them (S34).
+        tracking_job = definitions.resolve_job_def("tracking_sync")
+        for _ in range(2):
+            for channel in config.channels:
+                tracking_job.execute_in_process(
+                    instance=instance, raise_on_error=False,
+                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                    tags={RANGE_START_TAG: str(partition_key(channel.name, first)),
+                          RANGE_END_TAG: str(partition_key(channel.name, max(last, datetime.now(timezone.utc).date())))},
+                )
+        for summary in summaries:
+            summary.tracking = {**channel_tracking_figures(simulator, summary.channel),
+                                "completed": _completed(summary.channel)}
+            summary.tracking_by_status = _tracking_by_status(summary.channel)
         records = simulator.warehouse.references().values()
         warehouse = {
             "name": scenario.warehouse.name, "duplicate_references_setting": scenario.warehouse.duplicate_references,
@@ -142,6 +180,37 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
             "posts": sum(r["posts"] for r in records), "duplicate_posts": sum(r["duplicate_posts"] for r in records),
         }
     return Demo(summaries, warehouse)
+
+
+def channel_tracking_figures(simulator: Simulator, channel: str) -> dict[str, int]:
+    """From the simulator's own records: packages the 3PL shipped for the channel, how many of their (current)
+    numbers the channel holds, and numbers held twice on one channel order."""
+    held = simulator.tracking(channel)
+    shipments = [s for s in simulator.warehouse.shipments() if s["channel"] == channel]
+    numbers_by_order = {order_id: [n for f in fulfillments for n in f["tracking_numbers"]]
+                        for order_id, fulfillments in held.items()}
+    return {
+        "shipped_packages": len(shipments),
+        "tracking_on_channel": sum(1 for s in shipments if s["tracking_number"]
+                                   and s["tracking_number"] in numbers_by_order.get(s["channel_order_id"], [])),
+        "duplicate_tracking": sum(n - 1 for numbers in numbers_by_order.values() for n in Counter(numbers).values()
+                                  if n > 1),
+    }
+
+
+def _tracking_by_status(channel: str) -> dict[str, int]:
+    with get_engine(database_url()).connect() as connection:
+        return dict(connection.execute(
+            sa.select(tracking_updates.c.status, sa.func.count()).where(tracking_updates.c.channel == channel)
+            .group_by(tracking_updates.c.status)
+        ).all())
+
+
+def _completed(channel: str) -> int:
+    """Orders whose every line shipped and whose tracking is all on the channel (fulfilment_orders COMPLETED)."""
+    with get_engine(database_url()).connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).where(
+            fulfilment_orders.c.channel == channel, fulfilment_orders.c.status == "COMPLETED")).scalar_one()
 
 
 def _summary(
@@ -198,7 +267,7 @@ def format_summary(summaries: list[ChannelSummary]) -> str:
     header = (
         f"{'channel':<18}{'type':<13}{'days':<24}{'run':<9}{'orders':>7}{'versions':>9}{'api calls':>10}{'429s':>6}"
         f"{'normalized':>11}{'filtered':>9}{'quarantined':>12}{'accepted':>9}{'stopped':>8}{'held':>6}{'manual':>7}"
-        f"{'cancelled':>10}{'at 3PL':>7}"
+        f"{'cancelled':>10}{'at 3PL':>7}{'shipped':>8}{'tracked':>8}"
     )
     lines = [header, "-" * len(header)]
     for s in summaries:
@@ -208,7 +277,10 @@ def format_summary(summaries: list[ChannelSummary]) -> str:
             f"{s.api_calls:>10}{s.http_429:>6}{s.normalized:>11}{s.filtered:>9}{sum(s.quarantined_by_code.values()):>12}"
             f"{status.get('ACCEPTED', 0):>9}{status.get('IMPORT_ERROR', 0):>8}{status.get('HELD', 0):>6}"
             f"{status.get('MANUAL', 0):>7}{status.get('CANCELLED', 0):>10}{s.warehouse_orders:>7}"
+            f"{s.tracking.get('shipped_packages', 0):>8}{s.tracking.get('tracking_on_channel', 0):>8}"
         )
+        if s.tracking_by_status:
+            lines.append("    tracking: " + ", ".join(f"{k} {v}" for k, v in sorted(s.tracking_by_status.items())))
         for stage, codes in (("normalize", s.quarantined_by_code), ("fulfilment", s.fulfilment_errors_by_code)):
             for code, count in sorted(codes.items()):
                 order, message = s.example_fix[(stage, code)]

@@ -115,7 +115,7 @@ class Harness:
 
     def materialize(self, channel: str, first: date, last: date | None = None, *, full_resync=False, raise_on_error=True):
         """One run over [first, last] for one channel: a single partition, or a single-run backfill range."""
-        job = self.definitions().resolve_implicit_global_asset_job_def()
+        job = self.definitions().resolve_job_def("order_sync")
         run_config = {"ops": {"raw_orders": {"config": {"full_resync": full_resync}}}}
         if last is None or last == first:
             return job.execute_in_process(
@@ -124,6 +124,16 @@ class Harness:
             )
         tags = {RANGE_START_TAG: str(partition_key(channel, first)), RANGE_END_TAG: str(partition_key(channel, last))}
         return job.execute_in_process(instance=self.instance, tags=tags, run_config=run_config, raise_on_error=raise_on_error)
+
+    def track(self, channel: str, first: date | None = None, last: date | None = None, *, raise_on_error=True):
+        """One tracking_sync run over [first, last] (default: today, the day the simulated warehouse ships)."""
+        first = first or datetime.now(timezone.utc).date()
+        job = self.definitions().resolve_job_def("tracking_sync")
+        if last is None or last == first:
+            return job.execute_in_process(instance=self.instance, partition_key=partition_key(channel, first),
+                                          raise_on_error=raise_on_error)
+        tags = {RANGE_START_TAG: str(partition_key(channel, first)), RANGE_END_TAG: str(partition_key(channel, last))}
+        return job.execute_in_process(instance=self.instance, tags=tags, raise_on_error=raise_on_error)
 
     def continue_failed_run(self, result) -> list:
         """What the daemon does after a run fails: evaluate `order_sync_continue` on it and run what it requests."""
@@ -149,7 +159,7 @@ class Harness:
 
         def run():
             try:
-                job = self.definitions().resolve_implicit_global_asset_job_def()
+                job = self.definitions().resolve_job_def("order_sync")
                 results.append(job.execute_in_process(instance=self.instance, partition_key=partition_key(channel, day)))
             except Exception as exc:  # a run that crashed is a failure of the test, not a missing result
                 errors.append(exc)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.tables import fulfilment_orders
+from sync_pipeline.orders.ingest import history_floor
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline_tests.conftest import TODAY, scenario
 
@@ -51,7 +52,7 @@ def test_a_channel_refusing_its_key_does_not_hold_back_the_others(harness_factor
         [("amzn", "amazon", 4), ("shop", "shopify", 4), ("woo", "woocommerce", 4)],
         days=1, start=YESTERDAY, faults={"expired_credentials": ["shop"]},
     ))
-    job = harness.definitions().resolve_implicit_global_asset_job_def()
+    job = harness.definitions().resolve_job_def("order_sync")
     result = job.execute_in_process(
         instance=harness.instance, raise_on_error=False,
         tags={RANGE_START_TAG: str(partition_key("amzn", YESTERDAY)), RANGE_END_TAG: str(partition_key("woo", YESTERDAY))},
@@ -82,7 +83,7 @@ def test_a_90_day_resync_lands_the_days_the_api_keeps_and_fails_only_the_others(
     monkeypatch.setenv("SYNC_IMPORTS_DIR", str(tmp_path / "imports"))
     first = TODAY - timedelta(days=89)
     harness = harness_factory(scenario([("shop", "shopify", 1)], days=90, start=first))
-    floor = TODAY - timedelta(days=harness.config.channel("shop").history_days)  # Shopify keeps 60 days
+    floor = history_floor(harness.config.channel("shop"))  # Shopify keeps 60 days
     result = harness.materialize("shop", first, TODAY, full_resync=True, raise_on_error=False)
 
     assert not result.success
@@ -107,7 +108,7 @@ def test_old_days_with_a_csv_export_land_and_flow_on(harness_factory, tmp_path, 
     monkeypatch.setenv("SYNC_IMPORTS_DIR", str(tmp_path / "imports"))
     first = TODAY - timedelta(days=89)
     harness = harness_factory(scenario([("tkl", "takealot", 1)], days=90, start=first))
-    floor = TODAY - timedelta(days=harness.config.channel("tkl").history_days)  # Takealot keeps 30 days
+    floor = history_floor(harness.config.channel("tkl"))  # Takealot keeps 30 days
     exported = [floor - timedelta(days=d) for d in (10, 5, 1)]
     folder = tmp_path / "imports" / "tkl"
     folder.mkdir(parents=True)

@@ -22,11 +22,20 @@ def test_demo_lands_orders_for_all_six_channel_types_and_can_run_again(tmp_path,
     for s in summaries:  # every accepted order is at the warehouse exactly once, and every order is settled
         assert s.fulfilment_by_status.get("ACCEPTED", 0) == s.warehouse_orders > 0
         assert "NEW" not in s.fulfilment_by_status and sum(s.fulfilment_by_status.values()) == s.normalized
+    for s in summaries:  # the warehouse shipped; every package is on its channel once, or has its reason
+        shipped, tracked = s.tracking["shipped_packages"], s.tracking["tracking_on_channel"]
+        assert shipped > 0 and s.tracking["duplicate_tracking"] == 0, s.channel
+        assert sum(s.tracking_by_status.values()) == shipped, s.channel
+        if s.type == "takealot":
+            assert set(s.tracking_by_status) == {"NOT_APPLICABLE"} and tracked == 0
+        else:
+            assert tracked == s.tracking_by_status.get("PUSHED", 0) > 0 and s.tracking["completed"] > 0, s.channel
     again = run_demo(default_scenario(days=2)).channels
     assert [s.payload_versions for s in again] == [s.payload_versions for s in summaries]
     assert [s.warehouse_orders for s in again] == [0] * 6, "a rerun sends nothing already accepted"
     instance = dg.DagsterInstance.get()
-    assert len(instance.get_runs()) == 12, "every demo run is recorded for the UI"
+    # Per demo: one order run per channel, then two tracking runs per channel.
+    assert len(instance.get_runs()) == 2 * (6 + 12), "every demo run is recorded for the UI"
     evaluations = [
         record.event_log_entry.dagster_event.event_specific_data
         for run in instance.get_runs()
@@ -62,6 +71,9 @@ def test_demo_json_is_one_object_counted_from_the_simulator_and_takes_a_scenario
         assert channel["accepted"] == channel["at_3pl"] > 0 and channel["duplicate_references"] == 0
         assert channel["normalized"] + channel["filtered"] + channel["quarantined"] == channel["landed"]
         assert isinstance(channel["errors"]["fulfilment"], dict)
+        # This scenario's warehouse ships nothing on its own: the tracking figures are there, and zero.
+        assert (channel["shipped_packages"], channel["tracking_on_channel"], channel["duplicate_tracking"]) == (0, 0, 0)
+        assert channel["tracking_by_status"] == {}
     warehouse = figures["warehouse"]
     assert warehouse["duplicate_references_setting"] == "accept"
     assert warehouse["duplicate_references"] == 0 and warehouse["duplicate_posts"] == 0

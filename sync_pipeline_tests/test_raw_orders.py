@@ -157,7 +157,7 @@ def test_one_channel_failing_does_not_stop_the_others(harness_factory):
     harness = harness_factory(
         scenario([("shop", "shopify", 5), ("woo", "woocommerce", 5)], faults={"expired_credentials": ["woo"]})
     )
-    job = harness.definitions().resolve_implicit_global_asset_job_def()
+    job = harness.definitions().resolve_job_def("order_sync")
     result = job.execute_in_process(
         instance=harness.instance,
         raise_on_error=False,

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from sync_pipeline.channels.amazon import AmazonConnector
 from sync_pipeline.channels.amazon.mapping import AMAZON_CSV_ORDERS, AMAZON_ORDERS
+from sync_pipeline.channels.amazon.tracking import AmazonTracking
 from sync_pipeline.channels.base import ChannelConnector, RawOrder
 from sync_pipeline.channels.bigcommerce import BigCommerceConnector
 from sync_pipeline.channels.bigcommerce.mapping import BIGCOMMERCE_CSV_ORDERS, BIGCOMMERCE_ORDERS
+from sync_pipeline.channels.bigcommerce.tracking import BigCommerceTracking
 from sync_pipeline.channels.ebay import EbayConnector
 from sync_pipeline.channels.ebay.mapping import EBAY_CSV_ORDERS, EBAY_ORDERS
+from sync_pipeline.channels.ebay.tracking import EbayTracking
 from sync_pipeline.channels.shopify import ShopifyConnector
 from sync_pipeline.channels.shopify.mapping import SHOPIFY_CSV_ORDERS, SHOPIFY_ORDERS
+from sync_pipeline.channels.shopify.tracking import ShopifyTracking
 from sync_pipeline.channels.takealot import TakealotConnector
 from sync_pipeline.channels.takealot.mapping import TAKEALOT_CSV_ORDERS, TAKEALOT_ORDERS
+from sync_pipeline.channels.tracking import TrackingPush
 from sync_pipeline.channels.woocommerce import WooCommerceConnector
 from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_CSV_ORDERS, WOOCOMMERCE_ORDERS
+from sync_pipeline.channels.woocommerce.tracking import WooCommerceTracking
 from sync_pipeline.orders.mapping import ChannelMapping
 
 CONNECTORS: dict[str, type[ChannelConnector]] = {
@@ -33,4 +39,10 @@ ORDER_MAPPINGS: dict[str, dict[str, ChannelMapping]] = {
     "ebay": {"api": EBAY_ORDERS, "csv": EBAY_CSV_ORDERS},
 }
 
-__all__ = ["CONNECTORS", "ORDER_MAPPINGS", "ChannelConnector", "RawOrder"]
+# Per channel type, how it takes tracking numbers; Takealot delivers to its customers itself and takes none.
+TRACKING_PUSHES: dict[str, type[TrackingPush]] = {
+    "shopify": ShopifyTracking, "woocommerce": WooCommerceTracking, "amazon": AmazonTracking,
+    "bigcommerce": BigCommerceTracking, "ebay": EbayTracking,
+}
+
+__all__ = ["CONNECTORS", "ORDER_MAPPINGS", "TRACKING_PUSHES", "ChannelConnector", "RawOrder"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from sync_pipeline.channels import CONNECTORS, ChannelConnector
+from sync_pipeline.channels import CONNECTORS, TRACKING_PUSHES, ChannelConnector
 from sync_pipeline.channels.http import ApiCallLog, RetrySettings
+from sync_pipeline.channels.tracking import TrackingPush
 from sync_pipeline.config import ChannelConfig, PipelineConfig, load_config
 
 
@@ -24,3 +25,8 @@ class ChannelsResource(dg.ConfigurableResource):
     def connector(self, channel: ChannelConfig, log: ApiCallLog | None = None) -> ChannelConnector:
         retry = RetrySettings(max_attempts=self.max_attempts, backoff_base_s=self.backoff_base_s)
         return CONNECTORS[channel.type](channel, log, retry)
+
+    def tracking(self, channel: ChannelConfig, log: ApiCallLog | None = None) -> TrackingPush | None:
+        """The channel's tracking push, on its connector; None where the platform takes no tracking (Takealot)."""
+        push = TRACKING_PUSHES.get(channel.type)
+        return push(self.connector(channel, log)) if push else None

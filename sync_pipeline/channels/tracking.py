@@ -21,6 +21,8 @@ ORDER_NOT_FOUND = "ORDER_NOT_FOUND_ON_CHANNEL"  # S30: for a person
 ORDER_CANCELLED = "ORDER_CANCELLED"  # S32: nothing to push; an outcome
 PERMISSION_DENIED = "PERMISSION_DENIED"  # S33: for a person; read by channel health
 RETRYING = "RETRYING"  # S31: locked or timed out; tried again with backoff, in the run and on the next run
+CARRIER_NOT_MAPPED = "CARRIER_NOT_MAPPED"  # the channel refused the carrier code: a person maps it (carrier_map.csv)
+REFUSED = "REFUSED_BY_CHANNEL"  # the channel refused the request as invalid (raised as ChannelRequestError): for a person
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ class TrackingPush(ABC):
     @abstractmethod
     def push(self, package: Package) -> Pushed:
         """Put the package's tracking on the channel once (one fulfillment, shipment or confirmation)."""
+
+    def on_channel(self, package: Package) -> None:
+        """The package was found on the channel without its push's answer (a lost reply, a killed run): finish what
+        a successful push would have finished. Nothing by default."""
 
     def correct(self, package: Package, fulfillment_id: str, previous_number: str) -> Pushed:
         """The warehouse corrected the package's number: change it on the channel. Where a platform cannot,

@@ -26,7 +26,7 @@ from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 ONE_PER_ORDER_CHECK = "one_warehouse_order_per_channel_order"
 ACCOUNTED_CHECK = "every_normalized_order_has_a_fulfilment_state"
-SETTLED = ("ACCEPTED", "IMPORT_ERROR", "MANUAL", "CANCELLED", "HELD")
+SETTLED = ("ACCEPTED", "IMPORT_ERROR", "MANUAL", "CANCELLED", "HELD", "COMPLETED")
 
 
 def read_normalized(connection: sa.Connection, channel: str, days: list[date]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -15,9 +15,7 @@ The states of a row and what moves them are drawn in docs/architecture.md ("Fulf
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 
@@ -26,6 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from sync_pipeline.channels.http import ChannelError
+from sync_pipeline.db.claims import Claims, chunks
 from sync_pipeline.db.clock import database_now
 from sync_pipeline.db.tables import UtcDateTime
 from sync_pipeline.db.tables import fulfilment_orders as table
@@ -34,14 +33,14 @@ from sync_pipeline.fulfilment.prepare import STAGE, Prepared
 from sync_pipeline.orders.sync_errors import record_errors
 from sync_pipeline.warehouse.client import Submission, WarehouseClient, linked_submission
 
-FINAL = ("ACCEPTED", "CANCELLED")  # _settle leaves these alone
-NEVER_SENT = ("ACCEPTED", "CANCELLED", "MANUAL")  # a person may have keyed a MANUAL order in at the warehouse
+FINAL = ("ACCEPTED", "CANCELLED", "COMPLETED")  # _settle leaves these alone
+# COMPLETED: shipped, and every package's tracking is on the channel (set by the tracking flow).
+NEVER_SENT = ("ACCEPTED", "CANCELLED", "MANUAL", "COMPLETED")  # a person may have keyed a MANUAL order in at the warehouse
 SENDABLE = ("NEW", "IMPORT_ERROR", "HELD")
 STATUSES = (*SENDABLE, *NEVER_SENT)
 STATUS_OF_ACTION = {"hold": "HELD", "manual": "MANUAL", "error": "IMPORT_ERROR", "cancel": "CANCELLED"}
 SHIPPED_BEFORE_CANCEL = "SHIPPED_BEFORE_CANCEL"
 WRITE_BATCH = 100
-CHUNK = 500  # ids per IN (...) list
 
 
 def fulfil(
@@ -49,7 +48,7 @@ def fulfil(
     now: datetime,
 ) -> Counter:
     """Bring every prepared order to its state at the warehouse; returns counters for the run's metadata."""
-    with Claims(engine, run_id, timedelta(seconds=client.config.claim_expiry_seconds)) as claims:
+    with Claims(engine, table, "order_id", run_id, timedelta(seconds=client.config.claim_expiry_seconds)) as claims:
         return _fulfil(engine, client, channel, days, prepared, run_id, now, claims)
 
 
@@ -97,7 +96,8 @@ def _fulfil(
             # Claimed batch by batch, just before it goes out; orders another run holds, or that moved on since
             # this run read their state, are left out.
             chunk = to_send[start:start + WRITE_BATCH]
-            batch = claims.take_to_send(chunk)
+            batch = claims.take_to_send(chunk, SENDABLE,
+                                        submitted_at=sa.func.coalesce(table.c.submitted_at, database_now(claims.dialect)))
             counts["skipped_claimed_elsewhere"] += len(chunk) - len(batch)
             sends = pool.map(lambda order_id: _send(client, order_id, prepared.requests[order_id],
                                                     order_id in sent_before, held), batch)
@@ -116,72 +116,6 @@ def _fulfil(
     counts["in_doubt"] = int(final["in_doubt_since"].notna().sum())
     counts.update(f"errors_{code}" for code in final.loc[stopped, "error_code"].dropna())
     return counts
-
-
-class Claims:
-    """Which run works on an order now. A claim is one conditional UPDATE, timed by the database's clock; only
-    rows that UPDATE changed belong to the run. A claim to send also marks the order in doubt. While the run lives,
-    a thread renews its claims four times per expiry, so they lapse only when the run is gone."""
-
-    def __init__(self, engine: sa.Engine, run_id: str, expiry: timedelta):
-        self.engine, self.run_id, self.expiry = engine, run_id, expiry
-        self.dialect = engine.dialect.name
-        self._done = threading.Event()
-        self._renewer = threading.Thread(target=self._renew, name=f"claims-{run_id}", daemon=True)
-
-    def __enter__(self) -> Claims:
-        self._renewer.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._done.set()
-        self._renewer.join()
-
-    def _renew(self) -> None:
-        while not self._done.wait(self.expiry.total_seconds() / 4):
-            try:
-                with self.engine.begin() as connection:
-                    connection.execute(table.update().where(table.c.claimed_by == self.run_id)
-                                       .values(claimed_at=database_now(self.dialect)))
-            except sa.exc.SQLAlchemyError:  # the next renewal tries again: a claim lapses only after four misses
-                continue
-
-    def free(self) -> sa.ColumnElement:
-        """No live run holds the row."""
-        return table.c.claimed_by.is_(None) | (table.c.claimed_at < database_now(self.dialect, self.expiry))
-
-    def take(self, order_ids: Iterable[str], statuses: tuple[str, ...], *conditions: sa.ColumnElement) -> list[str]:
-        claimed: list[str] = []
-        for chunk in _chunks(order_ids):
-            with self.engine.begin() as connection:
-                claimed += connection.execute(
-                    table.update()
-                    .where(table.c.order_id.in_(chunk), table.c.status.in_(statuses), self.free(), *conditions)
-                    .values(claimed_by=self.run_id, claimed_at=database_now(self.dialect))
-                    .returning(table.c.order_id)
-                ).scalars().all()
-        return claimed
-
-    def take_to_send(self, order_ids: list[str]) -> list[str]:
-        """Claim orders just before they are sent, and mark them in doubt in the same statement; in send order."""
-        now = database_now(self.dialect)
-        with self.engine.begin() as connection:
-            claimed = set(connection.execute(
-                table.update()
-                .where(table.c.order_id.in_(order_ids), table.c.status.in_(SENDABLE), table.c.in_doubt_since.is_(None),
-                       self.free())
-                .values(claimed_by=self.run_id, claimed_at=now, in_doubt_since=now,
-                        submitted_at=sa.func.coalesce(table.c.submitted_at, now))
-                .returning(table.c.order_id)
-            ).scalars())
-        return [order_id for order_id in order_ids if order_id in claimed]
-
-    def release(self, order_ids: list[str], still_in_doubt: bool) -> None:
-        values = {"claimed_by": None, "claimed_at": None, **({} if still_in_doubt else {"in_doubt_since": None})}
-        with self.engine.begin() as connection:
-            connection.execute(
-                table.update().where(table.c.order_id.in_(order_ids), table.c.claimed_by == self.run_id).values(**values)
-            )
 
 
 def _send(client: WarehouseClient, order_id: str, request: dict, sent_before: bool, held: dict[str, dict]) -> Submission:
@@ -220,15 +154,9 @@ def _resolve_in_doubt(engine: sa.Engine, client: WarehouseClient, claims: Claims
 
 def _state(connection: sa.Connection, order_ids: list[str]) -> pd.DataFrame:
     rows = []
-    for chunk in _chunks(order_ids):
+    for chunk in chunks(order_ids):
         rows += connection.execute(sa.select(table).where(table.c.order_id.in_(chunk))).mappings().all()
     return pd.DataFrame(rows, columns=[c.name for c in table.columns]).set_index("order_id", drop=False)
-
-
-def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
-    ids = list(ids)
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start:start + CHUNK]
 
 
 def _settle(connection: sa.Connection, settled: pd.DataFrame, run_id: str, now: datetime, claims: Claims) -> None:

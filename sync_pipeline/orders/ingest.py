@@ -145,15 +145,20 @@ def at_home(connection: sa.Connection, channel: str, rows: list[dict]) -> list[d
     return [dict(row, partition_date=home[row["external_order_id"]]) for row in rows]
 
 
-def _history_floor(channel: ChannelConfig, today: date | None) -> date:
-    return (today or datetime.now(timezone.utc).date()) - timedelta(days=channel.history_days)
+def history_floor(channel: ChannelConfig, today: date | None = None) -> date:
+    """The first UTC day the channel's API still serves. A channel counts its history in its own days, so east of
+    UTC, late in the UTC day, its today is already tomorrow: the later of the two todays counts."""
+    if today is None:
+        now = datetime.now(timezone.utc)
+        today = max(now.date(), now.astimezone(channel.tz).date())
+    return today - timedelta(days=channel.history_days)
 
 
 def _fetch_rows(
     engine, channel, days, run_id, result, full_resync, connector_factory, today
 ) -> tuple[list[dict], list[date], datetime]:
     """Payload rows from the channel's CSV exports and its API, the days the API covered, and when it began."""
-    floor = _history_floor(channel, today)
+    floor = history_floor(channel, today)
     api_days = [d for d in days if d >= floor]
     old_days = [d for d in days if d < floor]
     fetched_at = sync_started = datetime.now(timezone.utc)

@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from sync_pipeline.channels import CONNECTORS, ORDER_MAPPINGS
 from sync_pipeline.channels.http import ApiCallLog
 from sync_pipeline.config import PipelineConfig
-from sync_pipeline.db.tables import fulfilment_orders, order_lines, order_sync_errors, orders, raw_orders
+from sync_pipeline.db.tables import (
+    fulfilment_orders,
+    order_lines,
+    order_sync_errors,
+    orders,
+    raw_orders,
+    tracking_updates,
+)
 from sync_pipeline.db.writes import insert_new, log_api_calls
 from sync_pipeline.orders.ingest import VERSION_KEY, at_home, payload_row
 from sync_pipeline.orders.normalize import normalize
@@ -75,6 +82,10 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
                                                order_sync_errors.c.external_order_id == ref.external_order_id)
             .order_by(order_sync_errors.c.resolved_at.is_not(None), order_sync_errors.c.last_seen_at.desc())
         ).all()
+        packages = connection.execute(
+            sa.select(tracking_updates).where(tracking_updates.c.order_id == f"{ref.channel}:{ref.external_order_id}")
+            .order_by(tracking_updates.c.shipped_at, tracking_updates.c.package_id)
+        ).all()
         working = connection.execute(
             sa.select(raw_orders.c.payload, raw_orders.c.external_order_id).join(
                 orders, (orders.c.channel == raw_orders.c.channel) & (orders.c.payload_sha256 == raw_orders.c.payload_sha256)
@@ -102,6 +113,15 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
         f"  versions landed: {len(versions)} (latest updated {latest.channel_updated_at:%Y-%m-%d %H:%M:%S} UTC, "
         f"fetched {latest.fetched_at:%Y-%m-%d %H:%M:%S} UTC, from {latest.source})",
     ]
+    if packages:
+        lines.append("  packages:")
+        for p in packages:
+            number = p.tracking_number or "(no tracking number)"
+            corrected = f", corrected from {p.corrected_from}" if p.corrected_from else ""
+            pushed = f", on the channel since {p.pushed_at:%Y-%m-%d %H:%M} UTC" if p.pushed_at else ""
+            lines.append(f"    {p.shipment_id} shipped {p.shipped_at:%Y-%m-%d %H:%M} UTC: {number} {p.carrier_as_sent or ''} "
+                         f"-> {p.carrier_code if p.carrier_code is not None else '?'}{corrected}: {p.status}{pushed}, "
+                         f"{p.attempts} push{'es' if p.attempts != 1 else ''}" + (f"; {p.message}" if p.message else ""))
     if errors:
         lines.append("  errors:")
         for e in errors:

@@ -66,7 +66,8 @@ class ChannelSpec:
         return ZoneInfo(self.timezone)
 
 
-FAULT_KINDS = ("rate_limit_429", "server_error_5xx", "timeout", "connection_reset")
+# lost_reply: the request is answered (a write takes effect), then the connection drops before the reply arrives.
+FAULT_KINDS = ("rate_limit_429", "server_error_5xx", "timeout", "connection_reset", "lost_reply")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Faults:
     server_error_5xx: float = 0.0
     timeout: float = 0.0
     connection_reset: float = 0.0
+    lost_reply: float = 0.0
     expired_credentials: tuple[str, ...] = ()
     timeout_delay_s: float = 2.0
     timeout_window_hours: float | None = None

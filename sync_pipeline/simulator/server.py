@@ -63,7 +63,9 @@ class Simulator:
     """Every channel of a scenario, generated at construction (orders placed after that moment do not exist)
     and served on loopback once started."""
 
-    def __init__(self, scenario: Scenario, credentials: dict[str, dict[str, str]] | None = None):
+    def __init__(self, scenario: Scenario, credentials: dict[str, dict[str, str]] | None = None,
+                 first_warehouse_numbers: tuple[int, int] = (1, 1)):
+        """`first_warehouse_numbers`: the warehouse's first order and shipment numbers (see Warehouse)."""
         self.scenario = scenario
         self.now = datetime.now(timezone.utc)
         self.credentials = _credentials(scenario, credentials or {})
@@ -80,7 +82,8 @@ class Simulator:
             platform.store.put(records)
             generated_by_id[spec.name] = {r.external_order_id: o for r, o in zip(records, generated)}
             self._platforms[spec.name] = platform
-        self.warehouse = Warehouse(scenario, self.credentials[scenario.warehouse.name])
+        self.warehouse = Warehouse(scenario, self.credentials[scenario.warehouse.name], self._placed_at, self.now,
+                                   first_warehouse_numbers)
         for spec in scenario.channels:
             self.warehouse.add_preexisting(
                 spec,
@@ -174,6 +177,12 @@ class Simulator:
         """Replace the warehouse's faults block (as POST /_admin/warehouse/faults; raises ScenarioError)."""
         return self.warehouse.set_faults(faults)
 
+    def _placed_at(self, channel: str, external_order_id: str) -> datetime | None:
+        """When a channel placed one of its orders (None: no such channel or order): the warehouse ships by it."""
+        platform = self._platforms.get(channel)
+        record = platform.store.get(external_order_id) if platform is not None else None
+        return record.placed_at if record is not None else None
+
     def _platform(self, channel: str) -> Platform:
         try:
             return self._platforms[channel]
@@ -232,11 +241,13 @@ class Simulator:
         if route.authenticated and not platform.authorized(request):
             return self._with_rate_headers(platform, bucket, platform.auth_failure(route))
         if bucket is None:
-            return route.handler(request)
-        reading = bucket.take()
-        response = route.handler(request) if reading.allowed else platform.too_many_requests(reading)
-        response.headers.update(platform.rate_headers(reading))
-        return response
+            response = route.handler(request)
+        else:
+            reading = bucket.take()
+            response = route.handler(request) if reading.allowed else platform.too_many_requests(reading)
+            response.headers.update(platform.rate_headers(reading))
+        # lost_reply: the request took effect (a write is stored), and its answer never arrives.
+        return RESET if injected == "lost_reply" else response
 
     def _answer_warehouse(self, request: ApiRequest, entry: dict) -> ApiResponse | object:
         """One fault draw before anything else (so a dropped or 5xx request stores nothing), then the answer;

@@ -15,6 +15,7 @@ with Simulator(scenario).start() as sim:
     sim.credentials["warehouse"]           # {"api_key": "wh_..."}
     sim.warehouse.orders()                 # every warehouse order object, by order id
     sim.warehouse.items()                  # the catalogue with stock, by SKU
+    sim.warehouse.shipments()              # every package (shipment object), by shipment id
     sim.warehouse.set_faults({"connection_reset": 0.1})   # as POST /_admin/warehouse/faults
 ```
 
@@ -24,7 +25,7 @@ with Simulator(scenario).start() as sim:
 `warehouse.out_of_stock` of SKUs has `good = 0` (and so `allocated = 0`). An accepted order allocates each
 line's quantity as far as the free Good stock (`good - allocated`) goes; the rest of the line is
 backordered. Cancelling an order releases what it allocated; shipping it takes the allocated quantity it
-ships out of `good` and `allocated`.
+ships out of `good` and `allocated` (never below 0).
 
 **Ship methods** (fixed):
 
@@ -52,11 +53,14 @@ ships out of `good` and `allocated`.
 | `GET orders?client_reference=X` | | 200 `{"orders": [<order>]}` (every order stored under X, oldest first: 0 or 1 entries unless `duplicate_references: accept` let a second in) | |
 | `GET orders` | `channel` (optional, exact), `page`, `page_size` as for items | 200 `{"orders": [...], "page", "page_size", "total"}`, by order id | 400 bad `page`/`page_size` |
 | `GET orders/<order_id>` | | 200 `<order>` | 404 `{"error": "Not found"}` |
-| `POST orders/<order_id>/cancel` | (no body) | 200 `{"order_id", "status": "cancelled"}`, also when already cancelled | 404 `{"error": "Not found"}`; shipped: 409 `{"status": "rejected", "error": "Order already shipped"}` |
+| `POST orders/<order_id>/cancel` | (no body) | 200 `{"order_id", "status": "cancelled"}`, also when already cancelled | 404 `{"error": "Not found"}`; `shipped` or `partially_shipped`: 409 `{"status": "rejected", "error": "Order already shipped"}` |
+| `GET shipments` | `updated_since` (ISO-8601, optional), `channel` (optional, exact), `limit` (1..500, default 100), `cursor` (opaque, optional) | 200 `{"shipments": [<shipment>], "next_cursor": str or null}` (below) | 400 bad `updated_since`/`limit`/`cursor` |
+| `GET orders/<order_id>/shipments` | | 200 `{"shipments": [<shipment>]}`, oldest first (by shipment id) | 404 `{"error": "Not found"}` |
 
 The API key is checked first (after the fault draw), so any request without it is 401. Any other path:
 404 `{"error": "Not found"}`; a known path with another method: 405 `{"error": "Method not allowed"}`.
-Bad `page`/`page_size`: 400 `{"error": "Invalid parameter", "detail": ...}`. Times are ISO-8601 UTC with `Z`.
+Bad `page`/`page_size` (or a bad parameter of `GET shipments`): 400 `{"error": "Invalid parameter", "detail": ...}`.
+Times are ISO-8601 UTC with `Z`, to the second, except a shipment's `updated_at`, which has microseconds.
 
 The order posted: `{"client_reference": str (required, 1..200 chars), "order_number": str, "channel": str,
 "channel_order_id": str, "ship_method": <code>, "ship_to": {"name", "company", "address1", "address2",
@@ -86,10 +90,11 @@ client reference, `orders` (the ids stored under it), `posts` (POST orders reque
 and `duplicate_posts` (POSTs that stored a second or later order). Exactly-once is counted from these.
 
 An order object: `{"order_id", "client_reference", "order_number", "channel", "channel_order_id",
-"status": "accepted"|"backorder"|"shipped"|"cancelled", "ship_method", "ship_to" (all nine keys, null
-when not sent), "customer" (name, email, phone), "lines": [{"line_number", "sku", "quantity"}],
-"backordered", "created_at", "cancelled_at", "shipments": [{"tracking_number", "carrier", "shipped_at",
-"lines": [{"sku", "quantity"}]}]}`.
+"status": "accepted"|"backorder"|"partially_shipped"|"shipped"|"cancelled", "ship_method", "ship_to" (all
+nine keys, null when not sent), "customer" (name, email, phone), "lines": [{"line_number", "sku", "quantity"}],
+"backordered", "created_at", "cancelled_at", "shipments": [<shipment>]}` (its packages, oldest first: the same
+objects `GET shipments` serves). `partially_shipped`: some package went out and some ordered quantity has not
+(a backordered remainder, or an admin ship of some lines); `shipped`: every line's quantity went out.
 
 **Orders already there.** A share `warehouse.preexisting_orders` of each channel's generated orders (one
 draw per order, seeded per channel) is stored at start, as if a person had typed them in: `client_reference
@@ -97,8 +102,91 @@ draw per order, seeded per channel) is stored at start, as if a person had typed
 `order_number` (the external id), the generated customer, address and lines as the channel has them
 (anomalies included), a ship method fitting the country and shipping speed (US: USPS/UPS/FedEx, GB: Royal
 Mail/DPD, a Takealot channel: TKL-DC, elsewhere DHL-INTL), status `accepted`, `created_at` a few minutes to hours after the order was
-placed (never after the simulator started). They take the first order ids and do not allocate stock
-(the drawn `allocated` stands for them). The pipeline meets `Duplicate order number` for them.
+placed (never after the simulator started). They take the first order ids and do not add to the stock's
+`allocated` (the drawn `allocated` stands for them): they count as wholly allocated, so they ship in full, and
+shipping or cancelling one takes its quantities out of `allocated`. The pipeline meets `Duplicate order
+number` for them.
+
+### Shipping (`warehouse.ship_after_hours`, `multi_package`, `unknown_carrier`, `tracking_corrections`)
+
+**When.** With `ship_after_hours: [low, high]` (hours; a single number is `[n, n]`) every warehouse order,
+posted or already there, draws a delay uniformly from `[low, high]` when it is stored, from an RNG seeded
+`sha256("<seed>:<name>:ship:<client_reference>")` (`...:ship:<client_reference>#<n>` for the n-th further order
+under one reference, n from 1, when `duplicate_references: accept` stores it again). The order is *due* when
+the channel order's `placed_at` (as the simulator's channel serves it, found by the order's `channel` and
+`channel_order_id`) plus the delay is at or before the simulator's construction time (`Simulator.now`): cut at
+that time like everything else, so an order due later never ships by itself. Due orders ship *lazily*: at the
+start of every API request the warehouse answers (after the fault draw and the API key), under the store's
+lock, oldest order id first, with `shipped_at` the real time then. The `POST orders` that stores an order
+answers `accepted`/`backorder` as always; the next request of any kind ships it. Whether an order is due is
+settled at the first request after it is stored, except that an order whose channel order the simulator does
+not know (no such channel or id) is looked for again at every request and never ships while unknown. An order
+ships on its own once, and only while `accepted` or `backorder` with no package yet (an admin ship or a cancel
+first leaves it alone). With `ship_after_hours` null (the default) nothing ships on its own; `/_admin/.../ship`
+still does. The admin view and `sim.warehouse` never ship anything: only API requests do.
+
+**What.** Only what the order holds allocated ships, line by line in line order (lines of one SKU share its
+allocation): a backordered line ships what was allocated, possibly nothing, and its backordered rest never
+ships (nothing restocks). The order becomes `shipped` when every line's quantity went out, else
+`partially_shipped`. An order with nothing allocated does not ship (it stays `backorder`). Shipping takes each
+package's quantity out of the SKU's `good` and `allocated`.
+
+**Packages.** A share `multi_package` of the orders that ship (one draw per order) goes out in 2 or 3
+packages (drawn; never more packages than units): the shippable lines are spread over the packages, each
+package at least one line, in line order; with fewer lines than packages the largest line (quantity >= 2) is
+split by quantity, until there are enough pieces. The packages of an order add up exactly to what it shipped.
+Each package is a *shipment*:
+
+```
+{"shipment_id": "S0000001",            # S + a 7-digit sequence, in the order packages are made
+ "order_id": "W0000001", "client_reference", "channel", "channel_order_id",   # the order's
+ "tracking_number": str | null,        # in the carrier's format (null only from an admin ship, below)
+ "carrier": str,                       # as the 3PL writes it (below)
+ "service": str | null,                # the ship method's service (null: the order has no ship method)
+ "shipped_at": "2026-12-01T22:00:00Z",
+ "updated_at": "2026-12-01T22:00:00.123456Z",   # microseconds; strictly increasing over every change
+ "lines": [{"line_number", "sku", "quantity"}], # line_number: the order line's, as posted
+ "corrected_from": str | null}         # the number a correction replaced; null until corrected
+```
+
+Each package draws (from an RNG seeded per order and package) its carrier, written as a 3PL writes it, one
+form per package:
+
+| ship method carrier | forms |
+|---|---|
+| FedEx | `FedEx`, `FEDEX`, `FedEx Ground`, `Federal Express` |
+| UPS | `UPS`, `United Parcel Service`, `ups` |
+| USPS | `USPS`, `U.S.P.S.`, `United States Postal Service` |
+| Royal Mail | `Royal Mail`, `ROYAL MAIL`, `Royal Mail Tracked 48` |
+| DHL | `DHL Express`, `DHL`, `dhl express` |
+| DPD | `DPD`, `DPD UK` |
+| Takealot | `Takealot` |
+
+A share `unknown_carrier` of packages (drawn per package) carries instead a carrier no channel vocabulary
+knows: `Aramex`, `The Courier Guy` or `Fastway` (the ship method's `service` is kept). Tracking numbers by
+carrier: USPS `9400` + 18 digits; UPS `1Z` + 16 letters/digits; FedEx 12 digits; Royal Mail 2 letters + 9
+digits + `GB`; DPD 14 digits; DHL 10 digits; Takealot `MDX` + 9 digits; Aramex 11 digits; The Courier Guy
+`TCG` + 8 digits; Fastway 2 letters + 10 digits; any other carrier 12 digits.
+
+**Corrections (S34).** A share `tracking_corrections` of packages with a tracking number (drawn per package,
+admin ships included) is corrected after shipping: the first time a `GET shipments` answer is built after
+that package was already served once in a `GET shipments` answer, its `tracking_number` is replaced by a new
+one in the same carrier's format, `corrected_from` is the old number and `updated_at` the time then; each
+package is corrected so at most once. The order object and `GET orders/<id>/shipments` show the corrected
+package (they do not count as serving it). `POST /_admin/warehouse/shipments/<shipment_id>/correct` corrects
+one at once (independently of the draw; `corrected_from` is the number it replaced, null when it had none).
+
+**`GET shipments`.** The packages with `updated_at >= updated_since` (inclusive; every package without it)
+and `channel` equal to the parameter (exact; every channel without it), ordered by `(updated_at,
+shipment_id)`, at most `limit`. `next_cursor` is null on the last page (also when the matches end exactly at
+the page's edge), else an opaque string standing for the page's last `(updated_at, shipment_id)`; sent back as
+`cursor` (with the other parameters as before), the answer continues strictly after it. A correction changes
+`updated_at`, so it moves the package to the end of the order: a client paging by cursor, or asking again
+with `updated_since` = the newest `updated_at` it has seen, meets the corrected package again (same
+`shipment_id`, the new number, `corrected_from` set); deduplicate by `shipment_id`. `updated_since` takes any
+ISO-8601 form Python reads (`Z` or an offset; a time without one is UTC; a `+` sent unescaped in the query,
+read as a space, is taken as `+`). 400 `{"error": "Invalid parameter", "detail": ...}` for an unreadable
+`updated_since`, a `limit` outside 1..500 or not an integer, or a `cursor` this warehouse did not make.
 
 ### Faults
 
@@ -121,20 +209,24 @@ the warehouse name and `injected` = the fault applied.
 | `GET /_admin/warehouse/orders` | | 200 every order object, by order id |
 | `GET /_admin/warehouse/items` | | 200 every catalogue item, by SKU |
 | `GET /_admin/warehouse/references` | | 200 `{<client_reference>: {"orders": [ids], "posts": n, "duplicate_posts": n}}` |
-| `POST /_admin/warehouse/orders/<order_id>/ship` | `{"tracking_number"?, "carrier"?, "lines"?: [{"sku", "quantity"}]}` (or no body) | 200 the order, now `shipped` with one more shipment (defaults: a generated tracking number in the carrier's format, the ship method's carrier, every line); 404 unknown; 409 cancelled; 400 a bad body |
+| `GET /_admin/warehouse/shipments` | | 200 every shipment object, by shipment id |
+| `POST /_admin/warehouse/orders/<order_id>/ship` | `{"tracking_number"?: str or null, "carrier"?, "lines"?: [{"sku", "quantity"}]}` (or no body) | 200 the order with one more package, a full shipment object, made now (defaults: a generated tracking number in the carrier's format, the ship method's carrier as the table above spells it, every line in full); `"tracking_number": null` makes a package without a tracking number (a 3PL mistake the pipeline must report). Stock goes as far as the order holds it allocated. The order is then `shipped` when every line's quantity has gone out over all its packages, else `partially_shipped`. A requested SKU is put on the order's lines of that SKU in line order, each filled to its unshipped quantity, the rest on the last. 404 unknown; 409 cancelled; 400 a bad body |
+| `POST /_admin/warehouse/shipments/<shipment_id>/correct` | `{"tracking_number"?: str}` (or no body) | 200 the shipment, corrected now (default: a new number in its carrier's format); 404 `{"error": "Not found"}` unknown; 400 a bad body |
 | `POST /_admin/warehouse/items` | `{"sku", "description"?, "good"?, "hurt"?, "allocated"?}` | 201 the new item (missing stock 0, description the SKU) or 200 the updated one (missing keys kept); 400 a bad body |
 | `POST /_admin/warehouse/faults` | a faults block | 200 `{"faults": ...}`; 400 naming the field (validated like the scenario's) |
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import hmac
 import json
 import random
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -206,14 +298,46 @@ TRACKING_FORMATS = {
     "DPD": ("", 14, ""),
     "DHL": ("", 10, ""),
     "Takealot": ("MDX", 9, ""),
+    "Aramex": ("", 11, ""),
+    "The Courier Guy": ("TCG", 8, ""),
+    "Fastway": ("AA", 10, ""),
 }
+
+# The carrier as 3PLs write it: the forms one package draws from, by the ship method's carrier.
+CARRIER_FORMS = {
+    "FedEx": ("FedEx", "FEDEX", "FedEx Ground", "Federal Express"),
+    "UPS": ("UPS", "United Parcel Service", "ups"),
+    "USPS": ("USPS", "U.S.P.S.", "United States Postal Service"),
+    "Royal Mail": ("Royal Mail", "ROYAL MAIL", "Royal Mail Tracked 48"),
+    "DHL": ("DHL Express", "DHL", "dhl express"),
+    "DPD": ("DPD", "DPD UK"),
+    "Takealot": ("Takealot",),
+}
+# Carriers no channel vocabulary knows (unknown_carrier).
+UNKNOWN_CARRIERS = ("Aramex", "The Courier Guy", "Fastway")
+# Any written form -> the carrier whose tracking format it uses.
+CARRIER_OF_FORM = {
+    **{form.casefold(): carrier for carrier, forms in CARRIER_FORMS.items() for form in forms},
+    **{carrier.casefold(): carrier for carrier in TRACKING_FORMATS},
+}
+MAX_SHIPMENT_LIMIT = 500
+SHIPPABLE_STATUSES = ("accepted", "backorder")
+OFFSET_AS_SPACE = re.compile(r"(:\d{2}(?:\.\d+)?) (\d{2}(?::?\d{2})?)$")  # "...T10:00:00 00:00": a "+" read as a space
 
 
 class Warehouse:
     """The warehouse's catalogue, stock and orders, and its API (answered after the server's fault draw).
     Every read and write of the store holds one lock."""
 
-    def __init__(self, scenario: Scenario, credentials: dict[str, str]):
+    def __init__(
+        self, scenario: Scenario, credentials: dict[str, str],
+        placed_at: Callable[[str, str], datetime | None] | None = None, now: datetime | None = None,
+        first_numbers: tuple[int, int] = (1, 1),
+    ):
+        """`placed_at(channel, channel_order_id)`: when the channel placed that order (None: no such order);
+        `now`: the simulator's construction time, which cuts shipping (orders due later never ship);
+        `first_numbers`: the first order and shipment numbers (W0000001, S0000001 by default), so a fresh
+        simulator serving a database an earlier one filled does not hand out its ids again."""
         self.name = scenario.warehouse.name
         self.credentials = credentials
         self._faults = scenario.warehouse.faults
@@ -226,8 +350,25 @@ class Warehouse:
         self._posts: dict[str, int] = {}  # POST orders requests answered, per reference
         self._duplicate_posts: dict[str, int] = {}  # POSTs that stored a second (third, ...) order of a reference
         self._allocations: dict[str, dict[str, int]] = {}  # order id -> sku -> quantity it holds allocated
-        self._seq = 0
+        self._seq = first_numbers[0] - 1
         self._tracking_rng = channel_rng(scenario.seed, self.name, ":tracking")
+        # Shipping.
+        spec = scenario.warehouse
+        self._ship_after_hours = spec.ship_after_hours
+        self._multi_package = spec.multi_package
+        self._tracking_corrections = spec.tracking_corrections
+        self._unknown_carrier = spec.unknown_carrier
+        self._placed_at = placed_at or (lambda channel, channel_order_id: None)
+        self._now = now or datetime.now(timezone.utc)
+        self._due: dict[str, tuple[str, random.Random, timedelta]] = {}  # order id -> (seed purpose, RNG, delay), unsettled
+        self._shipped: dict[str, list[int]] = {}  # order id -> quantity gone out per order line (by index)
+        self._shipments: dict[str, dict] = {}  # shipment id -> the shipment object (also in its order's list)
+        self._shipment_times: dict[str, datetime] = {}  # shipment id -> its updated_at
+        self._shipment_rngs: dict[str, random.Random] = {}  # shipment id -> its RNG (for corrected numbers)
+        self._to_correct: set[str] = set()  # shipments drawn for a correction not made yet
+        self._served: set[str] = set()  # shipments served in a GET shipments answer
+        self._shipment_seq = first_numbers[1] - 1
+        self._last_stamp: datetime | None = None
         self._stock(scenario)
 
     def _stock(self, scenario: Scenario) -> None:
@@ -335,18 +476,29 @@ class Warehouse:
                     {"line_number": index, "sku": line.product.sku, "quantity": line.quantity}
                     for index, line in enumerate(generated.lines, start=1)
                 ]
+            held: dict[str, int] = {}  # wholly allocated, inside the drawn `allocated`
+            for line in order["lines"]:
+                held[line["sku"]] = held.get(line["sku"], 0) + line["quantity"]
             with self._lock:
                 if self._by_reference.get(order["client_reference"]):
                     continue
-                self._store(order, {})
+                self._store(order, held)
 
     def _store(self, order: dict, allocation: dict[str, int]) -> dict:
         """Number and keep an order; the caller holds the lock."""
         self._seq += 1
         order["order_id"] = f"W{self._seq:07d}"
         self._orders[order["order_id"]] = order
-        self._by_reference.setdefault(order["client_reference"], []).append(order["order_id"])
+        under_reference = self._by_reference.setdefault(order["client_reference"], [])
+        under_reference.append(order["order_id"])
         self._allocations[order["order_id"]] = allocation
+        self._shipped[order["order_id"]] = [0] * len(order["lines"])
+        if self._ship_after_hours is not None:
+            further = len(under_reference) - 1
+            purpose = f":ship:{order['client_reference']}" + (f"#{further}" if further else "")
+            rng = channel_rng(self._seed, self.name, purpose)
+            low, high = self._ship_after_hours
+            self._due[order["order_id"]] = (purpose, rng, timedelta(hours=rng.uniform(low, high)))
         return order
 
     # --- HTTP -----------------------------------------------------------------------------------------
@@ -358,6 +510,7 @@ class Warehouse:
         """The answer to an API request, and whether it stored a new order (for timeout_after_commit)."""
         if not self.authorized(request):
             return ApiResponse(401, dict(UNAUTHORIZED)), False
+        self.ship_due()
         if request.path[:2] != API_PREFIX:
             return ApiResponse(404, dict(NOT_FOUND)), False
         path, method = request.path[2:], request.method
@@ -378,6 +531,10 @@ class Warehouse:
             return (ApiResponse(200, order) if order is not None else ApiResponse(404, dict(NOT_FOUND))), False
         if len(path) == 3 and path[0] == "orders" and path[2] == "cancel":
             return (self.cancel(path[1]) if method == "POST" else _method_not_allowed()), False
+        if len(path) == 3 and path[0] == "orders" and path[2] == "shipments":
+            return (self._order_shipments(path[1]) if method == "GET" else _method_not_allowed()), False
+        if path == ["shipments"]:
+            return (self._list_shipments(request) if method == "GET" else _method_not_allowed()), False
         return ApiResponse(404, dict(NOT_FOUND)), False
 
     def _list_items(self, request: ApiRequest) -> ApiResponse:
@@ -509,7 +666,7 @@ class Warehouse:
             order = self._orders.get(order_id)
             if order is None:
                 return ApiResponse(404, dict(NOT_FOUND))
-            if order["status"] == "shipped":
+            if order["status"] in ("shipped", "partially_shipped"):
                 return ApiResponse(409, {"status": "rejected", "error": ALREADY_SHIPPED})
             if order["status"] != "cancelled":
                 order["status"] = "cancelled"
@@ -529,9 +686,13 @@ class Warehouse:
             return ApiResponse(200, self.items())
         if path == ["references"] and method == "GET":
             return ApiResponse(200, self.references())
+        if path == ["shipments"] and method == "GET":
+            return ApiResponse(200, self.shipments())
         try:
             if len(path) == 3 and path[0] == "orders" and path[2] == "ship" and method == "POST":
                 return self.ship(path[1], _admin_json(body))
+            if len(path) == 3 and path[0] == "shipments" and path[2] == "correct" and method == "POST":
+                return self.correct(path[1], _admin_json(body))
             if path == ["items"] and method == "POST":
                 return self.put_item(_admin_json(body))
         except AdminError as exc:
@@ -539,16 +700,17 @@ class Warehouse:
         return None
 
     def ship(self, order_id: str, body: Any = None) -> ApiResponse:
-        """Add one package (shipment) to an order and mark it shipped."""
+        """Add one package (a shipment made now) to an order (the admin endpoint)."""
         body = {} if body is None else body
         if not isinstance(body, dict):
             raise AdminError("the body must be an object: {tracking_number?, carrier?, lines?}")
         unknown = set(body) - {"tracking_number", "carrier", "lines"}
         if unknown:
             raise AdminError(f"unknown keys {sorted(unknown)} (known: tracking_number, carrier, lines)")
-        for key in ("tracking_number", "carrier"):
-            if key in body and (not isinstance(body[key], str) or not body[key]):
-                raise AdminError(f"{key} must be a non-empty string")
+        if "carrier" in body and (not isinstance(body["carrier"], str) or not body["carrier"]):
+            raise AdminError("carrier must be a non-empty string")
+        if body.get("tracking_number") is not None and (not isinstance(body["tracking_number"], str) or not body["tracking_number"]):
+            raise AdminError("tracking_number must be a non-empty string, or null for a package without one")
         with self._lock:
             order = self._orders.get(order_id)
             if order is None:
@@ -566,27 +728,212 @@ class Warehouse:
                     quantity = line.get("quantity")
                     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
                         raise AdminError(f"lines[{index}].quantity must be a positive integer")
-                shipped = [{"sku": line["sku"], "quantity": line["quantity"]} for line in lines]
+                pieces = self._pieces_by_sku(order, lines)
             else:
-                shipped = [{"sku": line["sku"], "quantity": line["quantity"]} for line in order["lines"]]
+                pieces = [(index, line["quantity"]) for index, line in enumerate(order["lines"])]
             method = SHIP_METHODS_BY_CODE.get(order["ship_method"])
             carrier = body.get("carrier") or (method.carrier if method else "DHL")
-            allocation = self._allocations[order_id]
-            for line in shipped:
-                take = min(line["quantity"], allocation.get(line["sku"], 0))
-                if take and line["sku"] in self._items:
-                    allocation[line["sku"]] -= take
-                    item = self._items[line["sku"]]
-                    item["allocated"] = max(0, item["allocated"] - take)
-                    item["good"] = max(0, item["good"] - take)
-            order["shipments"].append({
-                "tracking_number": body.get("tracking_number") or self._tracking_number(carrier),
-                "carrier": carrier,
-                "shipped_at": _now(),
-                "lines": shipped,
-            })
-            order["status"] = "shipped"
+            rng = channel_rng(self._seed, self.name, f":admin-ship:{order_id}:{len(order['shipments']) + 1}")
+            tracking = body["tracking_number"] if "tracking_number" in body else self._tracking_number(carrier, rng)
+            self._ship_package(order, pieces, carrier, tracking, rng)
             return ApiResponse(200, copy.deepcopy(order))
+
+    def correct(self, shipment_id: str, body: Any = None) -> ApiResponse:
+        """Correct one package's tracking number now (the admin endpoint)."""
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            raise AdminError("the body must be an object: {tracking_number?}")
+        unknown = set(body) - {"tracking_number"}
+        if unknown:
+            raise AdminError(f"unknown keys {sorted(unknown)} (known: tracking_number)")
+        if "tracking_number" in body and (not isinstance(body["tracking_number"], str) or not body["tracking_number"]):
+            raise AdminError("tracking_number must be a non-empty string")
+        with self._lock:
+            if shipment_id not in self._shipments:
+                return ApiResponse(404, dict(NOT_FOUND))
+            return ApiResponse(200, copy.deepcopy(self._correct(shipment_id, body.get("tracking_number"))))
+
+    # --- shipping -------------------------------------------------------------------------------------
+    def shipments(self) -> list[dict]:
+        """Every shipment object (a copy), by shipment id."""
+        with self._lock:
+            return [copy.deepcopy(self._shipments[k]) for k in sorted(self._shipments)]
+
+    def ship_due(self) -> list[str]:
+        """Ship every order that is due (run at the start of each API request); the ids shipped."""
+        if self._ship_after_hours is None:
+            return []
+        shipped = []
+        with self._lock:
+            for order_id in list(self._due):
+                purpose, rng, delay = self._due[order_id]
+                order = self._orders[order_id]
+                if order["status"] not in SHIPPABLE_STATUSES or order["shipments"]:
+                    del self._due[order_id]
+                    continue
+                channel, channel_order_id = order["channel"], order["channel_order_id"]
+                placed = (
+                    self._placed_at(channel, channel_order_id)
+                    if isinstance(channel, str) and isinstance(channel_order_id, str) else None
+                )
+                if placed is None:
+                    continue  # not a channel order the simulator knows (yet): asked again next time
+                del self._due[order_id]
+                if placed + delay <= self._now and self._ship_on_its_own(order, purpose, rng):
+                    shipped.append(order_id)
+        return shipped
+
+    def _ship_on_its_own(self, order: dict, purpose: str, rng: random.Random) -> bool:
+        """Ship what the order holds allocated, in 1..3 packages; the caller holds the lock."""
+        free = dict(self._allocations[order["order_id"]])
+        pieces = []
+        for index, line in enumerate(order["lines"]):
+            take = min(line["quantity"], free.get(line["sku"], 0))
+            if take > 0:
+                free[line["sku"]] -= take
+                pieces.append((index, take))
+        if not pieces:
+            return False
+        several = rng.random() < self._multi_package
+        count = rng.choice((2, 3))
+        packages = _split(pieces, count if several else 1, rng)
+        method = SHIP_METHODS_BY_CODE.get(order["ship_method"])
+        for number, package in enumerate(packages, start=1):
+            package_rng = channel_rng(self._seed, self.name, f"{purpose}:package:{number}")
+            unknown = package_rng.random() < self._unknown_carrier
+            if unknown:
+                carrier = package_rng.choice(UNKNOWN_CARRIERS)
+            else:
+                canonical = method.carrier if method else "DHL"
+                carrier = package_rng.choice(CARRIER_FORMS.get(canonical, (canonical,)))
+            self._ship_package(order, package, carrier, self._tracking_number(carrier, package_rng), package_rng)
+        return True
+
+    def _ship_package(
+        self, order: dict, pieces: list[tuple[int, int]], carrier: str, tracking: str | None, rng: random.Random
+    ) -> dict:
+        """Make one package of (order line index, quantity) pieces: stock, shipment object, the order's status.
+        The one way anything ships; the caller holds the lock."""
+        order_id = order["order_id"]
+        allocation = self._allocations[order_id]
+        shipped = self._shipped[order_id]
+        lines = []
+        for index, quantity in pieces:
+            line = order["lines"][index]
+            sku = line["sku"]
+            take = min(quantity, allocation.get(sku, 0))
+            if take and sku in self._items:
+                allocation[sku] -= take
+                item = self._items[sku]
+                item["allocated"] = max(0, item["allocated"] - take)
+                item["good"] = max(0, item["good"] - take)
+            shipped[index] += quantity
+            lines.append({"line_number": line.get("line_number"), "sku": sku, "quantity": quantity})
+        self._shipment_seq += 1
+        shipment_id = f"S{self._shipment_seq:07d}"
+        stamp = self._stamp()
+        method = SHIP_METHODS_BY_CODE.get(order["ship_method"])
+        shipment = {
+            "shipment_id": shipment_id,
+            "order_id": order_id,
+            "client_reference": order["client_reference"],
+            "channel": order["channel"],
+            "channel_order_id": order["channel_order_id"],
+            "tracking_number": tracking,
+            "carrier": carrier,
+            "service": method.service if method else None,
+            "shipped_at": iso_utc(stamp),
+            "updated_at": _iso_micro(stamp),
+            "lines": lines,
+            "corrected_from": None,
+        }
+        self._shipments[shipment_id] = shipment
+        self._shipment_times[shipment_id] = stamp
+        self._shipment_rngs[shipment_id] = rng
+        if rng.random() < self._tracking_corrections and tracking is not None:
+            self._to_correct.add(shipment_id)
+        order["shipments"].append(shipment)  # the same object: a correction shows in the order too
+        complete = all(done >= line["quantity"] for done, line in zip(shipped, order["lines"]))
+        order["status"] = "shipped" if complete else "partially_shipped"
+        return shipment
+
+    def _pieces_by_sku(self, order: dict, lines: list[dict]) -> list[tuple[int, int]]:
+        """An admin ship's {sku, quantity} lines on the order's lines of that SKU, in line order, each filled
+        to its unshipped quantity, the rest on the last; the caller holds the lock."""
+        left = [line["quantity"] - done for line, done in zip(order["lines"], self._shipped[order["order_id"]])]
+        pieces: dict[int, int] = {}
+        for wanted in lines:
+            quantity = wanted["quantity"]
+            indexes = [i for i, line in enumerate(order["lines"]) if line["sku"] == wanted["sku"]]
+            for index in indexes:
+                take = quantity if index == indexes[-1] else min(quantity, max(0, left[index]))
+                if take:
+                    pieces[index] = pieces.get(index, 0) + take
+                    left[index] -= take
+                    quantity -= take
+        return sorted(pieces.items())
+
+    def _correct(self, shipment_id: str, number: str | None) -> dict:
+        """Replace a package's tracking number (a new one in its carrier's format unless given); the caller holds
+        the lock."""
+        shipment = self._shipments[shipment_id]
+        old = shipment["tracking_number"]
+        while number is None or number == old:
+            number = self._tracking_number(shipment["carrier"], self._shipment_rngs[shipment_id])
+        stamp = self._stamp()
+        shipment.update(tracking_number=number, corrected_from=old, updated_at=_iso_micro(stamp))
+        self._shipment_times[shipment_id] = stamp
+        self._to_correct.discard(shipment_id)
+        return shipment
+
+    def _stamp(self) -> datetime:
+        """Now, but strictly after every earlier stamp (so updated_at orders every change); the caller holds the lock."""
+        now = datetime.now(timezone.utc)
+        if self._last_stamp is not None and now <= self._last_stamp:
+            now = self._last_stamp + timedelta(microseconds=1)
+        self._last_stamp = now
+        return now
+
+    def _order_shipments(self, order_id: str) -> ApiResponse:
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None:
+                return ApiResponse(404, dict(NOT_FOUND))
+            return ApiResponse(200, {"shipments": copy.deepcopy(order["shipments"])})
+
+    def _list_shipments(self, request: ApiRequest) -> ApiResponse:
+        raw_since, raw_limit, raw_cursor = request.param("updated_since"), request.param("limit"), request.param("cursor")
+        since = after = None
+        try:
+            if raw_since is not None:
+                since = _parse_time(raw_since)
+        except ValueError:
+            return _invalid(f"updated_since must be an ISO-8601 time, got {raw_since!r}")
+        try:
+            limit = DEFAULT_PAGE_SIZE if raw_limit is None else int(raw_limit)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_SHIPMENT_LIMIT:
+            return _invalid(f"limit must be an integer 1..{MAX_SHIPMENT_LIMIT}, got {raw_limit!r}")
+        if raw_cursor is not None:
+            after = _decode_cursor(raw_cursor)
+            if after is None:
+                return _invalid(f"cursor {raw_cursor!r} is not a cursor this warehouse gave")
+        channel = request.param("channel")
+        with self._lock:
+            for shipment_id in sorted(self._to_correct & self._served):  # served once already: corrected now
+                self._correct(shipment_id, None)
+            keys = sorted(
+                (stamp, shipment_id) for shipment_id, stamp in self._shipment_times.items()
+                if (since is None or stamp >= since)
+                and (channel is None or self._shipments[shipment_id]["channel"] == channel)
+                and (after is None or (stamp, shipment_id) > after)
+            )
+            page = keys[:limit]
+            self._served.update(shipment_id for _, shipment_id in page)
+            found = [copy.deepcopy(self._shipments[shipment_id]) for _, shipment_id in page]
+        next_cursor = _encode_cursor(*page[-1]) if len(keys) > limit else None
+        return ApiResponse(200, {"shipments": found, "next_cursor": next_cursor})
 
     def put_item(self, body: Any) -> ApiResponse:
         """Add or update a catalogue item."""
@@ -610,16 +957,66 @@ class Warehouse:
             item.update({k: v for k, v in body.items() if k != "sku"})
             return ApiResponse(201 if created else 200, dict(item))
 
-    def _tracking_number(self, carrier: str) -> str:
-        """The caller holds the lock (the RNG is shared)."""
+    def _tracking_number(self, carrier: str, rng: random.Random | None = None) -> str:
+        """A number in the carrier's format (any written form of it); the caller holds the lock (the default RNG
+        is shared)."""
+        carrier = CARRIER_OF_FORM.get(carrier.casefold(), carrier)
         prefix, digits, suffix = TRACKING_FORMATS.get(carrier, ("", 12, ""))
-        rng: random.Random = self._tracking_rng
+        rng = rng or self._tracking_rng
         letters = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") if c == "A" else c for c in prefix)
         if carrier == "UPS":
             body = "".join(rng.choice("0123456789ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(digits))
         else:
             body = "".join(rng.choice("0123456789") for _ in range(digits))
         return f"{letters}{body}{suffix}"
+
+
+def _split(pieces: list[tuple[int, int]], count: int, rng: random.Random) -> list[list[tuple[int, int]]]:
+    """(order line index, quantity) pieces in `count` packages (never more than there are units), each at least
+    one piece, in line order; with fewer pieces than packages the largest is split by quantity."""
+    count = min(count, sum(quantity for _, quantity in pieces))
+    if count <= 1:
+        return [list(pieces)]
+    pieces = list(pieces)
+    if len(pieces) >= count:
+        shuffled = list(range(len(pieces)))
+        rng.shuffle(shuffled)
+        package_of = {}
+        for position, piece in enumerate(shuffled):
+            package_of[piece] = position if position < count else rng.randrange(count)
+        return [[p for i, p in enumerate(pieces) if package_of[i] == n] for n in range(count)]
+    while len(pieces) < count:
+        largest = max(range(len(pieces)), key=lambda i: pieces[i][1])
+        index, quantity = pieces[largest]
+        cut = rng.randint(1, quantity - 1)
+        pieces[largest: largest + 1] = [(index, cut), (index, quantity - cut)]
+    return [[piece] for piece in pieces]
+
+
+def _parse_time(raw: str) -> datetime:
+    text = OFFSET_AS_SPACE.sub(r"\1+\2", raw.strip())
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _encode_cursor(stamp: datetime, shipment_id: str) -> str:
+    raw = json.dumps([_iso_micro(stamp), shipment_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, shipment_id = json.loads(raw)
+        if not isinstance(stamp, str) or not isinstance(shipment_id, str):
+            return None
+        return _parse_time(stamp), shipment_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _iso_micro(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def check_address(ship_to: Any, method: ShipMethod) -> str | None:
@@ -663,6 +1060,10 @@ def _paging(request: ApiRequest) -> tuple[int, int] | ApiResponse:
             return ApiResponse(400, {"error": "Invalid parameter", "detail": f"{name} must be an integer {bounds}, got {raw!r}"})
         values[name] = value
     return values["page"], values["page_size"]
+
+
+def _invalid(detail: str) -> ApiResponse:
+    return ApiResponse(400, {"error": "Invalid parameter", "detail": detail})
 
 
 def _rejected(error: str, detail: str) -> ApiResponse:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -118,6 +119,22 @@ class WarehouseClient:
         for order in self.orders(channel):
             found.setdefault(order["client_reference"], order)
         return found
+
+    def shipments(self, updated_since: datetime | None = None, channel: str | None = None) -> list[dict]:
+        """Every package (shipment) changed since `updated_since` (inclusive), oldest change first, paged by the
+        warehouse's cursor. A corrected number comes back as a change of the same shipment_id."""
+        params = {"limit": PAGE_SIZE}
+        if updated_since is not None:
+            params["updated_since"] = updated_since.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        if channel is not None:
+            params["channel"] = channel
+        found: list[dict] = []
+        while True:
+            body = self.http.request("GET", f"{self.base}/shipments", endpoint="shipments", params=params).json()
+            found += body["shipments"]
+            if not body.get("next_cursor"):
+                return found
+            params = {**params, "cursor": body["next_cursor"]}
 
     def find(self, client_reference: str) -> dict | None:
         response = self.http.request(

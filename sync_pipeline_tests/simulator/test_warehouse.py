@@ -377,11 +377,12 @@ def test_admin_ship_adds_a_package_per_call(started):
     assert one.status_code == 200
     [package] = one.json()["shipments"]
     assert package["carrier"] == "USPS" and re.fullmatch(r"9400\d{18}", package["tracking_number"])
-    assert package["lines"] == [{"sku": first, "quantity": 2}] and package["shipped_at"].endswith("Z")
+    assert package["lines"] == [{"line_number": 1, "sku": first, "quantity": 2}] and package["shipped_at"].endswith("Z")
     assert client.items()[first]["good"] == good - 2
     two = admin(sim, "POST", f"warehouse/orders/{order_id}/ship", {"tracking_number": "TRK1", "carrier": "UPS"})
     assert [p["tracking_number"] for p in two.json()["shipments"]] == [package["tracking_number"], "TRK1"]
-    assert two.json()["shipments"][1]["lines"] == [{"sku": first, "quantity": 2}, {"sku": second, "quantity": 1}]
+    assert two.json()["shipments"][1]["lines"] == [{"line_number": 1, "sku": first, "quantity": 2},
+                                                   {"line_number": 2, "sku": second, "quantity": 1}]
     order = client.get(f"orders/{order_id}").json()
     assert order["status"] == "shipped" and len(order["shipments"]) == 2
     assert admin(sim, "POST", "warehouse/orders/W0999999/ship").status_code == 404

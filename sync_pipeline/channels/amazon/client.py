@@ -29,6 +29,7 @@ class AmazonConnector(ChannelConnector):
         "getOrders": RateLimitConfig(per_second=0.0167, burst=20),
         "getOrderItems": RateLimitConfig(per_second=0.5, burst=30),
         "getOrder": RateLimitConfig(per_second=0.5, burst=30),
+        "confirmShipment": RateLimitConfig(per_second=2.0, burst=10),  # the tracking push (channels/amazon/tracking.py)
     }
     csv_export = CsvExport(order_id="amazon-order-id", placed_at="purchase-date", updated_at="last-updated-date")
     mapping = AMAZON_ORDERS
@@ -46,6 +47,19 @@ class AmazonConnector(ChannelConnector):
         return self._token.request(
             "GET", f"{self.config.base_url}{path}", endpoint=endpoint, bucket=bucket, params=params, allowed=allowed
         )
+
+    @property
+    def api_url(self) -> str:
+        """The SP-API host (the channel's base_url), which paths like /orders/v0/orders/{id} hang from."""
+        return self.config.base_url
+
+    @property
+    def marketplace_id(self) -> str:
+        return self.config.options.get("marketplace_id", DEFAULT_MARKETPLACE)
+
+    def request(self, method: str, path: str, *, endpoint: str, bucket: str, allowed=(200,), **kwargs):
+        """Any SP-API call on this connector's session, bucket and live LWA token (the tracking push uses it)."""
+        return self._token.request(method, f"{self.api_url}{path}", endpoint=endpoint, bucket=bucket, allowed=allowed, **kwargs)
 
     def read_rate_limit(self, headers) -> RateLimitReading | None:
         value = headers.get("x-amzn-RateLimit-Limit")
@@ -80,7 +94,7 @@ class AmazonConnector(ChannelConnector):
         created_before = min(placed_to, datetime.now(timezone.utc) - LATEST_ALLOWED_LAG)
         if created_before <= placed_from:
             return
-        marketplace = self.config.options.get("marketplace_id", DEFAULT_MARKETPLACE)
+        marketplace = self.marketplace_id
         # SP-API takes CreatedAfter or LastUpdatedAfter, never both: filter by placement on the server and
         # by update here, before paying for the rate-limited getOrderItems calls.
         params = {

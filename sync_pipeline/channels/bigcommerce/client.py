@@ -30,7 +30,7 @@ class BigCommerceConnector(ChannelConnector):
     type = "bigcommerce"
     credential_names = ("access_token",)
     reauthorize_hint = (
-        "create a new store-level API account with Orders read-only scope in the BigCommerce control panel "
+        "create a new store-level API account with Orders modify scope (tracking is pushed as shipments) in the BigCommerce control panel "
         "(Settings > Store-level API accounts), then put its access token in {env}"
     )
     # Standard and Plus plans: 150 requests per 30 s window per store, shared by every app; Pro stores set rate_limit.
@@ -38,6 +38,11 @@ class BigCommerceConnector(ChannelConnector):
     csv_export = CsvExport(order_id="Order ID", placed_at="Order Date")
     mapping = BIGCOMMERCE_ORDERS
     max_page_size = 250
+
+    @property
+    def api_url(self) -> str:
+        """The store's API root (base_url: https://api.bigcommerce.com/stores/<hash>), which /v2/... hangs from."""
+        return self.config.base_url
 
     def authenticate(self, session, secrets) -> None:
         session.headers["X-Auth-Token"] = secrets["access_token"]

@@ -43,6 +43,15 @@ class EbayConnector(ChannelConnector):
     def _get(self, url: str, *, endpoint: str, params: dict | None = None, allowed=(200,)):
         return self._token.request("GET", url, endpoint=endpoint, params=params, allowed=allowed)
 
+    @property
+    def api_url(self) -> str:
+        """The API host (the channel's base_url), which /sell/fulfillment/v1/... hangs from."""
+        return self.config.base_url
+
+    def request(self, method: str, path: str, *, endpoint: str, allowed=(200,), **kwargs):
+        """Any call on this connector's session and live OAuth token (the tracking push uses it)."""
+        return self._token.request(method, f"{self.api_url}{path}", endpoint=endpoint, allowed=allowed, **kwargs)
+
     def read_rate_limit(self, headers) -> RateLimitReading | None:
         return None  # daily quotas, reported only by the Developer Analytics API
 

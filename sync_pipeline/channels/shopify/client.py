@@ -41,6 +41,11 @@ class ShopifyConnector(ChannelConnector):
     def _api(self) -> str:
         return f"{self.config.base_url}/admin/api/{self.config.options.get('api_version', API_VERSION)}"
 
+    @property
+    def api_url(self) -> str:
+        """<shop>/admin/api/<version>: where the tracking push (shopify/tracking.py) sends too."""
+        return self._api
+
     def pages(self, placed_from, placed_to, updated_since) -> Iterator[list[RawOrder]]:
         # status=any, or Shopify silently leaves out closed and cancelled orders.
         params: dict | None = {

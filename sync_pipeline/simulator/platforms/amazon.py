@@ -1,7 +1,21 @@
 """Amazon SP-API Orders v0: Login with Amazon access tokens (x-amz-access-token), getOrders with NextToken
 paging and the two-minute rule, getOrderItems as a separate paged call, and a token bucket per operation
 reported in x-amzn-RateLimit-Limit. Orders carry ShippingAddress and BuyerInfo (the client is assumed to
-have Restricted Data Token access)."""
+have Restricted Data Token access).
+
+Tracking: `POST orders/v0/orders/<id>/shipmentConfirmation` (confirmShipment, its own bucket
+amazon_confirmShipment: burst 10, 2/s) takes {marketplaceId, packageDetail: {packageReferenceId (a positive
+number), carrierCode (CARRIER_CODES; "Other" needs carrierName), carrierName?, shippingMethod?, trackingNumber,
+shipDate (ISO 8601), orderItems: [{orderItemId, quantity}]}} and answers 204 with no body. A second confirmation
+with a packageReferenceId the order already has edits that package (its number and carrier; the simulator keeps
+its items), as Amazon documents; a new one must fit what is unshipped. Refusals are 400 InvalidInput
+{"errors": [{code, message, details}]}. There is no API listing confirmations: getOrderItems reports
+QuantityShipped (what the order came with plus every confirmation held); the order's OrderStatus and
+NumberOfItemsShipped do not follow (getOrders answers stay as generated). Tracking anomalies: deleted 404
+NotFound; already fulfilled: a hand confirmation of every item is added on the first push, which is then 400
+"already shipped"; cancelled (or OrderStatus Canceled) 400 "canceled"; locked: 503 ServiceUnavailable while
+locked_now (Amazon documents no lock; a 503 is what it answers when it cannot take a request now); permission
+403 Unauthorized."""
 
 from __future__ import annotations
 
@@ -52,13 +66,22 @@ SHIPPING = {
     "overnight": ("Next US D2D Dom", "NextDay", 1), "same_day": ("Scheduled Delivery", "Scheduled", 1),
 }
 ZERO_DATE = "0000-00-00 00:00:00"  # invalid_date
+# confirmShipment carrierCode values (a part of Amazon's list; "Other" takes carrierName beside it).
+CARRIER_CODES = frozenset({
+    "UPS", "USPS", "FedEx", "DHL", "DHL eCommerce", "Royal Mail", "DPD", "Parcelforce", "Hermes", "Evri", "Yodel",
+    "OnTrac", "Canada Post", "Purolator", "Australia Post", "Deutsche Post", "GLS", "TNT", "Amazon Shipping", "Other",
+})
+PACKAGE_REQUIRED = ("packageReferenceId", "carrierCode", "trackingNumber", "shipDate", "orderItems")
 
 
 class Amazon(Platform):
     type = "amazon"
     credential_names = ("refresh_token", "client_id", "client_secret")
     market = Market({"USD": 1}, inapplicable=frozenset({"unmapped_status"}))  # every Amazon status is mapped
-    rate_limit_keys = {"getOrders": "amazon_getOrders", "getOrderItems": "amazon_getOrderItems", "getOrder": "amazon_getOrder"}
+    rate_limit_keys = {
+        "getOrders": "amazon_getOrders", "getOrderItems": "amazon_getOrderItems", "getOrder": "amazon_getOrder",
+        "confirmShipment": "amazon_confirmShipment",
+    }
     errors = {
         400: ("InvalidInput", "Invalid input."),
         403: ("Unauthorized", "Access to requested resource is denied."),
@@ -72,12 +95,15 @@ class Amazon(Platform):
         super().__init__(spec, credentials, scenario)
         self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._tokens_lock = threading.Lock()
+        self._confirm_lock = threading.Lock()  # a confirmation's quantity check and its storing are one step
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
         path, method = request.path, request.method
         if method == "POST" and path == ["auth", "o2", "token"]:
             return Route("token", self.issue_token, authenticated=False)
+        if method == "POST" and len(path) == 5 and path[:3] == ["orders", "v0", "orders"] and path[4] == "shipmentConfirmation":
+            return Route("confirmShipment", self.confirm_shipment)
         if method != "GET" or path[:3] != ["orders", "v0", "orders"]:
             return None
         if len(path) == 3:
@@ -143,11 +169,141 @@ class Amazon(Platform):
             if token is None or token.get("order") != order_id or not isinstance(token.get("offset"), int):
                 return self.error(400, "Invalid NextToken.")
             offset = token["offset"]
-        items = record.order_items or []
+        items = self._shipped_items(record)
         payload: dict = {"AmazonOrderId": order_id, "OrderItems": items[offset : offset + ITEMS_PER_PAGE]}
         if offset + ITEMS_PER_PAGE < len(items):
             payload["NextToken"] = encode_token({"order": order_id, "offset": offset + ITEMS_PER_PAGE})
         return ApiResponse(200, {"payload": payload})
+
+    # --- tracking -------------------------------------------------------------------------------------
+    def _shipped(self, record: SimOrderRecord, skip_reference: str | None = None) -> dict[str, int]:
+        """Per OrderItemId, what has shipped: the item's own QuantityShipped plus every confirmation held (but the
+        package `skip_reference`, which a confirmation with that packageReferenceId replaces)."""
+        shipped = {str(item.get("OrderItemId")): int(item.get("QuantityShipped") or 0) for item in record.order_items or []}
+        for confirmation in self.tracking.of(record.external_order_id):
+            if skip_reference is not None and confirmation.get("package_reference_id") == skip_reference:
+                continue
+            for line in confirmation["lines"]:
+                shipped[str(line["line_id"])] = shipped.get(str(line["line_id"]), 0) + int(line["quantity"])
+        return shipped
+
+    def _shipped_items(self, record: SimOrderRecord) -> list[dict]:
+        """The order's items with QuantityShipped as the confirmations held make it (never above QuantityOrdered)."""
+        shipped = self._shipped(record)
+        items = []
+        for item in record.order_items or []:
+            item = dict(item)
+            if "QuantityShipped" in item:
+                item["QuantityShipped"] = min(int(item.get("QuantityOrdered") or 0), shipped.get(str(item.get("OrderItemId")), 0))
+            items.append(item)
+        return items
+
+    @staticmethod
+    def invalid(message: str, details: str = "") -> ApiResponse:
+        return ApiResponse(400, {"errors": [{"code": "InvalidInput", "message": message, "details": details}]})
+
+    def _package(self, request: ApiRequest, record: SimOrderRecord) -> dict | ApiResponse:
+        """The confirmation's packageDetail, checked as confirmShipment checks it; a 400 when it is wrong."""
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return self.invalid("The request body is not valid JSON.")
+        if not isinstance(body, dict):
+            return self.invalid("The request body must be a ConfirmShipmentRequest object.")
+        for key in ("marketplaceId", "packageDetail"):
+            if body.get(key) in (None, ""):
+                return self.invalid(f"Missing required field: {key}.", key)
+        if body["marketplaceId"] != record.payload.get("MarketplaceId", MARKETPLACE):
+            return self.invalid(f"Order {record.external_order_id} is not in marketplace {body['marketplaceId']}.",
+                                "marketplaceId")
+        package = body["packageDetail"]
+        if not isinstance(package, dict):
+            return self.invalid("packageDetail must be a PackageDetail object.", "packageDetail")
+        for key in PACKAGE_REQUIRED:
+            if package.get(key) in (None, "", []):
+                return self.invalid(f"Missing required field: packageDetail.{key}.", f"packageDetail.{key}")
+        reference = str(package["packageReferenceId"])
+        if not reference.isdigit() or int(reference) <= 0:
+            return self.invalid("packageReferenceId must be a positive number.", "packageDetail.packageReferenceId")
+        if package["carrierCode"] not in CARRIER_CODES:
+            return self.invalid(f"Invalid carrierCode: {package['carrierCode']!r}. Use a listed carrier code, or \"Other\" "
+                                "with carrierName.", "packageDetail.carrierCode")
+        if package["carrierCode"] == "Other" and not str(package.get("carrierName") or "").strip():
+            return self.invalid("carrierName is required when carrierCode is \"Other\".", "packageDetail.carrierName")
+        for key in ("trackingNumber", "carrierName", "shippingMethod"):
+            if key in package and not isinstance(package[key], str):
+                return self.invalid(f"packageDetail.{key} must be a string.", f"packageDetail.{key}")
+        try:
+            parse_time(str(package["shipDate"]))
+            if "T" not in str(package["shipDate"]):
+                raise ValueError(package["shipDate"])
+        except ValueError:
+            return self.invalid(f"Invalid shipDate: {package['shipDate']!r}. Use ISO 8601 date-time format.",
+                                "packageDetail.shipDate")
+        items = package["orderItems"]
+        known = {str(item.get("OrderItemId")) for item in record.order_items or []}
+        if not isinstance(items, list):
+            return self.invalid("orderItems must be a list.", "packageDetail.orderItems")
+        seen: set[str] = set()
+        for item in items:
+            if not isinstance(item, dict) or item.get("orderItemId") in (None, ""):
+                return self.invalid("Each order item needs an orderItemId and a quantity.", "packageDetail.orderItems")
+            item_id, quantity = str(item["orderItemId"]), item.get("quantity")
+            if item_id not in known:
+                return self.invalid(f"Invalid orderItemId {item_id}: not an item of order {record.external_order_id}.",
+                                    "packageDetail.orderItems.orderItemId")
+            if item_id in seen:
+                return self.invalid(f"orderItemId {item_id} is listed twice.", "packageDetail.orderItems.orderItemId")
+            seen.add(item_id)
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+                return self.invalid(f"Invalid quantity for orderItemId {item_id}: a whole number of at least 1.",
+                                    "packageDetail.orderItems.quantity")
+        return {**package, "packageReferenceId": reference}
+
+    def confirm_shipment(self, request: ApiRequest) -> ApiResponse:
+        """confirmShipment: a new package is stored if it fits what is unshipped; a known packageReferenceId is edited."""
+        order_id = request.path[3]
+        record = self.store.get(order_id)
+        anomaly = self.tracking_anomaly(order_id) if record is not None else None
+        if record is None or anomaly == "tracking_order_deleted":
+            return self.error(404, f"Order {order_id} was not found.")
+        if anomaly == "tracking_permission_denied":
+            return ApiResponse(403, {"errors": [{"code": "Unauthorized", "message": self.errors[403][1], "details": ""}]})
+        package = self._package(request, record)
+        if isinstance(package, ApiResponse):
+            return package
+        if anomaly == "tracking_order_cancelled" or record.payload.get("OrderStatus") == "Canceled":
+            return self.invalid(f"Order {order_id} is canceled: a canceled order cannot be confirmed as shipped.")
+        if self.locked_now(order_id):
+            return self.error(503)
+        reference = package["packageReferenceId"]
+        carrier = package.get("carrierName") if package["carrierCode"] == "Other" else package["carrierCode"]
+        lines = [{"line_id": str(item["orderItemId"]), "quantity": item["quantity"]} for item in package["orderItems"]]
+        with self._confirm_lock:
+            self.hand_fulfilled(order_id, [
+                {"line_id": str(item.get("OrderItemId")), "quantity": int(item.get("QuantityOrdered") or 0)}
+                for item in record.order_items or []
+            ])
+            edited = next((c for c in self.tracking.of(order_id) if c.get("package_reference_id") == reference), None)
+            shipped = self._shipped(record, skip_reference=reference if edited else None)
+            ordered = {str(item.get("OrderItemId")): int(item.get("QuantityOrdered") or 0) for item in record.order_items or []}
+            for line in lines:
+                left = ordered[line["line_id"]] - shipped.get(line["line_id"], 0)
+                if left <= 0:
+                    return self.invalid(f"The order items are already shipped: orderItemId {line['line_id']} has no "
+                                        "unshipped quantity.", "packageDetail.orderItems.quantity")
+                if line["quantity"] > left:
+                    return self.invalid(f"Invalid quantity for orderItemId {line['line_id']}: {line['quantity']} is more "
+                                        f"than the {left} unshipped.", "packageDetail.orderItems.quantity")
+            if edited is not None:
+                self.tracking.update(order_id, edited["fulfillment_id"], [package["trackingNumber"]], carrier)
+            else:
+                self.tracking.add(order_id, [package["trackingNumber"]], carrier, lines, extra={
+                    "package_reference_id": reference, "carrier_code": package["carrierCode"],
+                    "carrier_name": package.get("carrierName"), "shipping_method": package.get("shippingMethod"),
+                    "ship_date": package["shipDate"],
+                })
+        return ApiResponse(204, None)
 
     def _filters(self, request: ApiRequest) -> tuple[dict, tuple | None] | ApiResponse:
         """The getOrders filters and the position: from NextToken (other filters ignored), or from the query."""

@@ -1,6 +1,21 @@
 """BigCommerce Orders V2 (/v2/orders, optionally under /stores/<hash>): `X-Auth-Token`, page/limit paging with
 HTTP 204 for an empty page, RFC-2822 (or ISO-8601) date filters, products and shipping addresses as
-sub-resources of each order, and one quota per store shared by every endpoint, reported in X-Rate-Limit-*."""
+sub-resources of each order, and one quota per store shared by every endpoint, reported in X-Rate-Limit-*.
+
+Tracking (same quota): `POST v2/orders/<id>/shipments` {order_address_id, items: [{order_product_id, quantity}],
+tracking_number?, shipping_provider?, tracking_carrier?, shipping_method?, comments?, tracking_link?} answers 201
+the shipment (id, generated_tracking_link, ...: the keys of the spec's 201 example). order_address_id must be one
+of the order's shipping addresses and every product the order's, shipped to that address, within what is left
+to ship (quantity minus quantity_shipped minus the shipments held). shipping_provider is one of
+SHIPPING_PROVIDERS or carrier_<id>; with "" tracking_carrier may name another carrier by its AfterShip slug.
+`GET v2/orders/<id>/shipments` lists them (page/limit; 204 and no body when there are none, as the spec
+documents), `GET .../shipments/<shipment_id>` one, and `PUT .../shipments/<shipment_id>` changes tracking_number,
+the carrier fields, method or comments in place (200 the shipment). Errors are [{"status", "message"}] lists.
+Products' quantity_shipped and the order's status do not follow the shipments (the order payload stays as
+generated). Tracking anomalies: deleted 404 (every shipment endpoint); already fulfilled: a hand shipment of every
+product appears when the shipments are first read or pushed to, and the push is 400 "already been shipped";
+cancelled (or status Cancelled) 400; locked 409 while locked_now (POST and PUT); permission 403 on POST and PUT
+(the API account lacks the Orders modify scope; reads stay allowed)."""
 
 from __future__ import annotations
 
@@ -8,6 +23,8 @@ import hashlib
 import json
 import math
 import random
+import re
+import threading
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -49,6 +66,15 @@ SHIPPING = {
 PAYMENT = [("Credit Card", "captured"), ("PayPal", "captured")]
 ZERO_DATE = "0000-00-00 00:00:00"  # invalid_date: MySQL's zero date
 SUB_RESOURCES = {"products": "products", "shipping_addresses": "shipping_addresses", "shippingaddresses": "shipping_addresses"}
+SHIPMENT_TEMPLATE = "POST /orders/{order_id}/shipments (201 response)"
+SHIPPING_PROVIDERS = {
+    "": "", "auspost": "Australia Post", "canadapost": "Canada Post", "endicia": "Endicia", "usps": "USPS",
+    "fedex": "FedEx", "ups": "UPS", "upsready": "UPS", "upsonline": "UPS", "shipperhq": "ShipperHQ",
+    "royalmail": "Royal Mail",
+}
+CUSTOM_PROVIDER = re.compile(r"^carrier_\d+$")
+AFTERSHIP_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+CANCELLED_STATUS_ID = 5
 
 
 def rfc2822(value: datetime | None) -> str:
@@ -76,7 +102,9 @@ class BigCommerce(Platform):
     errors = {
         400: ("", "The request is invalid."),
         401: ("", "The request lacks valid authentication credentials (X-Auth-Token)."),
+        403: ("", "You don't have a required scope to access the endpoint"),
         404: ("", "The requested resource was not found."),
+        409: ("", "The resource is being changed by another request; try again."),
         429: ("", "Too many requests: the store's API quota for this window is used up."),
         500: ("", "Internal server error."),
         503: ("", "Service unavailable."),
@@ -85,10 +113,22 @@ class BigCommerce(Platform):
     def __init__(self, spec, credentials, scenario):
         super().__init__(spec, credentials, scenario)
         self.store_hash = hashlib.sha256(spec.name.encode()).hexdigest()[:10]
+        self._shipments: dict[str, dict] = {}  # shipment id -> what a shipment holds beyond the tracking store's record
+        self._ship_lock = threading.Lock()
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
         path = request.path[2:] if request.path[:1] == ["stores"] else request.path
+        if path[:2] == ["v2", "orders"] and len(path) in (4, 5) and path[3] == "shipments":
+            order_id, shipment_id = path[2], path[4] if len(path) == 5 else None
+            handlers = {
+                ("GET", False): ("shipments", lambda r: self.list_shipments(r, order_id)),
+                ("POST", False): ("create_shipment", lambda r: self.create_shipment(r, order_id)),
+                ("GET", True): ("shipment", lambda r: self.get_shipment(order_id, shipment_id)),
+                ("PUT", True): ("update_shipment", lambda r: self.update_shipment(r, order_id, shipment_id)),
+            }
+            found = handlers.get((request.method, shipment_id is not None))
+            return Route(*found) if found else None
         if request.method != "GET" or path[:2] != ["v2", "orders"]:
             return None
         if len(path) == 2:
@@ -142,6 +182,196 @@ class BigCommerce(Platform):
             return self.error(404)
         paging = self._paging(request)
         return paging if isinstance(paging, ApiResponse) else self._page(record.payload[name], *paging)
+
+    # --- tracking -------------------------------------------------------------------------------------
+    def _hand(self, record: SimOrderRecord) -> None:
+        self.hand_fulfilled(record.external_order_id, [
+            {"line_id": product["id"], "quantity": int(product.get("quantity") or 0)} for product in record.payload["products"]
+        ])
+
+    @staticmethod
+    def _hand_details(record: SimOrderRecord, held: dict) -> dict:
+        """What a shipment made by hand (in the control panel) holds beyond its number and items."""
+        return {
+            "order_address_id": next((a["id"] for a in record.payload["shipping_addresses"]), 0),
+            "shipping_provider": "", "tracking_carrier": "", "shipping_method": "None", "comments": "Shipped by hand",
+            "tracking_link": "", "merchant_shipping_cost": amount(Decimal(0)),
+            "date_created": rfc2822(parse_time(held["created_at"])),
+        }
+
+    def _shipment(self, record: SimOrderRecord, held: dict) -> dict:
+        """A shipment the store holds, in the spec's shape (the keys of its 201 example)."""
+        order = record.payload["order"]
+        details = self._shipments.get(held["fulfillment_id"]) or self._hand_details(record, held)
+        shipment = json.loads(SUB_RESOURCES_TEMPLATE)[SHIPMENT_TEMPLATE]
+        address = next((a for a in record.payload["shipping_addresses"] if a.get("id") == details["order_address_id"]), {})
+        products = {p["id"]: p for p in record.payload["products"]}
+        number = held["tracking_numbers"][0] if held["tracking_numbers"] else ""
+        provider, slug = details["shipping_provider"], details["tracking_carrier"]
+        if provider == "usps":  # the link the spec's example shows
+            link = f"http://trkcnfrm1.smi.usps.com/PTSInternetWeb/InterLabelInquiry.do?strOrigTrackNum={number}"
+        else:
+            link = f"https://track.aftership.com/{slug or provider or 'unknown'}/{number}" if number else ""
+        return overwrite(
+            shipment, id=int(held["fulfillment_id"]), order_id=order["id"], customer_id=order.get("customer_id", 0),
+            order_address_id=details["order_address_id"], date_created=details["date_created"], tracking_number=number,
+            merchant_shipping_cost=details["merchant_shipping_cost"], shipping_method=details["shipping_method"],
+            comments=details["comments"], shipping_provider=provider, tracking_carrier=slug,
+            tracking_link=details["tracking_link"],
+            billing_address={k: order.get("billing_address", {}).get(k, "") for k in shipment["billing_address"]},
+            shipping_address={k: address.get(k, "") for k in shipment["shipping_address"]},
+            items=[{"order_product_id": line["line_id"], "product_id": products.get(line["line_id"], {}).get("product_id", 0),
+                    "quantity": line["quantity"]} for line in held["lines"]],
+            shipping_provider_display_name=SHIPPING_PROVIDERS.get(provider, provider), generated_tracking_link=link,
+        )
+
+    def _live_order(self, order_id: str) -> SimOrderRecord | None:
+        """The order, or None when it does not exist or the tracking_order_deleted anomaly removed it."""
+        record = self.store.get(order_id)
+        return None if record is None or self.tracking_anomaly(order_id) == "tracking_order_deleted" else record
+
+    def list_shipments(self, request: ApiRequest, order_id: str) -> ApiResponse:
+        record = self._live_order(order_id)
+        if record is None:
+            return self.error(404)
+        paging = self._paging(request)
+        if isinstance(paging, ApiResponse):
+            return paging
+        self._hand(record)
+        with self._ship_lock:
+            shipments = [self._shipment(record, held) for held in self.tracking.of(order_id)]
+        return self._page(shipments, *paging)
+
+    def get_shipment(self, order_id: str, shipment_id: str) -> ApiResponse:
+        record = self._live_order(order_id)
+        held = next((h for h in self.tracking.of(order_id) if h["fulfillment_id"] == shipment_id), None) if record else None
+        if held is None:
+            return self.error(404)
+        with self._ship_lock:
+            return ApiResponse(200, self._shipment(record, held))
+
+    def _carrier_fields(self, body: dict) -> ApiResponse | None:
+        """What is wrong with the carrier and text fields of a POST or PUT body, as a 400; None when they are fine."""
+        provider = body.get("shipping_provider", "")
+        if not isinstance(provider, str) or not (provider in SHIPPING_PROVIDERS or CUSTOM_PROVIDER.match(provider)):
+            return self.error(400, f"The field 'shipping_provider' is invalid: {provider!r} is not a shipping provider; "
+                                   f"use one of {', '.join(p for p in SHIPPING_PROVIDERS if p)}, carrier_<id>, "
+                                   "or \"\" with tracking_carrier")
+        slug = body.get("tracking_carrier", "")
+        if not isinstance(slug, str) or (slug and not AFTERSHIP_SLUG.match(slug)):
+            return self.error(400, f"The field 'tracking_carrier' is invalid: {slug!r} is not a tracking carrier "
+                                   "(an AfterShip slug such as dhl)")
+        number = body.get("tracking_number", "")
+        if not isinstance(number, str) or len(number) > 50:
+            return self.error(400, "The field 'tracking_number' is invalid: a string of at most 50 characters")
+        for key in ("shipping_method", "comments", "tracking_link", "merchant_shipping_cost"):
+            if key in body and not isinstance(body[key], str):
+                return self.error(400, f"The field '{key}' is invalid: it must be a string")
+        return None
+
+    @staticmethod
+    def _body(request: ApiRequest) -> Any:
+        try:
+            return json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def create_shipment(self, request: ApiRequest, order_id: str) -> ApiResponse:
+        record = self._live_order(order_id)
+        if record is None:
+            return self.error(404)
+        anomaly = self.tracking_anomaly(order_id)
+        if anomaly == "tracking_permission_denied":
+            return self.error(403)
+        body = self._body(request)
+        if not isinstance(body, dict):
+            return self.error(400, "The request body must be a JSON object")
+        for key in ("order_address_id", "items"):
+            if body.get(key) in (None, "", []):
+                return self.error(400, f"The required field '{key}' was not supplied.")
+        addresses = {a["id"] for a in record.payload["shipping_addresses"]}
+        address_id = body["order_address_id"]
+        if isinstance(address_id, bool) or not isinstance(address_id, int) or address_id not in addresses:
+            return self.error(400, f"The field 'order_address_id' is invalid: {address_id!r} is not a shipping address "
+                                   f"of order {order_id}")
+        problem = self._carrier_fields(body)
+        if problem is not None:
+            return problem
+        products = {p["id"]: p for p in record.payload["products"]}
+        items = body["items"]
+        if not isinstance(items, list):
+            return self.error(400, "The field 'items' is invalid: it must be a list of {order_product_id, quantity}")
+        lines: dict[int, int] = {}
+        for item in items:
+            product_id = item.get("order_product_id") if isinstance(item, dict) else None
+            quantity = item.get("quantity") if isinstance(item, dict) else None
+            if isinstance(product_id, bool) or product_id not in products:
+                return self.error(400, f"The field 'items' is invalid: order_product_id {product_id!r} is not a product "
+                                       f"of order {order_id}")
+            if products[product_id].get("order_address_id", address_id) != address_id:
+                return self.error(400, f"The field 'items' is invalid: order_product_id {product_id} ships to address "
+                                       f"{products[product_id]['order_address_id']}, not {address_id}")
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+                return self.error(400, f"The field 'items' is invalid: the quantity of order_product_id {product_id} must "
+                                       "be a whole number of at least 1")
+            lines[product_id] = lines.get(product_id, 0) + quantity
+        if anomaly == "tracking_order_cancelled" or record.payload["order"].get("status_id") == CANCELLED_STATUS_ID:
+            return self.error(400, f"Order {order_id} is cancelled: shipments cannot be created for a cancelled order")
+        if self.locked_now(order_id):
+            return self.error(409, f"Order {order_id} is being updated by another request; try again later")
+        with self._ship_lock:
+            self._hand(record)
+            shipped: dict[int, int] = {}
+            for held in self.tracking.of(order_id):
+                for line in held["lines"]:
+                    shipped[line["line_id"]] = shipped.get(line["line_id"], 0) + line["quantity"]
+            for product_id, quantity in lines.items():
+                product = products[product_id]
+                left = int(product.get("quantity") or 0) - int(product.get("quantity_shipped") or 0) - shipped.get(product_id, 0)
+                if left <= 0:
+                    return self.error(400, f"The field 'items' is invalid: order_product_id {product_id} has already "
+                                           "been shipped")
+                if quantity > left:
+                    return self.error(400, f"The field 'items' is invalid: the quantity {quantity} of order_product_id "
+                                           f"{product_id} is more than the {left} left to ship")
+            provider, slug = body.get("shipping_provider", ""), body.get("tracking_carrier", "")
+            number = body.get("tracking_number", "")
+            held = self.tracking.add(order_id, [number] if number else [], provider or slug or None,
+                                     [{"line_id": k, "quantity": v} for k, v in lines.items()])
+            self._shipments[held["fulfillment_id"]] = {
+                "order_address_id": address_id, "shipping_provider": provider, "tracking_carrier": slug,
+                "shipping_method": body.get("shipping_method") or "None", "comments": body.get("comments", ""),
+                "tracking_link": body.get("tracking_link", ""),
+                "merchant_shipping_cost": body.get("merchant_shipping_cost", amount(Decimal(0))),
+                "date_created": rfc2822(datetime.now(timezone.utc)),
+            }
+            return ApiResponse(201, self._shipment(record, held))
+
+    def update_shipment(self, request: ApiRequest, order_id: str, shipment_id: str) -> ApiResponse:
+        record = self._live_order(order_id)
+        held = next((h for h in self.tracking.of(order_id) if h["fulfillment_id"] == shipment_id), None) if record else None
+        if held is None:
+            return self.error(404)
+        if self.tracking_anomaly(order_id) == "tracking_permission_denied":
+            return self.error(403)
+        body = self._body(request)
+        if not isinstance(body, dict):
+            return self.error(400, "The request body must be a JSON object")
+        problem = self._carrier_fields(body)
+        if problem is not None:
+            return problem
+        if "order_address_id" in body and body["order_address_id"] not in {a["id"] for a in record.payload["shipping_addresses"]}:
+            return self.error(400, f"The field 'order_address_id' is invalid: {body['order_address_id']!r} is not a "
+                                   f"shipping address of order {order_id}")
+        if self.locked_now(order_id):
+            return self.error(409, f"Order {order_id} is being updated by another request; try again later")
+        with self._ship_lock:
+            details = self._shipments.setdefault(shipment_id, self._hand_details(record, held))
+            details.update({k: body[k] for k in details if k in body and k != "date_created"})
+            carrier = details["shipping_provider"] or details["tracking_carrier"] or None
+            numbers = [body["tracking_number"]] if body.get("tracking_number") else held["tracking_numbers"]
+            held = self.tracking.update(order_id, shipment_id, numbers, carrier) or held
+            return ApiResponse(200, self._shipment(record, held))
 
     def _filters(self, request: ApiRequest) -> dict[str, Any] | ApiResponse:
         filters: dict[str, Any] = {}

@@ -1,7 +1,23 @@
 """eBay Sell Fulfillment API (/sell/fulfillment/v1/order): OAuth user tokens from a refresh-token grant
 (POST /identity/v1/oauth2/token, the app's keys as HTTP Basic), `filter=creationdate:[a..b]` or
 `lastmodifieddate:[a..b]` (creationdate wins when both are sent), limit/offset paging with `next`, and daily
-quotas with no rate-limit header."""
+quotas with no rate-limit header.
+
+Tracking: `POST sell/fulfillment/v1/order/<orderId>/shipping_fulfillment` {lineItems: [{lineItemId, quantity}],
+shippedDate?, shippingCarrierCode, trackingNumber} answers 201, body {}, with `Location: <channel
+url>/sell/fulfillment/v1/order/<orderId>/shipping_fulfillment/<fulfillmentId>`; the fulfillmentId is the tracking
+number, as the spec says (the store's own id when the order already has one of that number). Line items must be
+the order's, quantities at most the line's; eBay does not count what was shipped before, so a second fulfillment
+of the same items (a corrected number) is taken. shippingCarrierCode must be one of CARRIER_CODES (no "other
+carrier" form); carrier code and tracking number come together. `GET .../shipping_fulfillment` answers
+{fulfillments: [{fulfillmentId, shipmentTrackingNumber, shippingCarrierCode, shippedDate, lineItems}], total}
+and `GET .../shipping_fulfillment/<fulfillmentId>` one of them (404 errorId 32200 unknown). Errors are
+{"errors": [{errorId, domain, category, message}]}; the ids past 32100 are the simulator's (unverified).
+Tracking anomalies: deleted 404 (every fulfillment endpoint); already fulfilled: a hand fulfillment of every
+line appears when the fulfillments are first read or pushed to, and the push is 409; cancelled (or cancelState
+CANCELED) 400 errorId 32800; locked 503 errorId 2003 while locked_now; permission 403 errorId 1100 "Access
+denied" (the token lacks https://api.ebay.com/oauth/api_scope/sell.fulfillment for this order); reads stay
+allowed (the .readonly scope covers them)."""
 
 from __future__ import annotations
 
@@ -16,7 +32,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from sync_pipeline.simulator.orders import Address, Line, Market, SimOrder, SimOrderRecord
 from sync_pipeline.simulator.platforms.base import (
@@ -54,6 +70,13 @@ MARKETPLACES = {"GBP": "EBAY_GB", "EUR": "EBAY_DE", "USD": "EBAY_US"}
 ZERO_DATE = "0000-00-00 00:00:00"  # invalid_date
 INVALID_GRANT = {"error": "invalid_grant", "error_description": "the provided authorization refresh token is invalid or was issued to another client"}
 INVALID_CLIENT = {"error": "invalid_client", "error_description": "client authentication failed"}
+FULFILLMENT_TEMPLATE = load_template("ebay_shipping_fulfillment.SCHEMA_DERIVED_NOT_REAL.json")
+# shippingCarrierCode values (a part of ShippingCarrierCodeType); eBay has no "other carrier" form here.
+CARRIER_CODES = frozenset({
+    "USPS", "UPS", "FedEx", "DHL", "DHLGlobalMail", "RoyalMail", "DPD", "Parcelforce", "Hermes", "Evri", "Yodel",
+    "TNT", "GLS", "DeutschePost", "CanadaPost", "AustraliaPost", "OnTrac", "Purolator", "ChinaPost",
+})
+SCOPE = "https://api.ebay.com/oauth/api_scope/sell.fulfillment"
 
 
 def iso_ms(value: datetime | None) -> str | None:
@@ -81,11 +104,18 @@ class Ebay(Platform):
         super().__init__(spec, credentials, scenario)
         self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._tokens_lock = threading.Lock()
+        self._fulfill_lock = threading.Lock()
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
         if request.method == "POST" and request.path == TOKEN_PATH:
             return Route("token", self.issue_token, authenticated=False)
+        if request.path[:4] == PREFIX and len(request.path) in (6, 7) and request.path[5] == "shipping_fulfillment":
+            if request.method == "POST" and len(request.path) == 6:
+                return Route("createShippingFulfillment", self.create_fulfillment)
+            if request.method == "GET":
+                return Route("getShippingFulfillments", self.get_fulfillments)
+            return None
         if request.method != "GET" or request.path[:4] != PREFIX:
             return None
         if len(request.path) == 4:
@@ -133,6 +163,118 @@ class Ebay(Platform):
         if record is None:
             return self.error(404, f"Order {request.path[4]} not found.")
         return ApiResponse(200, record.payload)
+
+    # --- tracking -------------------------------------------------------------------------------------
+    def _fault(self, status: int, error_id: int, message: str, domain: str = "API_FULFILLMENT", **more) -> ApiResponse:
+        category = "APPLICATION" if status >= 500 else "REQUEST"
+        error = {"errorId": error_id, "domain": domain, "category": category, "message": message, **more}
+        return ApiResponse(status, {"errors": [error]})
+
+    def _hand(self, record: SimOrderRecord) -> None:
+        self.hand_fulfilled(record.external_order_id, [
+            {"line_id": str(line.get("lineItemId")), "quantity": int(line.get("quantity") or 0)}
+            for line in record.payload.get("lineItems", [])
+        ])
+
+    def _fulfillment(self, held: dict) -> dict:
+        """A fulfillment the channel holds, in getShippingFulfillments' shape (the template's keys)."""
+        fulfillment = json.loads(FULFILLMENT_TEMPLATE)["GET /order/{orderId}/shipping_fulfillment"]["fulfillments"][0]
+        return overwrite(
+            fulfillment, fulfillmentId=held["fulfillment_id"],
+            lineItems=[{"lineItemId": line["line_id"], "quantity": line["quantity"]} for line in held["lines"]],
+            shipmentTrackingNumber=held["tracking_numbers"][0] if held["tracking_numbers"] else None,
+            shippedDate=held.get("shipped_date") or iso_ms(parse_time(held["created_at"])),
+            shippingCarrierCode=held["carrier"],
+        )
+
+    def get_fulfillments(self, request: ApiRequest) -> ApiResponse:
+        order_id = request.path[4]
+        record = self.store.get(order_id)
+        if record is None or self.tracking_anomaly(order_id) == "tracking_order_deleted":
+            return self.error(404, f"Order {order_id} not found.")
+        self._hand(record)
+        held = [self._fulfillment(f) for f in self.tracking.of(order_id)]
+        if len(request.path) == 7:
+            match = next((f for f in held if f["fulfillmentId"] == request.path[6]), None)
+            if match is None:
+                return self._fault(404, 32200, f"Fulfillment {request.path[6]} not found.")
+            return ApiResponse(200, match)
+        return ApiResponse(200, {"fulfillments": held, "total": len(held)})
+
+    def _details(self, request: ApiRequest, record: SimOrderRecord) -> dict | ApiResponse:
+        """The ShippingFulfillmentDetails, checked; a 400 when they are wrong."""
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return self._fault(400, 2004, "The request has errors. For help, see the documentation for this API.",
+                               longMessage="The request body is not valid JSON.")
+        if not isinstance(body, dict):
+            return self._fault(400, 2004, "The request has errors. For help, see the documentation for this API.",
+                               longMessage="The request body must be a ShippingFulfillmentDetails object.")
+        lines = {str(line.get("lineItemId")): int(line.get("quantity") or 0) for line in record.payload.get("lineItems", [])}
+        items = body.get("lineItems")
+        if not isinstance(items, list) or not items:
+            return self._fault(400, 32500, "Missing or invalid lineItems: at least one line item is required.")
+        for item in items:
+            if not isinstance(item, dict) or str(item.get("lineItemId")) not in lines:
+                named = item.get("lineItemId") if isinstance(item, dict) else item
+                return self._fault(400, 32500, f"Invalid lineItemId {named!r}: not a line item of order "
+                                               f"{record.external_order_id}.")
+            quantity = item.get("quantity", lines[str(item["lineItemId"])])
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= lines[str(item["lineItemId"])]:
+                return self._fault(400, 32500, f"Invalid quantity for line item {item['lineItemId']}: between 1 and "
+                                               f"{lines[str(item['lineItemId'])]}.")
+        carrier, number = body.get("shippingCarrierCode"), body.get("trackingNumber")
+        if bool(carrier) != bool(number):
+            return self._fault(400, 32400, "shippingCarrierCode and trackingNumber must be given together.")
+        if carrier and carrier not in CARRIER_CODES:
+            return self._fault(400, 32400, f"Invalid shippingCarrierCode: {carrier!r} is not an eBay shipping carrier code.")
+        if number is not None and (not isinstance(number, str) or not number.strip()):
+            return self._fault(400, 32400, "Invalid trackingNumber.")
+        shipped = body.get("shippedDate")
+        if shipped is not None:
+            try:
+                if not isinstance(shipped, str) or "T" not in shipped:
+                    raise ValueError(shipped)
+                shipped = iso_ms(parse_time(shipped))
+            except ValueError:
+                return self._fault(400, 32600, f"Invalid shippedDate {shipped!r}: use ISO 8601 in UTC, like "
+                                               "2015-08-04T19:09:02.768Z.")
+        return {
+            "lines": [{"line_id": str(i["lineItemId"]), "quantity": i.get("quantity", lines[str(i["lineItemId"])])} for i in items],
+            "carrier": carrier, "number": number, "shipped_date": shipped or iso_ms(datetime.now(timezone.utc)),
+        }
+
+    def create_fulfillment(self, request: ApiRequest) -> ApiResponse:
+        order_id = request.path[4]
+        record = self.store.get(order_id)
+        anomaly = self.tracking_anomaly(order_id) if record is not None else None
+        if record is None or anomaly == "tracking_order_deleted":
+            return self.error(404, f"Order {order_id} not found.")
+        if anomaly == "tracking_permission_denied":
+            return self._fault(403, 1100, "Access denied", domain="ACCESS",
+                               longMessage="Insufficient permissions to fulfill the request.")
+        details = self._details(request, record)
+        if isinstance(details, ApiResponse):
+            return details
+        if anomaly == "tracking_order_cancelled" or (record.payload.get("cancelStatus") or {}).get("cancelState") == "CANCELED":
+            return self._fault(400, 32800, f"Order {order_id} is cancelled: a cancelled order cannot be fulfilled.")
+        if self.locked_now(order_id):
+            return self._fault(503, 2003, "The service is temporarily unavailable. Please try again later.",
+                               longMessage=f"Order {order_id} is being updated; try again later.")
+        with self._fulfill_lock:
+            self._hand(record)
+            if anomaly == "tracking_already_fulfilled":
+                return self._fault(409, 32700, f"Order {order_id} is already fulfilled: its line items were marked shipped.")
+            taken = {f["fulfillment_id"] for f in self.tracking.of(order_id)}
+            extra = {"shipped_date": details["shipped_date"]}
+            if details["number"] and details["number"] not in taken:
+                extra["fulfillment_id"] = details["number"]  # "the resulting fulfillment's ID ... is the tracking number"
+            held = self.tracking.add(order_id, [details["number"]] if details["number"] else [], details["carrier"],
+                                     details["lines"], extra=extra)
+        location = (f"{request.channel_url}/{'/'.join(PREFIX)}/{quote(order_id, safe='')}/shipping_fulfillment/"
+                    f"{quote(held['fulfillment_id'], safe='')}")
+        return ApiResponse(201, {}, {"Location": location})
 
     def _filters(self, request: ApiRequest) -> dict[str, Any] | ApiResponse:
         """The `filter` parameter: name:value pairs separated by commas; date ranges [a..b] with either end open."""

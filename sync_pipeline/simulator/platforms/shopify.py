@@ -1,12 +1,40 @@
 """Shopify REST Admin API (orders.json): X-Shopify-Access-Token, cursor paging by page_info in the Link
 header (filters refused beside page_info), shop-local offsets in timestamps, and the 40-call leaky bucket
-reported in X-Shopify-Shop-Api-Call-Limit."""
+reported in X-Shopify-Shop-Api-Call-Limit, one bucket for every endpoint below.
+
+Tracking (fulfillment orders and fulfillments, answers built on templates/shopify_fulfillment_*.json):
+- `GET admin/api/<v>/orders/<id>/fulfillment_orders.json`: one fulfillment order per order (id = order id +
+  1e9, its line items' ids = line item id + 1e10), each line's `fulfillable_quantity` the order line's less what
+  the channel's fulfillments (`self.tracking`) hold; `status` "open", "in_progress" once part is fulfilled (as
+  Shopify does), "closed" when nothing is left or the order is cancelled.
+- `POST admin/api/<v>/fulfillments.json` `{"fulfillment": {"line_items_by_fulfillment_order": [{
+  "fulfillment_order_id", "fulfillment_order_line_items": [{"id", "quantity"}]}], "tracking_info": {"number" |
+  "numbers", "company", "url" | "urls"}, "notify_customer", "message"}}` -> 201 `{"fulfillment": {...}}` (name
+  "#1001.<n>"; a URL is derived for Shopify's known companies when none is sent; any other company text is kept;
+  its id is the fulfillment_id of its record in `self.tracking`, the lines in line item ids).
+  Leaving out `fulfillment_order_line_items` fulfils what is left of that fulfillment order.
+- `GET admin/api/<v>/orders/<id>/fulfillments.json`: the order's fulfillments (the payload's own, then the
+  channel's).
+- `POST admin/api/<v>/fulfillments/<id>/update_tracking.json` `{"fulfillment": {"tracking_info": {...},
+  "notify_customer"}}` -> 200: the numbers changed in place (the old ones in the record's previous_numbers).
+Refusals: a body that is not `{"fulfillment": {...}}` with known keys, or a malformed group or line: 400
+`{"errors": {<field>: ...}}`; an unknown fulfillment order (or one of another order in the same body): 404 /
+422; a line id not on its fulfillment order, or more units than are fulfillable (or none): 422; a closed
+fulfillment order: 422 "... has an unfulfillable status= closed.". Tracking anomalies of the order: deleted -> 404 on every endpoint
+of the order (orders/<id>.json too); already fulfilled -> a "hand" fulfillment of every line appears the first
+time the order's fulfillment orders or fulfillments are read or pushed, so its fulfillment order is closed;
+cancelled (or a cancelled order) -> 422 "The order has been canceled and can't be fulfilled."; locked -> 409
+"Conflict: the order is being edited ..." for the first pushes (create or update_tracking), then accepted
+(409, not 423: Shopify's 423 locks a whole shop); permission denied -> 403 `{"errors": "[API] This action requires
+merchant approval for write_merchant_managed_fulfillment_orders scope."}` on the two writes (reads work)."""
 
 from __future__ import annotations
 
 import json
 import random
 import string
+import threading
+from collections import Counter
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -27,9 +55,12 @@ from sync_pipeline.simulator.platforms.base import (
     parse_time,
     require,
 )
-from sync_pipeline.simulator.ratelimit import BucketReading, decimal
+from sync_pipeline.simulator.ratelimit import Bucket, BucketReading, decimal
 
 TEMPLATE = load_template("shopify_order.json")
+FULFILLMENT_ORDERS_TEMPLATE = load_template("shopify_fulfillment_orders_list.json")
+FULFILLMENT_TEMPLATE = load_template("shopify_fulfillment_create.json")
+UPDATED_FULFILLMENT_TEMPLATE = load_template("shopify_fulfillment_update_tracking.json")
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 50
 STATUSES = ("open", "closed", "cancelled", "any")
@@ -47,32 +78,73 @@ CARRIERS = [
     ("DHL Express", "https://www.dhl.com/en/express/tracking.html?AWB={}", "{:010d}"),
 ]
 TAX_TITLES = {"US": "State Tax", "CA": "GST/HST", "JP": "Consumption Tax"}
+LOCATION_ID = 655441491  # the shop's one location (the generated orders' fulfillments name it too)
+FULFILLMENT_ORDER_OFFSET = 1_000_000_000  # fulfillment order id = order id + this
+FULFILLMENT_ORDER_LINE_OFFSET = 10_000_000_000  # fulfillment order line item id = line item id + this
+# Tracking companies Shopify knows, with the URL it derives when none is sent.
+TRACKING_URLS = {
+    "UPS": "https://www.ups.com/WebTracking?loc=en_US&requester=ST&trackNums={}",
+    "USPS": "https://tools.usps.com/go/TrackConfirmAction?tLabels={}",
+    "FedEx": "https://www.fedex.com/fedextrack/?trknbr={}",
+    "DHL Express": "https://www.dhl.com/en/express/tracking.html?AWB={}",
+    "Royal Mail": "https://www.royalmail.com/track-your-item#/tracking-results/{}",
+    "DPD": "https://tracking.dpd.de/status/en_US/parcel/{}",
+}
+FULFILLMENT_KEYS = {"line_items_by_fulfillment_order", "tracking_info", "notify_customer", "message", "origin_address"}
+TRACKING_INFO_KEYS = {"number", "numbers", "company", "url", "urls"}
+MISSING = "Required parameter missing or invalid"
+CANCELLED_ORDER = "The order has been canceled and can't be fulfilled."
+LOCKED_ORDER = "Conflict: the order is being edited in another request. Wait a moment and try again."
+MISSING_SCOPE = "[API] This action requires merchant approval for write_merchant_managed_fulfillment_orders scope."
 
 
 class Shopify(Platform):
     type = "shopify"
     credential_names = ("access_token",)
     market = Market({"USD": 70, "CAD": 8, "EUR": 8, "GBP": 7, "JPY": 7})
-    rate_limit_keys = {"orders": "shopify", "order": "shopify"}
+    rate_limit_keys = {
+        "orders": "shopify", "order": "shopify", "fulfillment_orders": "shopify", "fulfillments": "shopify",
+        "create_fulfillment": "shopify", "update_tracking": "shopify",
+    }
     errors = {
         400: ("", "Bad Request"),
         401: ("", "[API] Invalid API key or access token (unrecognized login or wrong password)"),
+        403: ("", MISSING_SCOPE),
         404: ("", "Not Found"),
+        409: ("", LOCKED_ORDER),
+        422: ("", "Unprocessable Entity"),
         429: ("", "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."),
         500: ("", "Internal Server Error"),
         503: ("", "Service Unavailable"),
     }
 
+    def __init__(self, spec, credentials, scenario):
+        super().__init__(spec, credentials, scenario)
+        self._writes = threading.Lock()  # a push's checks and its store are one step
+        self._urls: dict[str, list[str]] = {}  # fulfillment id -> the tracking URLs sent with it, when some were
+
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
-        path = request.path
-        if request.method != "GET" or path[:2] != ["admin", "api"]:
+        path, method = request.path, request.method
+        if path[:2] != ["admin", "api"] or len(path) < 4:
             return None
-        if len(path) == 4 and path[3] == "orders.json":
+        rest = path[3:]
+        if method == "GET" and rest == ["orders.json"]:
             return Route("orders", self.list_orders, window=self.created_window)
-        if len(path) == 5 and path[3] == "orders" and path[4].endswith(".json"):
+        if method == "GET" and len(rest) == 2 and rest[0] == "orders" and rest[1].endswith(".json"):
             return Route("order", self.get_order)
+        if method == "GET" and len(rest) == 3 and rest[0] == "orders" and rest[2] == "fulfillment_orders.json":
+            return Route("fulfillment_orders", lambda r: self.list_fulfillment_orders(rest[1]))
+        if method == "GET" and len(rest) == 3 and rest[0] == "orders" and rest[2] == "fulfillments.json":
+            return Route("fulfillments", lambda r: self.list_fulfillments(rest[1]))
+        if method == "POST" and rest == ["fulfillments.json"]:
+            return Route("create_fulfillment", self.create_fulfillment)
+        if method == "POST" and len(rest) == 3 and rest[0] == "fulfillments" and rest[2] == "update_tracking.json":
+            return Route("update_tracking", lambda r: self.update_tracking(r, rest[1]))
         return None
+
+    def bucket(self, route: Route) -> Bucket | None:
+        return self._buckets["orders"] if route.operation in self.rate_limit_keys else None  # one per shop
 
     def authorized(self, request: ApiRequest) -> bool:
         return self.check_credentials(request.headers.get("X-Shopify-Access-Token"), "access_token")
@@ -89,7 +161,7 @@ class Shopify(Platform):
         return response
 
     def get_order(self, request: ApiRequest) -> ApiResponse:
-        record = self.store.get(request.path[4][: -len(".json")])
+        record = self._order(request.path[4][: -len(".json")])
         return ApiResponse(200, {"order": record.payload}) if record else self.error(404)
 
     def _filters(self, request: ApiRequest) -> tuple[dict, tuple[str, tuple[datetime, int]] | None] | ApiResponse:
@@ -167,6 +239,250 @@ class Shopify(Platform):
                 query = {"limit": limit, **({"fields": ",".join(fields)} if fields else {}), "page_info": token}
                 links.append(f'<{base}?{urlencode(query)}>; rel="{direction}"')
         return ApiResponse(200, {"orders": orders}, {"Link": ", ".join(links)} if links else {})
+
+    # --- tracking -------------------------------------------------------------------------------------
+    def _order(self, order_id: str) -> SimOrderRecord | None:
+        """The order, or None when the channel does not hold it (unknown, or deleted: tracking_order_deleted)."""
+        record = self.store.get(order_id)
+        if record is None or self.tracking_anomaly(order_id) == "tracking_order_deleted":
+            return None
+        return record
+
+    def _looked_at(self, record: SimOrderRecord) -> None:
+        """A person fulfilled it by hand first (tracking_already_fulfilled): every line, once."""
+        self.hand_fulfilled(record.external_order_id, [
+            {"line_id": line["id"], "quantity": line["quantity"]} for line in record.payload["line_items"]
+        ])
+
+    def _cancelled(self, record: SimOrderRecord) -> bool:
+        return bool(record.payload.get("cancelled_at")) or (
+            self.tracking_anomaly(record.external_order_id) == "tracking_order_cancelled")
+
+    def _left(self, record: SimOrderRecord) -> dict[int, int]:
+        """Units still to fulfil, by line item id: the order line's fulfillable quantity less the channel's
+        fulfillments; nothing on a cancelled order."""
+        done = Counter()
+        for fulfillment in self.tracking.of(record.external_order_id):
+            for line in fulfillment["lines"]:
+                done[line["line_id"]] += line["quantity"]
+        if self._cancelled(record):
+            return {line["id"]: 0 for line in record.payload["line_items"]}
+        return {line["id"]: max(0, _fulfillable(line) - done[line["id"]]) for line in record.payload["line_items"]}
+
+    def _fulfillment_order(self, record: SimOrderRecord) -> dict:
+        payload = record.payload
+        left = self._left(record)
+        fo_id = int(payload["id"]) + FULFILLMENT_ORDER_OFFSET
+        fulfillment_order = json.loads(FULFILLMENT_ORDERS_TEMPLATE)["response_body"]["fulfillment_orders"][0]
+        line_template = fulfillment_order["line_items"][0]
+        lines = [
+            overwrite(dict(line_template), id=line["id"] + FULFILLMENT_ORDER_LINE_OFFSET, fulfillment_order_id=fo_id,
+                      quantity=line["quantity"], line_item_id=line["id"], inventory_item_id=line.get("variant_id"),
+                      fulfillable_quantity=left[line["id"]], variant_id=line.get("variant_id"))
+            for line in payload["line_items"]
+        ]
+        remaining = sum(left.values())
+        status = ("closed" if remaining == 0 else "open" if remaining == sum(map(_fulfillable, payload["line_items"]))
+                  else "in_progress")
+        ship_to = payload.get("shipping_address")
+        destination = None if not ship_to else overwrite(
+            dict(fulfillment_order["destination"]), id=fo_id + 1, address1=ship_to.get("address1"),
+            address2=ship_to.get("address2"), city=ship_to.get("city"), company=ship_to.get("company"),
+            country=ship_to.get("country"), email=payload.get("email"), first_name=ship_to.get("first_name"),
+            last_name=ship_to.get("last_name"), phone=ship_to.get("phone"), province=ship_to.get("province"),
+            zip=ship_to.get("zip"),
+        )
+        fulfillments = self.tracking.of(record.external_order_id)
+        changed = max([f["updated_at"] for f in fulfillments], default=None)
+        created = payload.get("processed_at") or payload.get("created_at")
+        return overwrite(
+            fulfillment_order, id=fo_id, created_at=created,
+            updated_at=self._local(parse_time(changed)) if changed else created,
+            order_id=payload["id"], assigned_location_id=LOCATION_ID,
+            request_status="closed" if status == "closed" else "unsubmitted", status=status,
+            supported_actions=[] if status == "closed" else ["create_fulfillment", "hold", "move"],
+            destination=destination, line_items=lines,
+            assigned_location=overwrite(dict(fulfillment_order["assigned_location"]), location_id=LOCATION_ID),
+        )
+
+    def list_fulfillment_orders(self, order_id: str) -> ApiResponse:
+        record = self._order(order_id)
+        if record is None:
+            return self.error(404)
+        self._looked_at(record)
+        return ApiResponse(200, {"fulfillment_orders": [self._fulfillment_order(record)]})
+
+    def _render_fulfillment(self, record: SimOrderRecord, fulfillment: dict, position: int) -> dict:
+        """A fulfillment of the channel's store in the real response's shape."""
+        payload = record.payload
+        body = json.loads(FULFILLMENT_TEMPLATE)["response_body"]["fulfillment"]
+        line_template = body["line_items"][0]
+        left = self._left(record)
+        order_lines = {line["id"]: line for line in payload["line_items"]}
+        lines = []
+        for line in fulfillment["lines"]:
+            order_line = order_lines.get(line["line_id"], {})
+            rendered = {key: order_line.get(key, value) for key, value in line_template.items()}
+            rendered.update(quantity=line["quantity"], fulfillable_quantity=left.get(line["line_id"], 0),
+                            fulfillment_status="fulfilled" if left.get(line["line_id"], 0) == 0 else "partial")
+            lines.append(rendered)
+        numbers = fulfillment["tracking_numbers"]
+        urls = self._urls.get(fulfillment["fulfillment_id"]) or [
+            TRACKING_URLS[fulfillment["carrier"]].format(n) for n in numbers if fulfillment["carrier"] in TRACKING_URLS
+        ]
+        fulfillment_id = int(fulfillment["fulfillment_id"])
+        return overwrite(
+            body, id=fulfillment_id, order_id=payload["id"], status="success",
+            created_at=self._local(parse_time(fulfillment["created_at"])), service="manual",
+            updated_at=self._local(parse_time(fulfillment["updated_at"])), tracking_company=fulfillment["carrier"],
+            shipment_status=None, location_id=LOCATION_ID, origin_address=None, line_items=lines,
+            tracking_number=numbers[0] if numbers else None, tracking_numbers=list(numbers),
+            tracking_url=urls[0] if urls else None, tracking_urls=urls, receipt={},
+            name=f"{payload.get('name') or '#' + str(payload['id'])}.{position}",
+            admin_graphql_api_id=f"gid://shopify/Fulfillment/{fulfillment_id}",
+        )
+
+    def _rendered_fulfillments(self, record: SimOrderRecord) -> list[dict]:
+        own = list(record.payload.get("fulfillments") or [])
+        return own + [self._render_fulfillment(record, f, len(own) + i + 1)
+                      for i, f in enumerate(self.tracking.of(record.external_order_id))]
+
+    def list_fulfillments(self, order_id: str) -> ApiResponse:
+        record = self._order(order_id)
+        if record is None:
+            return self.error(404)
+        self._looked_at(record)
+        return ApiResponse(200, {"fulfillments": self._rendered_fulfillments(record)})
+
+    @staticmethod
+    def _body(request: ApiRequest) -> dict | None:
+        """The request's `fulfillment` object, or None when the body is not {"fulfillment": {...}}."""
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return body["fulfillment"] if isinstance(body, dict) and isinstance(body.get("fulfillment"), dict) else None
+
+    def _tracking_info(self, info: Any) -> tuple[list[str], str | None, list[str]] | ApiResponse:
+        """numbers, company and urls of a tracking_info object, or the 400/422 for a malformed one."""
+        if info is None:
+            return [], None, []
+        if not isinstance(info, dict):
+            return self.error(400, {"tracking_info": MISSING})
+        unknown = sorted(set(info) - TRACKING_INFO_KEYS)
+        if unknown:
+            return self.error(400, {"tracking_info": f"unknown field(s): {', '.join(unknown)}"})
+        numbers = info.get("numbers") if "numbers" in info else ([info["number"]] if "number" in info else [])
+        urls = info.get("urls") if "urls" in info else ([info["url"]] if info.get("url") else [])
+        company = info.get("company")
+        if not isinstance(numbers, list) or not all(isinstance(n, str) and n.strip() for n in numbers):
+            return self.error(422, {"tracking_info": ["number must be a non-empty string"]})
+        if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith(("http://", "https://"))
+                                                 for u in urls):
+            return self.error(422, {"tracking_info": ["url must be an http(s) URL"]})
+        if company is not None and not isinstance(company, str):
+            return self.error(422, {"tracking_info": ["company must be text"]})
+        return [n.strip() for n in numbers], company, urls
+
+    def create_fulfillment(self, request: ApiRequest) -> ApiResponse:
+        fulfillment = self._body(request)
+        if fulfillment is None:
+            return self.error(400, {"fulfillment": MISSING})
+        unknown = sorted(set(fulfillment) - FULFILLMENT_KEYS)
+        if unknown:
+            return self.error(400, {"fulfillment": f"unknown field(s): {', '.join(unknown)}"})
+        groups = fulfillment.get("line_items_by_fulfillment_order")
+        if not isinstance(groups, list) or not groups:
+            return self.error(400, {"line_items_by_fulfillment_order": MISSING})
+        for group in groups:
+            fo_id = group.get("fulfillment_order_id") if isinstance(group, dict) else None
+            lines = group.get("fulfillment_order_line_items") if isinstance(group, dict) else None
+            lines_ok = lines is None or isinstance(lines, list) and all(
+                isinstance(line, dict) and _whole(line.get("id")) and _whole(line.get("quantity")) for line in lines)
+            if not _whole(fo_id) or not lines_ok:
+                return self.error(400, {"line_items_by_fulfillment_order": MISSING})
+        tracking = self._tracking_info(fulfillment.get("tracking_info"))
+        if isinstance(tracking, ApiResponse):
+            return tracking
+        numbers, company, urls = tracking
+        order_ids = {str(group["fulfillment_order_id"] - FULFILLMENT_ORDER_OFFSET) for group in groups}
+        if len(order_ids) > 1:
+            return self.error(422, ["All fulfillment orders must belong to the same order."])
+        order_id = order_ids.pop()
+        record = self._order(order_id)
+        if record is None:
+            return self.error(404)
+        if len({group["fulfillment_order_id"] for group in groups}) < len(groups):
+            return self.error(422, ["A fulfillment order can only be listed once."])
+        self._looked_at(record)
+        anomaly = self.tracking_anomaly(order_id)
+        if anomaly == "tracking_permission_denied":
+            return self.error(403)
+        if self.locked_now(order_id):
+            return self.error(409)
+        with self._writes:
+            if self._cancelled(record):
+                return self.error(422, [CANCELLED_ORDER])
+            fulfillment_order = self._fulfillment_order(record)
+            fo_id = fulfillment_order["id"]
+            if fulfillment_order["status"] == "closed":
+                return self.error(422, [f"Fulfillment order {fo_id} has an unfulfillable status= closed."])
+            fo_lines = {line["id"]: line for line in fulfillment_order["line_items"]}
+            asked = groups[0].get("fulfillment_order_line_items")
+            if asked is None:  # the whole fulfillment order: what is left of it
+                asked = [{"id": i, "quantity": line["fulfillable_quantity"]} for i, line in fo_lines.items()
+                         if line["fulfillable_quantity"]]
+            wanted = Counter()
+            for line in asked:
+                if line["id"] not in fo_lines:
+                    return self.error(422, [
+                        f"Fulfillment order line item {line['id']} does not belong to fulfillment order {fo_id}."])
+                wanted[line["id"]] += line["quantity"]
+            for line_id, quantity in wanted.items():
+                if quantity < 1 or quantity > fo_lines[line_id]["fulfillable_quantity"]:
+                    return self.error(422, ["Invalid fulfillment order line item quantity requested."])
+            stored = self.tracking.add(
+                order_id, numbers, company,
+                [{"line_id": fo_lines[i]["line_item_id"], "quantity": q} for i, q in wanted.items()],
+                extra={"notify_customer": bool(fulfillment.get("notify_customer", False))},
+            )
+            if urls:
+                self._urls[stored["fulfillment_id"]] = list(urls)
+            position = len(record.payload.get("fulfillments") or []) + len(self.tracking.of(order_id))
+            return ApiResponse(201, {"fulfillment": self._render_fulfillment(record, stored, position)})
+
+    def update_tracking(self, request: ApiRequest, fulfillment_id: str) -> ApiResponse:
+        order_id = next((o for o, fulfillments in self.tracking.all().items()
+                         if any(f["fulfillment_id"] == fulfillment_id for f in fulfillments)), None)
+        record = self._order(order_id) if order_id is not None else None
+        if record is None:
+            return self.error(404)
+        fulfillment = self._body(request)
+        if fulfillment is None or not isinstance(fulfillment.get("tracking_info"), dict):
+            return self.error(400, {"fulfillment": MISSING})
+        unknown = sorted(set(fulfillment) - {"tracking_info", "notify_customer"})
+        if unknown:
+            return self.error(400, {"fulfillment": f"unknown field(s): {', '.join(unknown)}"})
+        tracking = self._tracking_info(fulfillment["tracking_info"])
+        if isinstance(tracking, ApiResponse):
+            return tracking
+        numbers, company, urls = tracking
+        if self.tracking_anomaly(order_id) == "tracking_permission_denied":
+            return self.error(403)
+        if self.locked_now(order_id):
+            return self.error(409)
+        with self._writes:
+            current = next(f for f in self.tracking.of(order_id) if f["fulfillment_id"] == fulfillment_id)
+            updated = self.tracking.update(order_id, fulfillment_id, numbers or current["tracking_numbers"], company)
+            if urls:
+                self._urls[fulfillment_id] = list(urls)
+            elif numbers:
+                self._urls.pop(fulfillment_id, None)
+            position = len(record.payload.get("fulfillments") or []) + 1 + next(
+                i for i, f in enumerate(self.tracking.of(order_id)) if f["fulfillment_id"] == fulfillment_id)
+            rendered = self._render_fulfillment(record, updated, position)
+        body = json.loads(UPDATED_FULFILLMENT_TEMPLATE)["response_body"]["fulfillment"]
+        return ApiResponse(200, {"fulfillment": {key: rendered[key] for key in body}})
 
     # --- orders ---------------------------------------------------------------------------------------
     def _local(self, value: datetime | None) -> str | None:
@@ -349,6 +665,14 @@ class Shopify(Platform):
                 order,
             ))
         return records
+
+
+def _fulfillable(line: dict) -> int:
+    return int(line.get("fulfillable_quantity", line["quantity"]))
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _key(record: SimOrderRecord) -> tuple[datetime, int]:

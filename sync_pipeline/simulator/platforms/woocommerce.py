@@ -1,15 +1,45 @@
 """WooCommerce REST API v3 (/wp-json/wc/v3/orders): HTTP Basic (or query-string) consumer key and secret,
 page/per_page paging with X-WP-Total and X-WP-TotalPages, site-local and GMT timestamps without offsets,
-and no rate limit."""
+and no rate limit.
+
+Tracking (answers built on templates/woocommerce_*.json):
+- The Shipment Tracking extension: `POST wp-json/wc-shipment-tracking/v3/orders/<id>/shipment-trackings`
+  `{"tracking_number", "tracking_provider"}` (a name of PROVIDERS) or `{"tracking_number",
+  "custom_tracking_provider", "custom_tracking_link"}`, with an optional `date_shipped` ("YYYY-MM-DD" or a Unix
+  time) -> 201 `{tracking_id, tracking_provider, tracking_link, tracking_number, date_shipped}` (a custom
+  provider's name is its tracking_provider); `GET` of the same path lists them (with any "hand" one).
+- Order notes: `POST wp-json/wc/v3/orders/<id>/notes` `{"note", "customer_note"}` -> 201 the note; `GET` lists
+  them newest first (`type` any|customer|internal). A customer note with a line `Tracking number: <number>`
+  (and optionally `Carrier: <carrier>`: the pipeline's note format) is one of the channel's fulfillments.
+- `PUT` (or POST, PATCH) `wp-json/wc/v3/orders/<id>` `{"status": ...}` -> 200 the order, its status, date_modified
+  (and for completed date_completed) changed in the store, so the order list's modified_after sees it.
+Each one is a record of `self.tracking` whose fulfillment_id is the channel's own id (the item's tracking_id, the
+note's id) and whose `kind` is "tracking" or "note"; none carries lines, as neither API takes any.
+Refusals: a body that is not a JSON object: 400 rest_invalid_json; missing or unknown fields, an unknown
+provider, both provider forms, a bad date or status: 400 rest_missing_callback_param / rest_invalid_param.
+Tracking anomalies of the order: deleted -> 404 woocommerce_rest_shop_order_invalid_id on every endpoint of the
+order (orders/<id> too); already fulfilled -> when the order is first read (orders/<id>, its notes or trackings) a
+"hand" tracking item appears and the order becomes completed; cancelled -> at that first read the order becomes
+cancelled. WooCommerce takes a note or a tracking item on a completed or cancelled order, so the simulator does
+too: the order's status is what tells (the pipeline reads it before it writes). Locked -> 409
+woocommerce_rest_order_locked on the first note or tracking POSTs, then accepted (Woo has no such code; a locked
+row there shows as a stall or a 503); permission denied -> 403 woocommerce_rest_cannot_create on the note and
+tracking POSTs and woocommerce_rest_cannot_edit on the order PUT (a key whose user may not edit orders)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
+import dataclasses
+import hashlib
+import itertools
 import json
 import math
 import random
+import re
 import string
+import threading
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
@@ -30,7 +60,29 @@ from sync_pipeline.simulator.platforms.base import (
 )
 
 TEMPLATE = load_template("woocommerce_order.json")
+TRACKING_TEMPLATE = load_template("woocommerce_shipment_tracking_create.json")
+NOTE_TEMPLATE = load_template("woocommerce_order_note_create.json")
 PREFIX = ["wp-json", "wc", "v3", "orders"]
+TRACKING_PREFIX = ["wp-json", "wc-shipment-tracking", "v3", "orders"]
+# Part of the Shipment Tracking extension's provider list (the US and UK ones a 3PL uses), name -> tracking page.
+PROVIDERS = {
+    "UPS": "https://www.ups.com/track?loc=en_US&tracknum={}",
+    "USPS": "https://tools.usps.com/tracking/{}",
+    "Fedex": "https://www.fedex.com/apps/fedextrack/?action=track&tracknumbers={}",
+    "DHL": "https://www.dhl.com/content/g0/en/express/tracking.shtml?brand=DHL&AWB={}",
+    "DHL US": "https://www.logistics.dhl/us-en/home/tracking/tracking-ecommerce.html?tracking-id={}",
+    "Royal Mail": "https://www.royalmail.com/track-your-item#/tracking-results/{}",
+    "ParcelForce": "https://www.parcelforce.com/track-trace?trackNumber={}",
+    "DPD.co.uk": "https://www.dpd.co.uk/apps/tracking/?reference={}",
+    "TNT Express (consignment)": "https://www.tnt.com/express/en_gb/site/shipping-tools/tracking.html?cons={}",
+}
+TRACKING_FIELDS = {
+    "tracking_number", "tracking_provider", "custom_tracking_provider", "custom_tracking_link", "date_shipped",
+}
+NOTE_FIELDS = {"note", "customer_note", "added_by_user"}
+EDITABLE_STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed")
+NOTE_NUMBER = re.compile(r"^\s*Tracking number:\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE)
+NOTE_CARRIER = re.compile(r"^\s*Carrier:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
 STATUSES = ("any", "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "trash", "checkout-draft")
 DATE_FILTERS = {"after": ("placed", ">"), "before": ("placed", "<"), "modified_after": ("updated", ">"), "modified_before": ("updated", "<")}
 SECRET_PARAMS = ("consumer_key", "consumer_secret")
@@ -52,20 +104,39 @@ class WooCommerce(Platform):
     errors = {
         400: ("rest_invalid_param", "Invalid parameter(s)."),
         401: ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
+        403: ("woocommerce_rest_cannot_create", "Sorry, you are not allowed to create resources."),
         404: ("rest_no_route", "No route was found matching the URL and request method."),
+        409: ("woocommerce_rest_order_locked", "The order is being edited by someone else. Please try again shortly."),
         429: ("woocommerce_rest_too_many_requests", "Too many requests. Please wait and try again."),
         500: ("internal_server_error", "There has been a critical error on this website."),
         503: ("service_unavailable", "Service temporarily unavailable."),
     }
 
+    def __init__(self, spec, credentials, scenario):
+        super().__init__(spec, credentials, scenario)
+        self._lock = threading.Lock()
+        self._notes: dict[str, list[dict]] = {}
+        self._note_ids = itertools.count(300)
+        self._anomalies_shown: set[str] = set()
+
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
-        if request.method != "GET" or request.path[:4] != PREFIX:
-            return None
-        if len(request.path) == 4:
-            return Route("orders", self.list_orders, window=self.created_window)
-        if len(request.path) == 5:
-            return Route("order", self.get_order)
+        path, method = request.path, request.method
+        if path[:4] == PREFIX:
+            rest = path[4:]
+            if method == "GET" and not rest:
+                return Route("orders", self.list_orders, window=self.created_window)
+            if method == "GET" and len(rest) == 1:
+                return Route("order", self.get_order)
+            if method in ("PUT", "POST", "PATCH") and len(rest) == 1:
+                return Route("update_order", lambda r: self.update_order(r, rest[0]))
+            if len(rest) == 2 and rest[1] == "notes" and method in ("GET", "POST"):
+                handler = self.list_notes if method == "GET" else self.create_note
+                return Route("notes", lambda r: handler(r, rest[0]))
+        trackings = path[:4] == TRACKING_PREFIX and len(path) == 6 and path[5] == "shipment-trackings"
+        if trackings and method in ("GET", "POST"):
+            handler = self.list_trackings if method == "GET" else self.create_tracking
+            return Route("shipment_trackings", lambda r: handler(r, path[4]))
         return None
 
     def authorized(self, request: ApiRequest) -> bool:
@@ -88,9 +159,9 @@ class WooCommerce(Platform):
         return response
 
     def get_order(self, request: ApiRequest) -> ApiResponse:
-        record = self.store.get(request.path[4])
+        record = self._order(request.path[4])
         if record is None:
-            return self.error(404, "Invalid ID.", "woocommerce_rest_shop_order_invalid_id")
+            return self._no_order()
         return ApiResponse(200, record.payload)
 
     def _bounds(self, request: ApiRequest) -> dict[str, datetime] | ApiResponse:
@@ -152,6 +223,179 @@ class WooCommerce(Platform):
         if links:
             headers["Link"] = ", ".join(links)
         return ApiResponse(200, [r.payload for r in matching[(page - 1) * per_page : page * per_page]], headers)
+
+    # --- tracking -------------------------------------------------------------------------------------
+    def _no_order(self) -> ApiResponse:
+        return self.error(404, "Invalid ID.", "woocommerce_rest_shop_order_invalid_id")
+
+    def _order(self, order_id: str) -> SimOrderRecord | None:
+        """The order as the channel holds it now, or None (unknown, or deleted: tracking_order_deleted). The first
+        read of an order a person fulfilled by hand, or cancelled, shows it: a hand tracking item and status
+        completed, or status cancelled."""
+        record = self.store.get(order_id)
+        anomaly = self.tracking_anomaly(order_id) if record is not None else None
+        if record is None or anomaly == "tracking_order_deleted":
+            return None
+        if anomaly == "tracking_already_fulfilled":
+            self.hand_fulfilled(order_id, [{"line_id": line["id"], "quantity": line["quantity"]}
+                                           for line in record.payload.get("line_items", [])])
+        if anomaly in ("tracking_already_fulfilled", "tracking_order_cancelled"):
+            with self._lock:
+                first = order_id not in self._anomalies_shown
+                self._anomalies_shown.add(order_id)
+            status = "cancelled" if anomaly == "tracking_order_cancelled" else "completed"
+            settled = ("cancelled", "refunded") if status == "cancelled" else ("completed", "cancelled", "refunded")
+            if first and record.payload.get("status") not in settled:
+                return self._set_status(order_id, status)
+        return record
+
+    def _set_status(self, order_id: str, status: str) -> SimOrderRecord:
+        """A new status in the store, with date_modified (and date_completed) now."""
+        with self._lock:
+            record = self.store.get(order_id)
+            payload = copy.deepcopy(record.payload)
+            now = datetime.now(timezone.utc)
+            payload.update(status=status, date_modified=self._local(now), date_modified_gmt=self._gmt(now))
+            if status == "completed" and not payload.get("date_completed"):
+                payload.update(date_completed=self._local(now), date_completed_gmt=self._gmt(now))
+            record = dataclasses.replace(record, payload=payload, updated_at=max(now, record.updated_at))
+            self.store.put([record])
+            return record
+
+    def _body(self, request: ApiRequest, known: set[str]) -> dict | ApiResponse:
+        """The JSON object sent, or the 400 WordPress answers for a body that is not one or has unknown fields."""
+        try:
+            body = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return self.error(400, "Invalid JSON body passed.", "rest_invalid_json")
+        unknown = sorted(set(body) - known)
+        if unknown:
+            return self._invalid(unknown[0], f"{unknown[0]} is not a field this endpoint takes.")
+        return body
+
+    def _missing(self, name: str) -> ApiResponse:
+        response = self.error(400, f"Missing parameter(s): {name}", "rest_missing_callback_param")
+        response.body["data"]["params"] = [name]
+        return response
+
+    def update_order(self, request: ApiRequest, order_id: str) -> ApiResponse:
+        record = self._order(order_id)
+        if record is None:
+            return self._no_order()
+        body = self._body(request, {"status"})
+        if isinstance(body, ApiResponse):
+            return body
+        if "status" not in body:
+            return self._missing("status")
+        if body["status"] not in EDITABLE_STATUSES:
+            return self._invalid("status", f"status is not one of {', '.join(EDITABLE_STATUSES)}.")
+        if self.tracking_anomaly(order_id) == "tracking_permission_denied":
+            return self.error(403, "Sorry, you are not allowed to edit this resource.", "woocommerce_rest_cannot_edit")
+        return ApiResponse(200, self._set_status(order_id, body["status"]).payload)
+
+    def create_tracking(self, request: ApiRequest, order_id: str) -> ApiResponse:
+        if self._order(order_id) is None:
+            return self._no_order()
+        body = self._body(request, TRACKING_FIELDS)
+        if isinstance(body, ApiResponse):
+            return body
+        number = body.get("tracking_number")
+        if not isinstance(number, str) or not number.strip():
+            return self._missing("tracking_number")
+        provider, custom = body.get("tracking_provider"), body.get("custom_tracking_provider")
+        link = body.get("custom_tracking_link") or ""
+        if provider and custom:
+            return self._invalid("tracking_provider", "send tracking_provider or custom_tracking_provider, not both.")
+        if provider:
+            if provider not in PROVIDERS:
+                return self._invalid("tracking_provider", f"tracking_provider is not one of {', '.join(PROVIDERS)}.")
+            if link:
+                return self._invalid("custom_tracking_link", "custom_tracking_link goes with custom_tracking_provider.")
+        elif not isinstance(custom, str) or not custom.strip():
+            return self._missing("tracking_provider")
+        if not isinstance(link, str) or (link and not link.startswith(("http://", "https://"))):
+            return self._invalid("custom_tracking_link", "custom_tracking_link is not a URL.")
+        shipped = _shipped_date(body.get("date_shipped"), self.tz)
+        if shipped is None:
+            return self._invalid("date_shipped", "date_shipped is not a date (YYYY-MM-DD) or a Unix time.")
+        if self.tracking_anomaly(order_id) == "tracking_permission_denied":
+            return self.error(403)
+        if self.locked_now(order_id):
+            return self.error(409)
+        number = number.strip()
+        carrier = provider or custom.strip()
+        link = PROVIDERS[provider].format(number) if provider else link
+        seed = f"{self.name}:{order_id}:{number}:{len(self.tracking.of(order_id))}"
+        tracking_id = hashlib.md5(seed.encode()).hexdigest()
+        self.tracking.add(order_id, [number], carrier, [], extra={
+            "fulfillment_id": tracking_id, "kind": "tracking", "tracking_link": link, "date_shipped": shipped,
+        })
+        item = json.loads(TRACKING_TEMPLATE)["response_body"]
+        return ApiResponse(201, overwrite(item, tracking_id=tracking_id, tracking_provider=carrier, tracking_link=link,
+                                          tracking_number=number, date_shipped=shipped))
+
+    def list_trackings(self, request: ApiRequest, order_id: str) -> ApiResponse:
+        if self._order(order_id) is None:
+            return self._no_order()
+        items = []
+        for fulfillment in self.tracking.of(order_id):
+            if fulfillment.get("kind") == "note":
+                continue
+            item = json.loads(TRACKING_TEMPLATE)["response_body"]
+            items.append(overwrite(
+                item, tracking_id=fulfillment["fulfillment_id"], tracking_provider=fulfillment["carrier"] or "",
+                tracking_link=fulfillment.get("tracking_link", ""), tracking_number=fulfillment["tracking_numbers"][0],
+                date_shipped=fulfillment.get("date_shipped") or fulfillment["created_at"][:10],
+            ))
+        return ApiResponse(200, items)
+
+    def create_note(self, request: ApiRequest, order_id: str) -> ApiResponse:
+        if self._order(order_id) is None:
+            return self._no_order()
+        body = self._body(request, NOTE_FIELDS)
+        if isinstance(body, ApiResponse):
+            return body
+        text = body.get("note")
+        if not isinstance(text, str) or not text.strip():
+            return self._missing("note")
+        for flag in ("customer_note", "added_by_user"):
+            if not isinstance(body.get(flag, False), bool):
+                return self._invalid(flag, f"{flag} is not of type boolean.")
+        if self.tracking_anomaly(order_id) == "tracking_permission_denied":
+            return self.error(403)
+        if self.locked_now(order_id):
+            return self.error(409)
+        now = datetime.now(timezone.utc)
+        base = f"{request.channel_url}/wp-json/wc/v3/orders/{order_id}"
+        with self._lock:
+            note_id = next(self._note_ids)
+            note = overwrite(
+                json.loads(NOTE_TEMPLATE)["response_body"], id=note_id, author="system",
+                date_created=self._local(now), date_created_gmt=self._gmt(now), note=text,
+                customer_note=body.get("customer_note", False),
+                _links={"self": [{"href": f"{base}/notes/{note_id}"}], "collection": [{"href": f"{base}/notes"}],
+                        "up": [{"href": base}]},
+            )
+            self._notes.setdefault(order_id, []).append(note)
+        number = NOTE_NUMBER.search(text)
+        if note["customer_note"] and number:
+            carrier = NOTE_CARRIER.search(text)
+            self.tracking.add(order_id, [number.group(1)], carrier.group(1) if carrier else None, [],
+                              extra={"fulfillment_id": str(note_id), "kind": "note"})
+        return ApiResponse(201, copy.deepcopy(note))
+
+    def list_notes(self, request: ApiRequest, order_id: str) -> ApiResponse:
+        if self._order(order_id) is None:
+            return self._no_order()
+        kind = request.param("type", "any")
+        if kind not in ("any", "customer", "internal"):
+            return self._invalid("type", "type is not one of any, customer, and internal.")
+        with self._lock:
+            notes = copy.deepcopy(self._notes.get(order_id, []))
+        notes = [n for n in notes if kind == "any" or n["customer_note"] == (kind == "customer")]
+        return ApiResponse(200, notes[::-1])
 
     # --- orders ---------------------------------------------------------------------------------------
     def _local(self, value: datetime | None) -> str | None:
@@ -258,6 +502,19 @@ class WooCommerce(Platform):
             updated = admin_time(order, "date_modified_gmt", what) if order.get("date_modified_gmt") else placed
             records.append(SimOrderRecord(str(order_id), placed, updated, order))
         return records
+
+
+def _shipped_date(value: Any, tz) -> str | None:
+    """date_shipped as the extension stores it (YYYY-MM-DD in the site's time); today when not sent."""
+    if value is None or value == "":
+        return datetime.now(tz).strftime("%Y-%m-%d")
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), tz).strftime("%Y-%m-%d")
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").strftime("%Y-%m-%d")
+    except ValueError:
+        return None
 
 
 def _within(record: SimOrderRecord, bounds: dict[str, datetime]) -> bool:

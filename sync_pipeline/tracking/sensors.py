@@ -1,0 +1,104 @@
+"""Tracking within minutes: a sensor polls the warehouse's shipments and runs `tracking_updates` for exactly the
+partitions with new or corrected packages; an hourly schedule is the safety net (locked orders, lost replies, a
+sensor that was off); and an edit of data/carrier_map.csv re-runs the partitions it could unblock."""
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import sqlalchemy as sa
+
+from sync_pipeline.channels.http import ApiCallLog, ChannelError
+from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.config import ConfigError
+from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.tables import tracking_updates
+from sync_pipeline.db.writes import log_api_calls
+from sync_pipeline.fulfilment.map_files import fingerprint
+from sync_pipeline.partitions import partition_key
+from sync_pipeline.tracking.carriers import carrier_map_file
+from sync_pipeline.tracking.push import CARRIER_NOT_MAPPED, TO_PUSH
+from sync_pipeline.warehouse.resource import WarehouseApiResource
+
+SHIPMENTS_POLL_SECONDS = 60
+
+
+def shipment_partitions(shipments: list[dict], channels: set[str]) -> set[tuple[str, str]]:
+    """(channel, UTC day of shipment) of each shipment of a configured channel."""
+    return {(s["channel"], s["shipped_at"][:10]) for s in shipments if s.get("channel") in channels}
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def build_shipments_sensor(job, poll_seconds: int = SHIPMENTS_POLL_SECONDS) -> dg.SensorDefinition:
+    @dg.sensor(job=job, minimum_interval_seconds=poll_seconds, default_status=dg.DefaultSensorStatus.RUNNING)
+    def tracking_shipments(context: dg.SensorEvaluationContext, database: DatabaseResource,
+                           channels: ChannelsResource, warehouse: WarehouseApiResource):
+        """New and corrected packages at the warehouse -> runs for exactly their (channel, day of shipment)."""
+        settings = channels.pipeline_config()
+        since = datetime.fromisoformat(context.cursor) if context.cursor else datetime.now(timezone.utc) - timedelta(days=2)
+        log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
+        try:
+            changed = warehouse.client(settings, log).shipments(since)
+        except (ChannelError, ConfigError) as exc:
+            return dg.SkipReason(f"the warehouse's shipments could not be read: {exc}")
+        finally:
+            log_api_calls(database.engine(), log, None)
+        # updated_since is inclusive: what the cursor's own moment returns again is not new.
+        shipments = [s for s in changed if _moment(s["updated_at"]) > since or context.cursor is None]
+        if not shipments:
+            return dg.SkipReason(f"no shipment changed since {since.isoformat()}")
+        newest = max(_moment(s["updated_at"]) for s in shipments)
+        requests = [
+            dg.RunRequest(run_key=f"{channel}|{day}@{newest.isoformat()}", partition_key=partition_key(channel, day))
+            for channel, day in sorted(shipment_partitions(shipments, {c.name for c in settings.channels}))
+        ]
+        return dg.SensorResult(run_requests=requests, cursor=newest.isoformat())
+
+    return tracking_shipments
+
+
+def unfinished_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
+    """(channel, day) of every partition with a package still to push or in doubt."""
+    query = (
+        sa.select(tracking_updates.c.channel, tracking_updates.c.partition_date)
+        .where(tracking_updates.c.status.in_(TO_PUSH) | tracking_updates.c.in_doubt_since.is_not(None)
+               | (tracking_updates.c.pushed_number != tracking_updates.c.tracking_number))
+        .distinct().order_by(tracking_updates.c.channel, tracking_updates.c.partition_date)
+    )
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query)]
+
+
+def build_tracking_retry_schedule(job) -> dg.ScheduleDefinition:
+    @dg.schedule(job=job, cron_schedule="40 * * * *", execution_timezone="UTC")
+    def tracking_retry_hourly(context: dg.ScheduleEvaluationContext, database: DatabaseResource):
+        """Hourly: every partition with a package not yet on its channel (locked, unanswered, in doubt)."""
+        tick = context.scheduled_execution_time.isoformat()
+        for channel, day in unfinished_partitions(database.engine()):
+            yield dg.RunRequest(run_key=f"{channel}|{day}@{tick}", partition_key=partition_key(channel, day))
+
+    return tracking_retry_hourly
+
+
+def build_carrier_map_sensor(job) -> dg.SensorDefinition:
+    @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+    def tracking_carrier_map_change(context: dg.SensorEvaluationContext, database: DatabaseResource):
+        """An edit of data/carrier_map.csv re-runs every partition holding CARRIER_NOT_MAPPED packages."""
+        current = fingerprint(carrier_map_file())
+        if context.cursor is None:
+            return dg.SensorResult(skip_reason="first look at the carrier map: remembered", cursor=current)
+        if context.cursor == current:
+            return dg.SkipReason("the carrier map has not changed")
+        query = (sa.select(tracking_updates.c.channel, tracking_updates.c.partition_date)
+                 .where(tracking_updates.c.status == CARRIER_NOT_MAPPED).distinct())
+        with database.engine().connect() as connection:
+            blocked = sorted(tuple(row) for row in connection.execute(query))
+        change = f"{context.cursor[:12]}>{current[:12]}"
+        return dg.SensorResult(cursor=current, run_requests=[
+            dg.RunRequest(run_key=f"{change}:{channel}|{day}", partition_key=partition_key(channel, day))
+            for channel, day in blocked
+        ])
+
+    return tracking_carrier_map_change

@@ -1,0 +1,88 @@
+"""`tracking_updates`: every package the warehouse shipped, on its channel once, per channel and UTC day of
+shipment (re-pushing a range is a backfill)."""
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+
+from sync_pipeline.channels.http import ApiCallLog, ChannelError
+from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.config import ConfigError
+from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.writes import log_api_calls
+from sync_pipeline.fulfilment.map_files import MapFileError
+from sync_pipeline.partitions import dates_by_channel, partition_key
+from sync_pipeline.tracking.push import Settings, sync_tracking
+from sync_pipeline.warehouse.resource import WarehouseApiResource
+
+
+def build_tracking_updates(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="tracking_updates",
+        group_name="tracking",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"api", "sql"},
+        # One channel's failure (a refused key, a broken carrier map) fails its partitions only: the others are
+        # materialized one by one, then the step fails naming what did not go through.
+        output_required=False,
+    )
+    def tracking_updates(
+        context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource,
+        warehouse: WarehouseApiResource,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+        """Tracking numbers from the warehouse's shipments, pushed to each channel once, in the channel's carrier
+        vocabulary; corrections pushed as corrections; each package's outcome kept with its reason."""
+        started = time.perf_counter()
+        settings = channels.pipeline_config()
+        engine = database.engine()
+        warehouse_log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
+        totals: Counter = Counter()
+        api_calls = 0
+        done: list[tuple[str, list]] = []
+        failures: list[str] = []
+        try:
+            client = warehouse.client(settings, warehouse_log)
+            for channel_name, days in dates_by_channel(context).items():
+                channel = settings.channel(channel_name)
+                log = ApiCallLog(channel_name)
+                try:
+                    push = channels.tracking(channel, log)
+                    counts = sync_tracking(engine, client, push, channel, days, context.run.run_id, Settings(
+                        claim_expiry=timedelta(seconds=settings.warehouse.claim_expiry_seconds),
+                        backoff_base_s=channels.backoff_base_s,
+                    ))
+                except (ChannelError, ConfigError, MapFileError) as exc:
+                    failures.append(f"{channel_name} {days[0]}..{days[-1]}: {exc}")
+                    totals["channels_failed"] += 1
+                    continue
+                finally:
+                    log_api_calls(engine, log, context.run.run_id)
+                    api_calls += len(log.calls)
+                totals.update(counts)
+                done.append((channel_name, days))
+                context.log.info(f"{channel_name} {days[0]}..{days[-1]}: " + ", ".join(
+                    f"{k} {v}" for k, v in sorted(counts.items()) if k.startswith(("status_", "push_"))))
+        except (ChannelError, ConfigError) as exc:  # the warehouse itself: nothing could be read
+            raise dg.Failure(description=str(exc)) from None
+        finally:
+            log_api_calls(engine, warehouse_log, context.run.run_id)
+        metadata = {
+            **{k: int(v) for k, v in sorted(totals.items())},
+            "channel_api_calls": api_calls,
+            "warehouse_api_calls": len(warehouse_log.calls),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        if not failures:
+            yield dg.MaterializeResult(metadata=metadata)
+            return
+        for channel_name, days in done:
+            for day in days:
+                yield dg.AssetMaterialization(asset_key=context.assets_def.key, partition=partition_key(channel_name, day),
+                                              metadata=metadata)
+        raise dg.Failure(description="\n".join(failures), metadata=metadata)
+
+    return tracking_updates
