@@ -86,6 +86,10 @@ def test_takealot_takes_no_tracking_and_says_so(harness_factory):
     assert packages and {r["status"] for r in packages.values()} == {"NOT_APPLICABLE"}
     assert all("delivers to its customers itself" in r["message"] for r in packages.values())
     assert not pushes(harness, "tkl")
+    with get_engine(harness.database_url).connect() as connection:
+        states = dict(connection.execute(sa.select(fulfilment_orders.c.order_id, fulfilment_orders.c.status)).all())
+    shipped_whole = {o["client_reference"] for o in harness.simulator.warehouse.orders() if o["status"] == "shipped"}
+    assert shipped_whole and all(states[ref] == "COMPLETED" for ref in shipped_whole)  # nothing to wait for
 
 
 @pytest.mark.parametrize("channel_type", ["shopify", "ebay", "amazon"])

@@ -53,8 +53,10 @@ PENDING = "PENDING"
 NOT_APPLICABLE = "NOT_APPLICABLE"
 NO_TRACKING_NUMBER = "NO_TRACKING_NUMBER"
 UNKNOWN_ORDER = "UNKNOWN_ORDER"
-TO_PUSH = (PENDING, RETRYING, PERMISSION_DENIED)  # a person may grant the scope meanwhile
+# PERMISSION_DENIED and REFUSED are tried again on every run: a person may grant the scope or fix the cause meanwhile.
+TO_PUSH = (PENDING, RETRYING, PERMISSION_DENIED, REFUSED)
 ON_CHANNEL = (PUSHED, ALREADY_FULFILLED)
+DONE = (*ON_CHANNEL, NOT_APPLICABLE)  # what an order needs of every package to be COMPLETED
 # Statuses a person must act on: each is an order_sync_errors row (stage tracking) until it is gone.
 FOR_A_PERSON = (ORDER_NOT_FOUND, PERMISSION_DENIED, CARRIER_NOT_MAPPED, NO_TRACKING_NUMBER, UNKNOWN_ORDER, REFUSED)
 STATUSES = (PENDING, RETRYING, PUSHED, ALREADY_FULFILLED, ORDER_NOT_FOUND, ORDER_CANCELLED, PERMISSION_DENIED,
@@ -77,15 +79,14 @@ def sync_tracking(
     """Bring every package the channel's orders shipped on `days` to the channel; returns the run's counters."""
     counts: Counter = Counter()
     newest = _land(engine, warehouse, push, channel, days, run_id, counts)
-    if push is not None:
-        carriers = CarrierMap(channel, type(push))
-        _choose_carriers(engine, carriers, channel.name, days)
-        with Claims(engine, table, "package_id", run_id, settings.claim_expiry) as claims:
-            try:
+    try:
+        if push is not None:
+            _choose_carriers(engine, CarrierMap(channel, type(push)), channel.name, days)
+            with Claims(engine, table, "package_id", run_id, settings.claim_expiry) as claims:
                 _resolve_in_doubt(engine, push, claims, channel.name, days, run_id, counts)
                 _push(engine, push, claims, channel.name, days, run_id, settings, counts)
-            finally:
-                _complete(engine, channel.name, days)
+    finally:
+        _complete(engine, channel.name, days)
     now = datetime.now(timezone.utc)
     with engine.begin() as connection:
         _record_errors(connection, channel.name, days, now)
@@ -296,8 +297,8 @@ def _push(engine: sa.Engine, push: TrackingPush, claims: Claims, channel: str, d
             claims.release([package_id], still_in_doubt=False)
             raise
         except ChannelRequestError as exc:  # refused as invalid: nothing was taken; this package waits for a person
-            pushed = Pushed(REFUSED, message=f"{exc}; fix it on the channel or at the warehouse, then re-run the "
-                                             "partition (sync-pipeline why shows the package)")
+            pushed = Pushed(REFUSED, message=f"{exc}; fix it on the channel or at the warehouse: it is tried again on "
+                                             "every run of its partition (sync-pipeline why shows the package)")
         counts[f"push_{pushed.status}"] += 1
         if correcting and pushed.status == PUSHED:
             counts["corrections_pushed"] += 1
@@ -374,7 +375,7 @@ def _packages(connection: sa.Connection, push: TrackingPush, rows: list[sa.Row])
             other_carrier=row.carrier_code is not None and row.carrier_code == push.other_carrier_code,
             tracking_url=row.tracking_url, shipped_at=row.shipped_at, lines=tuple(lines),
             payload=payloads.get((row.channel, row.external_order_id)), pushed_before=tuple(pushed_before),
-            completes_order=all_shipped and all(s.status in ON_CHANNEL for s in others),
+            completes_order=all_shipped and all(s.status in DONE for s in others),
         )
     return packages
 
@@ -412,8 +413,8 @@ def _payloads(connection: sa.Connection, rows: list[sa.Row]) -> dict[tuple[str, 
 
 # --- outcomes ------------------------------------------------------------------------------------------------------
 def _complete(engine: sa.Engine, channel: str, days: list[date]) -> None:
-    """COMPLETED for orders whose every line shipped and whose every package is on the channel; the warehouse's
-    shipping state on the others."""
+    """COMPLETED for orders whose every line shipped and whose every package is on the channel (or takes no
+    tracking there: Takealot); the warehouse's shipping state on the others."""
     with engine.begin() as connection:
         order_ids = {r.order_id for r in _partition_rows(connection, channel, days)}
         if not order_ids:
@@ -430,7 +431,7 @@ def _complete(engine: sa.Engine, channel: str, days: list[date]) -> None:
                 for line in _lines(row):
                     quantities[line.line_number] += line.quantity
             every_line = bool(ordered.get(order_id)) and all(quantities[n] >= q for n, q in ordered[order_id].items())
-            on_channel = all(r.status in ON_CHANNEL and (r.status != PUSHED or r.pushed_number == r.tracking_number)
+            on_channel = all(r.status in DONE and (r.status != PUSHED or r.pushed_number == r.tracking_number)
                              for r in rows)
             (complete if every_line and on_channel else shipped if every_line else partial).append(order_id)
         now = datetime.now(timezone.utc)
