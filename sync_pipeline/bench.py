@@ -438,6 +438,8 @@ def _tracking(workdir: Path, channel_type: str, bucket_key: str | None, counted_
             instance=instance, partition_key=partition_key(name, scenario.start_date),
             asset_selection=[dg.AssetKey("raw_orders"), dg.AssetKey("normalized_orders"), dg.AssetKey("fulfilment_orders")],
         )
+        if limit is not None:  # landing the orders drew on the same bucket: let it fill, so the burst is there
+            time.sleep(limit.burst / (limit.per_second * TRACKING_SPEED))
         simulator.clear_requests()
         today = partition_key(name, datetime.now(timezone.utc).date())
         began = time.perf_counter()

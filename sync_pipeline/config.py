@@ -132,6 +132,9 @@ class WarehouseConfig(BaseModel):
     claim_expiry_seconds: float = Field(
         default=120.0, gt=0, description="a dead run's claims lapse after this; a live run renews its own meanwhile"
     )
+    shipments_poll_seconds: int = Field(
+        default=60, ge=10, description="how often the tracking_shipments sensor reads the warehouse's new shipments"
+    )
 
     _http_url = field_validator("base_url")(ChannelConfig._http_url.__func__)
 

@@ -45,7 +45,8 @@ def build_definitions(
         ],
         sensors=[
             build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),
-            build_shipments_sensor(tracking_sync), build_carrier_map_sensor(tracking_sync),
+            build_shipments_sensor(tracking_sync, config.warehouse.shipments_poll_seconds if config.warehouse else 60),
+            build_carrier_map_sensor(tracking_sync),
         ],
         resources={
             "database": database or DatabaseResource(),

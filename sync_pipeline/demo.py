@@ -50,7 +50,8 @@ class ChannelSummary:
     duplicate_references: int  # the channel's references the 3PL holds more than once, from its own records
     example_fix: dict[tuple[str, str], tuple[str, str]]  # (stage, code) -> (order, message) of one such error
     error: str | None
-    # shipped_packages, tracking_on_channel, duplicate_tracking (from the simulator's own records) and completed
+    # shipped_packages, tracking_on_channel, duplicate_tracking (from the simulator's own records), completed and
+    # corrections_pushed (from our tables)
     tracking: dict[str, int] = field(default_factory=dict)
     tracking_by_status: dict[str, int] = field(default_factory=dict)  # tracking_updates rows by status
 
@@ -171,7 +172,7 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
                 )
         for summary in summaries:
             summary.tracking = {**channel_tracking_figures(simulator, summary.channel),
-                                "completed": _completed(summary.channel)}
+                                **_tracking_outcomes(summary.channel)}
             summary.tracking_by_status = _tracking_by_status(summary.channel)
         records = simulator.warehouse.references().values()
         warehouse = {
@@ -206,11 +207,16 @@ def _tracking_by_status(channel: str) -> dict[str, int]:
         ).all())
 
 
-def _completed(channel: str) -> int:
-    """Orders whose every line shipped and whose tracking is all on the channel (fulfilment_orders COMPLETED)."""
+def _tracking_outcomes(channel: str) -> dict[str, int]:
+    """From our tables: orders COMPLETED (every line shipped, all tracking on the channel) and packages whose
+    corrected number the channel now holds."""
     with get_engine(database_url()).connect() as connection:
-        return connection.execute(sa.select(sa.func.count()).where(
+        completed = connection.execute(sa.select(sa.func.count()).where(
             fulfilment_orders.c.channel == channel, fulfilment_orders.c.status == "COMPLETED")).scalar_one()
+        corrected = connection.execute(sa.select(sa.func.count()).where(
+            tracking_updates.c.channel == channel, tracking_updates.c.corrected_from.is_not(None),
+            tracking_updates.c.pushed_number == tracking_updates.c.tracking_number)).scalar_one()
+    return {"completed": completed, "corrections_pushed": corrected}
 
 
 def _summary(

@@ -45,6 +45,22 @@ def test_fulfilment_orders_spec():
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
+def test_tracking_updates_spec():
+    definitions = defs()
+    assets_def = definitions.resolve_assets_def("tracking_updates")
+    spec = assets_def.specs_by_key[dg.AssetKey("tracking_updates")]
+    assert spec.group_name == "tracking"
+    assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
+    assert assets_def.partitions_def == definitions.resolve_assets_def("raw_orders").partitions_def
+    tracking_sync = definitions.resolve_job_def("tracking_sync")
+    assert {key.to_user_string() for key in tracking_sync.asset_layer.executable_asset_keys} == {"tracking_updates"}
+    shipments = definitions.resolve_sensor_def("tracking_shipments")
+    assert shipments.job_name == "tracking_sync" and shipments.minimum_interval_seconds == 60
+    assert shipments.default_status == dg.DefaultSensorStatus.RUNNING
+    assert definitions.resolve_sensor_def("tracking_carrier_map_change").job_name == "tracking_sync"
+    assert definitions.get_schedule_def("tracking_retry_hourly").cron_schedule == "40 * * * *"
+
+
 def test_workspace_loads_the_same_definitions():
     workspace = yaml.safe_load((Path(__file__).parents[1] / "workspace.yaml").read_text())
     target = workspace["load_from"][0]["python_module"]

@@ -19,9 +19,6 @@ from sync_pipeline.tracking.carriers import carrier_map_file
 from sync_pipeline.tracking.push import CARRIER_NOT_MAPPED, TO_PUSH
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
-SHIPMENTS_POLL_SECONDS = 60
-
-
 def shipment_partitions(shipments: list[dict], channels: set[str]) -> set[tuple[str, str]]:
     """(channel, UTC day of shipment) of each shipment of a configured channel."""
     return {(s["channel"], s["shipped_at"][:10]) for s in shipments if s.get("channel") in channels}
@@ -31,11 +28,12 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def build_shipments_sensor(job, poll_seconds: int = SHIPMENTS_POLL_SECONDS) -> dg.SensorDefinition:
+def build_shipments_sensor(job, poll_seconds: int) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=poll_seconds, default_status=dg.DefaultSensorStatus.RUNNING)
     def tracking_shipments(context: dg.SensorEvaluationContext, database: DatabaseResource,
                            channels: ChannelsResource, warehouse: WarehouseApiResource):
-        """New and corrected packages at the warehouse -> runs for exactly their (channel, day of shipment)."""
+        """New and corrected packages at the warehouse -> runs for exactly their (channel, day of shipment); every
+        `warehouse.shipments_poll_seconds` (channels.yaml, default 60)."""
         settings = channels.pipeline_config()
         since = datetime.fromisoformat(context.cursor) if context.cursor else datetime.now(timezone.utc) - timedelta(days=2)
         log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
