@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.cli import main
 from sync_pipeline.db.engine import get_engine
-from sync_pipeline.db.tables import api_calls, metadata, raw_orders
+from sync_pipeline.db.tables import api_calls, metadata, raw_orders, tracking_updates
 from sync_pipeline.simulator.platforms.base import ApiResponse
 from sync_pipeline_tests.conftest import TODAY, scenario
 
@@ -48,6 +48,9 @@ def test_no_secret_and_no_access_token_anywhere(harness_factory, monkeypatch, ca
         scenario(
             CHANNELS,
             faults={"server_error_5xx": 0.2, "rate_limit_429": 0.2, "expired_credentials": [n for n, _, _ in REFUSED]},
+            # The warehouse ships at once, and the channels refuse some pushes quoting their own words.
+            warehouse={"ship_after_hours": [0, 0]},
+            anomalies={"tracking_permission_denied": 0.3, "tracking_order_deleted": 0.3},
         ),
         max_attempts=8,
     )
@@ -74,6 +77,8 @@ def test_no_secret_and_no_access_token_anywhere(harness_factory, monkeypatch, ca
     for name, _, _ in CHANNELS:
         result = run(name)
         assert name in {n for n, _, _ in HEALTHY} or not result.success, name
+    for name, _, _ in HEALTHY:  # their packages' tracking, pushed through the same faults
+        run_ids.append(harness.track(name, raise_on_error=False).run_id)
     # The operator's check of every channel and of the warehouse: its output and its api_calls rows.
     for name in [*(n for n, _, _ in CHANNELS), harness.config.warehouse.name]:
         main(["check-connection", name])
@@ -107,6 +112,9 @@ def test_no_secret_and_no_access_token_anywhere(harness_factory, monkeypatch, ca
         landed = set(connection.execute(sa.select(raw_orders.c.channel).distinct()).scalars())
         called = set(connection.execute(sa.select(api_calls.c.channel).distinct()).scalars())
     assert landed == {n for n, _, _ in HEALTHY}  # every platform's orders went through the texts above
+    with get_engine(harness.database_url).connect() as connection:
+        tracked = set(connection.execute(sa.select(tracking_updates.c.channel).distinct()).scalars())
+    assert tracked == {n for n, _, _ in HEALTHY}  # and so did their packages' pushes and refusals
     assert harness.config.warehouse.name in called  # and so did the 3PL's calls
     tokens = {name: _access_tokens(simulator, name) for name, t, _ in HEALTHY + ECHOING if t in OAUTH_HEADERS}
     assert all(tokens.values()), tokens  # Amazon and eBay did hand out tokens

@@ -53,8 +53,9 @@ def assert_once_each(harness, channel: str) -> dict:
 
 @pytest.mark.parametrize("channel_type", ["shopify", "woocommerce", "amazon", "ebay", "bigcommerce"])
 def test_every_package_reaches_its_channel_once_and_orders_complete(harness_factory, database_url, channel_type):
-    harness = harness_factory(scenario([("shop", channel_type, 6)], days=1, start=YESTERDAY,
-                                       warehouse={**SHIP_NOW, "multi_package": 0.5}), database_url=database_url)
+    harness = harness_factory(scenario([("shop", channel_type, 8)], days=1, start=YESTERDAY, seed=11,
+                                       warehouse={**SHIP_NOW, "multi_package": 0.5, "out_of_stock": 0.3}),
+                              database_url=database_url)
     synced(harness, "shop")
     result = harness.track("shop")
     figures = assert_once_each(harness, "shop")
@@ -66,8 +67,15 @@ def test_every_package_reaches_its_channel_once_and_orders_complete(harness_fact
     assert max(by_order.values()) > 1, "the scenario should ship some orders in several packages"
     with get_engine(harness.database_url).connect() as connection:
         states = dict(connection.execute(sa.select(fulfilment_orders.c.order_id, fulfilment_orders.c.status)).all())
-    shipped_whole = {o["client_reference"] for o in harness.simulator.warehouse.orders() if o["status"] == "shipped"}
+    at_warehouse = {o["client_reference"]: o["status"] for o in harness.simulator.warehouse.orders()}
+    shipped_whole = {ref for ref, status in at_warehouse.items() if status == "shipped"}
     assert shipped_whole and all(states[ref] == "COMPLETED" for ref in shipped_whole)
+    # Backorders ship in part (or not at all): their tracking is pushed, and they wait for the rest.
+    assert {states[ref] for ref, status in at_warehouse.items() if status != "shipped"} <= {"ACCEPTED"}
+    with get_engine(harness.database_url).connect() as connection:
+        partial = dict(connection.execute(sa.select(fulfilment_orders.c.order_id, fulfilment_orders.c.warehouse_status)
+                                          .where(fulfilment_orders.c.status == "ACCEPTED")).all())
+    assert {partial[ref] for ref, status in at_warehouse.items() if status == "partially_shipped"} <= {"partially_shipped"}
     event = next(e for e in result.get_asset_materialization_events())
     metadata = event.materialization.metadata
     assert metadata["status_PUSHED"].value == len(packages) and "seconds" in metadata and "channel_api_calls" in metadata

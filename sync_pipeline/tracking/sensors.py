@@ -19,6 +19,7 @@ from sync_pipeline.tracking.carriers import carrier_map_file
 from sync_pipeline.tracking.push import CARRIER_NOT_MAPPED, TO_PUSH
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
+
 def shipment_partitions(shipments: list[dict], channels: set[str]) -> set[tuple[str, str]]:
     """(channel, UTC day of shipment) of each shipment of a configured channel."""
     return {(s["channel"], s["shipped_at"][:10]) for s in shipments if s.get("channel") in channels}
