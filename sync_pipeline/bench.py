@@ -459,7 +459,7 @@ def _tracking(workdir: Path, channel_type: str, bucket_key: str | None, counted_
         "run": "SUCCESS" if result.success else "FAILURE", "shipped_packages": figures["shipped_packages"],
         "pushed": pushed, "seconds": round(elapsed, 3), "packages_per_s": round(pushed / elapsed, 1) if elapsed else None,
         "limited_requests": len(counted), "rate_limit_utilization": utilization,
-        "duplicate_fulfillments": figures["duplicate_tracking"],
+        "duplicate_fulfillments": figures["duplicate_tracking"] + figures["extra_fulfillments"],
     }
 
 

@@ -41,7 +41,7 @@ def build_definitions(
         jobs=[order_sync, fulfilment_retry, tracking_sync],
         schedules=[
             *build_order_sync_schedules(config.channels, order_sync), build_fulfilment_retry_schedule(fulfilment_retry),
-            build_tracking_retry_schedule(tracking_sync),
+            build_tracking_retry_schedule(tracking_sync, [c.name for c in config.channels]),
         ],
         sensors=[
             build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),

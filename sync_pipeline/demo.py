@@ -185,17 +185,23 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
 
 def channel_tracking_figures(simulator: Simulator, channel: str) -> dict[str, int]:
     """From the simulator's own records: packages the 3PL shipped for the channel, how many of their (current)
-    numbers the channel holds, and numbers held twice on one channel order."""
+    numbers the channel holds, numbers held twice on one channel order, and fulfillments beyond one per package
+    and correction of the order (where a platform adds a corrected number instead of changing it)."""
     held = simulator.tracking(channel)
     shipments = [s for s in simulator.warehouse.shipments() if s["channel"] == channel]
     numbers_by_order = {order_id: [n for f in fulfillments for n in f["tracking_numbers"]]
                         for order_id, fulfillments in held.items()}
+    issued = Counter()  # per channel order: its packages, and the corrections among them
+    for shipment in shipments:
+        issued[shipment["channel_order_id"]] += 1 + (shipment["corrected_from"] is not None)
+    pushed = Counter({order_id: sum(f["source"] == "api" for f in fulfillments) for order_id, fulfillments in held.items()})
     return {
         "shipped_packages": len(shipments),
         "tracking_on_channel": sum(1 for s in shipments if s["tracking_number"]
                                    and s["tracking_number"] in numbers_by_order.get(s["channel_order_id"], [])),
         "duplicate_tracking": sum(n - 1 for numbers in numbers_by_order.values() for n in Counter(numbers).values()
                                   if n > 1),
+        "extra_fulfillments": sum(max(0, n - issued[order_id]) for order_id, n in pushed.items()),
     }
 
 

@@ -127,7 +127,8 @@ def test_one_push_is_one_fulfillment_with_the_number_and_lines(channel):
     ids = line_ids(channel, order_id, [line.line_number for line in package.lines])
     expected_lines = [{"line_id": i, "quantity": line.quantity} for i, line in zip(ids, package.lines, strict=True)]
     assert [{"line_id": str(line["line_id"]), "quantity": line["quantity"]} for line in held[0]["lines"]] == expected_lines
-    assert channel.push.find(package) == pushed.fulfillment_id, "found again after the push, under the same id"
+    if channel.type != "amazon":  # Amazon lists no confirmations: its find never claims one (a resend edits)
+        assert channel.push.find(package) == pushed.fulfillment_id, "found again after the push, under the same id"
     assert len(channel.held(order_id)) == 1, "looking is not pushing"
 
 
@@ -150,31 +151,30 @@ def test_two_packages_of_an_order_are_two_fulfillments_and_each_is_found(channel
     assert channel.push.push(second).status == PUSHED
     held = channel.held(order_id)
     assert [h["tracking_numbers"] for h in held] == [["9400111899223334445566"], ["9400111899223334445577"]]
-    assert channel.push.find(first) and channel.push.find(second)
-    assert channel.push.find(first) != channel.push.find(second)
+    if channel.type != "amazon":
+        assert channel.push.find(first) and channel.push.find(second)
+        assert channel.push.find(first) != channel.push.find(second)
 
 
-def test_amazon_find_reads_quantity_shipped_and_a_resend_edits_the_same_package(harness_factory):
+def test_amazon_find_never_claims_a_package_and_a_resend_edits_the_same_package(harness_factory):
+    """Amazon lists no confirmations: QuantityShipped cannot say whose confirmation or which number it holds, so
+    find answers None and the flow resends, which under the same packageReferenceId is an edit."""
     harness = harness_factory(scenario([("amzn-find", "amazon", 10)], speed=1000.0))
     amazon = Channel(harness, "amzn-find", "amazon")
     order_id = amazon.orders(units=2)[0]
     items = amazon.payload(order_id)["OrderItems"]
     lines = [(1, 1)] if items[0]["QuantityOrdered"] >= 2 else [(1, items[0]["QuantityOrdered"])]
     package = amazon.package(order_id, "1ZFIND0000000001", package_id="WH-SHIP-17", lines=lines)
-    assert all(item["QuantityShipped"] == 0 for item in items)
-    assert amazon.push.find(package) is None
     assert amazon.push.push(package).status == PUSHED
     shipped = {i["OrderItemId"]: i["QuantityShipped"] for i in amazon.connector.fetch_order(order_id).payload["OrderItems"]}
     assert shipped[items[0]["OrderItemId"]] == lines[0][1], "getOrderItems reports what the confirmations hold"
     reference = package_reference("WH-SHIP-17")
     assert reference.isdigit() and reference == package_reference("WH-SHIP-17"), "a positive number, the same every run"
-    assert amazon.push.find(package) == reference
-    # The same package again (a resend after a lost reply): Amazon edits it, no second confirmation.
-    assert amazon.push.push(package).status == PUSHED
-    assert len(amazon.held(order_id)) == 1
-    # An earlier package on the channel counts: with it, this one needs more shipped than there is.
-    assert amazon.push.find(amazon.package(order_id, "1ZFIND0000000002", package_id="2", lines=lines,
-                                           pushed_before=lines)) is None
+    assert amazon.push.find(package) is None
+    # The same package again (a resend after a lost reply), with a corrected number: Amazon edits it in place.
+    again = amazon.package(order_id, "1ZFIND0000000002", package_id="WH-SHIP-17", lines=lines)
+    assert amazon.push.push(again).status == PUSHED
+    assert [h["tracking_numbers"] for h in amazon.held(order_id)] == [["1ZFIND0000000002"]]
 
 
 def test_the_request_bodies_have_the_real_payloads_shapes(harness_factory):
@@ -230,7 +230,8 @@ def test_a_lost_reply_raises_and_the_package_is_found_not_pushed_twice(channel):
     posts = channel.calls("POST", suffix)
     assert len(posts) == (channel.connector.http.retry.max_attempts if channel.type == "amazon" else 1)
     assert [h["tracking_numbers"] for h in channel.held(order_id)] == [["LOST000001"]], "stored once"
-    assert channel.push.find(package) is not None
+    if channel.type != "amazon":
+        assert channel.push.find(package) is not None
 
 
 # --- carriers ---------------------------------------------------------------------------------------------------

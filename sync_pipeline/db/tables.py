@@ -206,6 +206,8 @@ tracking_updates = sa.Table(
     sa.Column("pushed_at", UtcDateTime),
     sa.Column("pushed_number", sa.String(128), comment="the number the channel holds; differs from tracking_number "
                                                        "while a correction is still to be pushed"),
+    sa.Column("sending_number", sa.String(128), comment="the number the last push carried (set with its claim): what is "
+                                                        "looked for on the channel while it is in doubt"),
     sa.Column("corrected_from", sa.String(128), comment="the number the warehouse replaced"),
     sa.Column("channel_fulfillment_id", sa.String(128), comment="the channel's id for what holds the number"),
     sa.Column("in_doubt_since", UtcDateTime,

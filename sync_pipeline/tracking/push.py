@@ -24,7 +24,7 @@ import orjson
 import pandas as pd
 import sqlalchemy as sa
 
-from sync_pipeline.channels.http import ChannelAuthError, ChannelRequestError, ChannelUnavailable
+from sync_pipeline.channels.http import ChannelAuthError, ChannelError, ChannelRequestError, ChannelUnavailable
 from sync_pipeline.channels.tracking import (
     ALREADY_FULFILLED,
     CARRIER_NOT_MAPPED,
@@ -57,6 +57,7 @@ UNKNOWN_ORDER = "UNKNOWN_ORDER"
 TO_PUSH = (PENDING, RETRYING, PERMISSION_DENIED, REFUSED)
 ON_CHANNEL = (PUSHED, ALREADY_FULFILLED)
 DONE = (*ON_CHANNEL, NOT_APPLICABLE)  # what an order needs of every package to be COMPLETED
+CORRECTING = (table.c.status == PUSHED) & (table.c.pushed_number != table.c.tracking_number)  # a correction to push
 # Statuses a person must act on: each is an order_sync_errors row (stage tracking) until it is gone.
 FOR_A_PERSON = (ORDER_NOT_FOUND, PERMISSION_DENIED, CARRIER_NOT_MAPPED, NO_TRACKING_NUMBER, UNKNOWN_ORDER, REFUSED)
 STATUSES = (PENDING, RETRYING, PUSHED, ALREADY_FULFILLED, ORDER_NOT_FOUND, ORDER_CANCELLED, PERMISSION_DENIED,
@@ -152,12 +153,15 @@ def _land(engine: sa.Engine, warehouse: WarehouseClient, push: TrackingPush | No
             if row is None or number is None or number == row.tracking_number:
                 continue
             counts["corrections_read"] += 1
-            waiting = row.status == NO_TRACKING_NUMBER
-            connection.execute(table.update().where(table.c.package_id == row.package_id).values(
-                tracking_number=number, corrected_from=row.tracking_number,
-                status=PENDING if waiting else row.status, updated_at=now, run_id=run_id,
-                message=None if waiting else row.message,
-            ))
+            # In SQL, from the row as it is now (another run may be pushing it): a push in flight keeps the number
+            # it carries in sending_number, so the correction is pushed after it, never instead of it.
+            waiting = table.c.status == NO_TRACKING_NUMBER
+            connection.execute(
+                table.update().where(table.c.package_id == row.package_id, table.c.tracking_number.is_distinct_from(number))
+                .values(tracking_number=number, corrected_from=table.c.tracking_number, updated_at=now, run_id=run_id,
+                        status=sa.case((waiting, PENDING), else_=table.c.status),
+                        message=sa.case((waiting, None), else_=table.c.message))
+            )
     return newest
 
 
@@ -223,26 +227,34 @@ def _partition_rows(connection: sa.Connection, channel: str, days: list[date], *
 
 # --- carriers ------------------------------------------------------------------------------------------------------
 def _choose_carriers(engine: sa.Engine, carriers: CarrierMap, channel: str, days: list[date]) -> None:
-    """The channel's code for every package still to push (a map edited since is read again each run)."""
+    """The channel's code and tracking link for every package still to push or to correct (a map edited since is
+    read again each run). Only rows nobody holds, and as they were read, are changed."""
     with engine.begin() as connection:
-        rows = _partition_rows(connection, channel, days, table.c.status.in_((*TO_PUSH, CARRIER_NOT_MAPPED)),
-                               table.c.in_doubt_since.is_(None))
+        rows = _partition_rows(connection, channel, days, table.c.status.in_((*TO_PUSH, CARRIER_NOT_MAPPED)) | CORRECTING,
+                               table.c.in_doubt_since.is_(None), table.c.claimed_by.is_(None))
         for row in rows:
             choice = carriers.choose(row.carrier_as_sent, row.tracking_number)
-            status = CARRIER_NOT_MAPPED if choice.code is None else (PENDING if row.status == CARRIER_NOT_MAPPED
-                                                                     else row.status)
-            message = choice.message if choice.code is None else (None if row.status == CARRIER_NOT_MAPPED
-                                                                  else row.message)
-            if (status, choice.code, choice.tracking_url, message) != (row.status, row.carrier_code, row.tracking_url,
-                                                                       row.message):
-                connection.execute(table.update().where(table.c.package_id == row.package_id).values(
-                    status=status, carrier_code=choice.code, tracking_url=choice.tracking_url, message=message))
+            if row.status == PUSHED:  # a correction: the number's link; the carrier stays what the channel took
+                values = {"tracking_url": choice.tracking_url, "carrier_code": choice.code or row.carrier_code}
+            elif choice.code is None:
+                values = {"status": CARRIER_NOT_MAPPED, "carrier_code": None, "tracking_url": choice.tracking_url,
+                          "message": choice.message}
+            else:
+                values = {"status": PENDING if row.status == CARRIER_NOT_MAPPED else row.status,
+                          "carrier_code": choice.code, "tracking_url": choice.tracking_url,
+                          "message": None if row.status == CARRIER_NOT_MAPPED else row.message}
+            if any(getattr(row, k) != v for k, v in values.items()):
+                connection.execute(table.update().where(
+                    table.c.package_id == row.package_id, table.c.status == row.status,
+                    table.c.in_doubt_since.is_(None), table.c.claimed_by.is_(None),
+                ).values(**values))
 
 
 # --- pushing -------------------------------------------------------------------------------------------------------
 def _resolve_in_doubt(engine: sa.Engine, push: TrackingPush, claims: Claims, channel: str, days: list[date],
                       run_id: str, counts: Counter) -> None:
-    """A push whose answer was never recorded may have reached the channel: look before pushing again."""
+    """A push whose answer was never recorded may have reached the channel: look for the number it carried before
+    anything else. Whatever keeps the channel from answering keeps the package in doubt."""
     with engine.connect() as connection:
         doubtful = [r.package_id for r in _partition_rows(connection, channel, days, table.c.in_doubt_since.is_not(None))]
     for package_id in claims.take(doubtful, STATUSES, table.c.in_doubt_since.is_not(None)):
@@ -251,7 +263,7 @@ def _resolve_in_doubt(engine: sa.Engine, push: TrackingPush, claims: Claims, cha
             package = _packages(connection, push, [row])[package_id]
         try:
             fulfillment_id = push.find(package)
-        except ChannelUnavailable:  # still in doubt: nothing is pushed for it this run
+        except ChannelError:  # the channel cannot say: nothing is pushed for it this run
             claims.release([package_id], still_in_doubt=True)
             counts["in_doubt_unresolved"] += 1
             continue
@@ -267,21 +279,22 @@ def _resolve_in_doubt(engine: sa.Engine, push: TrackingPush, claims: Claims, cha
 
 def _push(engine: sa.Engine, push: TrackingPush, claims: Claims, channel: str, days: list[date], run_id: str,
           settings: Settings, counts: Counter) -> None:
-    pushable = sa.or_(table.c.status.in_(TO_PUSH), table.c.pushed_number != table.c.tracking_number)
+    pushable = table.c.status.in_(TO_PUSH) | CORRECTING
     ready = sa.and_(table.c.carrier_code.is_not(None), table.c.tracking_number.is_not(None))
     with engine.connect() as connection:
         candidates = [r.package_id for r in _partition_rows(connection, channel, days, pushable, ready,
                                                             table.c.in_doubt_since.is_(None))]
     for package_id in candidates:
         claimed = claims.take_to_send([package_id], (*TO_PUSH, PUSHED), pushable, ready,
-                                      attempts=table.c.attempts + 1)
+                                      attempts=table.c.attempts + 1, sending_number=table.c.tracking_number)
         if not claimed:
             counts["skipped_claimed_elsewhere"] += 1
             continue
         with engine.connect() as connection:
             row = _rows(connection, [package_id])[0]
             package = _packages(connection, push, [row])[package_id]
-        correcting = row.status == PUSHED and row.channel_fulfillment_id is not None
+        # Something of this package is on the channel already (an earlier number): correct it, never add to it.
+        correcting = row.pushed_number is not None and row.channel_fulfillment_id is not None
         try:
             pushed = _push_once(push, package, row, correcting, settings, counts)
         except ChannelUnavailable as exc:  # no answer: kept in doubt, looked for on the channel next run
@@ -322,7 +335,11 @@ def _push_once(push: TrackingPush, package: Package, row: sa.Row, correcting: bo
             if attempt == SEND_TRIES - 1:
                 raise
             counts["lost_replies"] += 1
-            fulfillment_id = push.find(package)  # raises ChannelUnavailable too: then it stays in doubt
+            try:
+                fulfillment_id = push.find(package)
+            except ChannelError as exc:  # the channel cannot say whether it took the push: it stays in doubt
+                raise ChannelUnavailable(push.connector.config.name, f"the push of package {package.package_id} got no "
+                                         f"answer, and looking for it failed too ({exc})") from None
             if fulfillment_id is not None:
                 push.on_channel(package)
                 return Pushed(PUSHED, fulfillment_id, "the channel took it, though its reply was lost")
@@ -341,8 +358,9 @@ def _record(engine: sa.Engine, row: sa.Row, number: str, pushed: Pushed, run_id:
     if pushed.status == PUSHED:
         values.update(status=PUSHED, pushed_number=number, pushed_at=now,
                       channel_fulfillment_id=pushed.fulfillment_id or row.channel_fulfillment_id)
-    elif row.status == PUSHED:  # a correction the channel refused: the old number stays, and the row says why
-        values.update(message=f"the corrected number {number} was not pushed: {pushed.message}")
+    elif row.pushed_number is not None:  # a correction the channel refused: the old number stays on the channel
+        values.update(status=pushed.status, message=(
+            f"the corrected number {number} was not pushed ({row.pushed_number} stays on the channel): {pushed.message}"))
     else:
         values.update(status=pushed.status)
     with engine.begin() as connection:
@@ -370,7 +388,9 @@ def _packages(connection: sa.Connection, push: TrackingPush, rows: list[sa.Row])
             shipped[line.line_number] += line.quantity
         all_shipped = all(shipped[n] >= q for n, q in ordered.get(row.order_id, {}).items())
         packages[row.package_id] = Package(
-            external_order_id=row.external_order_id, package_id=row.package_id, tracking_number=row.tracking_number,
+            external_order_id=row.external_order_id, package_id=row.package_id,
+            # While a push is claimed or in doubt, the number it carries; else the warehouse's current one.
+            tracking_number=row.sending_number if row.in_doubt_since is not None and row.sending_number else row.tracking_number,
             carrier_code=row.carrier_code, carrier_name=row.carrier_as_sent or "",
             other_carrier=row.carrier_code is not None and row.carrier_code == push.other_carrier_code,
             tracking_url=row.tracking_url, shipped_at=row.shipped_at, lines=tuple(lines),

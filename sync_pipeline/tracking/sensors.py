@@ -1,6 +1,7 @@
 """Tracking within minutes: a sensor polls the warehouse's shipments and runs `tracking_updates` for exactly the
 partitions with new or corrected packages; an hourly schedule is the safety net (locked orders, lost replies, a
-sensor that was off); and an edit of data/carrier_map.csv re-runs the partitions it could unblock."""
+run that failed, a sensor that was off); and an edit of data/carrier_map.csv re-runs the partitions it could
+unblock."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -16,7 +17,7 @@ from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import fingerprint
 from sync_pipeline.partitions import partition_key
 from sync_pipeline.tracking.carriers import carrier_map_file
-from sync_pipeline.tracking.push import CARRIER_NOT_MAPPED, TO_PUSH
+from sync_pipeline.tracking.push import CARRIER_NOT_MAPPED, CORRECTING, LOOKBACK, TO_PUSH
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 
@@ -34,26 +35,31 @@ def build_shipments_sensor(job, poll_seconds: int) -> dg.SensorDefinition:
     def tracking_shipments(context: dg.SensorEvaluationContext, database: DatabaseResource,
                            channels: ChannelsResource, warehouse: WarehouseApiResource):
         """New and corrected packages at the warehouse -> runs for exactly their (channel, day of shipment); every
-        `warehouse.shipments_poll_seconds` (channels.yaml, default 60)."""
+        `warehouse.shipments_poll_seconds` (channels.yaml, default 60). Each tick reads from a little before its
+        cursor (a change committed late is not skipped); a partition is asked for again only when it holds a change
+        newer than the last request for it (the run key names that change, and Dagster never repeats a run key)."""
         settings = channels.pipeline_config()
-        since = datetime.fromisoformat(context.cursor) if context.cursor else datetime.now(timezone.utc) - timedelta(days=2)
+        cursor = datetime.fromisoformat(context.cursor) if context.cursor else None
+        since = cursor - LOOKBACK if cursor else datetime.now(timezone.utc) - timedelta(days=2)
         log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
         try:
-            changed = warehouse.client(settings, log).shipments(since)
+            shipments = warehouse.client(settings, log).shipments(since)
         except (ChannelError, ConfigError) as exc:
             return dg.SkipReason(f"the warehouse's shipments could not be read: {exc}")
         finally:
             log_api_calls(database.engine(), log, None)
-        # updated_since is inclusive: what the cursor's own moment returns again is not new.
-        shipments = [s for s in changed if _moment(s["updated_at"]) > since or context.cursor is None]
         if not shipments:
             return dg.SkipReason(f"no shipment changed since {since.isoformat()}")
-        newest = max(_moment(s["updated_at"]) for s in shipments)
+        newest: dict[tuple[str, str], datetime] = {}
+        for partition in shipment_partitions(shipments, {c.name for c in settings.channels}):
+            changes = [_moment(s["updated_at"]) for s in shipments if (s["channel"], s["shipped_at"][:10]) == partition]
+            newest[partition] = max(changes)
         requests = [
-            dg.RunRequest(run_key=f"{channel}|{day}@{newest.isoformat()}", partition_key=partition_key(channel, day))
-            for channel, day in sorted(shipment_partitions(shipments, {c.name for c in settings.channels}))
+            dg.RunRequest(run_key=f"{channel}|{day}@{moment.isoformat()}", partition_key=partition_key(channel, day))
+            for (channel, day), moment in sorted(newest.items())
         ]
-        return dg.SensorResult(run_requests=requests, cursor=newest.isoformat())
+        latest = max(_moment(s["updated_at"]) for s in shipments)
+        return dg.SensorResult(run_requests=requests, cursor=max(latest, cursor or latest).isoformat())
 
     return tracking_shipments
 
@@ -62,21 +68,23 @@ def unfinished_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
     """(channel, day) of every partition with a package still to push or in doubt."""
     query = (
         sa.select(tracking_updates.c.channel, tracking_updates.c.partition_date)
-        .where(tracking_updates.c.status.in_(TO_PUSH) | tracking_updates.c.in_doubt_since.is_not(None)
-               | (tracking_updates.c.pushed_number != tracking_updates.c.tracking_number))
+        .where(tracking_updates.c.status.in_(TO_PUSH) | tracking_updates.c.in_doubt_since.is_not(None) | CORRECTING)
         .distinct().order_by(tracking_updates.c.channel, tracking_updates.c.partition_date)
     )
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(query)]
 
 
-def build_tracking_retry_schedule(job) -> dg.ScheduleDefinition:
+def build_tracking_retry_schedule(job, channels: list[str]) -> dg.ScheduleDefinition:
     @dg.schedule(job=job, cron_schedule="40 * * * *", execution_timezone="UTC")
     def tracking_retry_hourly(context: dg.ScheduleEvaluationContext, database: DatabaseResource):
-        """Hourly: every partition with a package not yet on its channel (locked, unanswered, in doubt)."""
-        tick = context.scheduled_execution_time.isoformat()
-        for channel, day in unfinished_partitions(database.engine()):
-            yield dg.RunRequest(run_key=f"{channel}|{day}@{tick}", partition_key=partition_key(channel, day))
+        """Hourly, the safety net: every partition with a package not on its channel yet (locked, unanswered, in
+        doubt, a correction), and today and yesterday of every channel, so a shipment whose run failed before it
+        was filed (the warehouse down, the run cancelled) is read again although the sensor moved past it."""
+        tick = context.scheduled_execution_time
+        recent = {(channel, day) for channel in channels for day in (tick.date() - timedelta(days=1), tick.date())}
+        for channel, day in sorted(recent | set(unfinished_partitions(database.engine()))):
+            yield dg.RunRequest(run_key=f"{channel}|{day}@{tick.isoformat()}", partition_key=partition_key(channel, day))
 
     return tracking_retry_hourly
 

@@ -128,12 +128,14 @@ class WarehouseClient:
             params["updated_since"] = updated_since.astimezone(timezone.utc).isoformat(timespec="microseconds")
         if channel is not None:
             params["channel"] = channel
-        found: list[dict] = []
+        found: dict[str, dict] = {}  # by shipment id: one corrected while paging comes again, and the last one wins
         while True:
             body = self.http.request("GET", f"{self.base}/shipments", endpoint="shipments", params=params).json()
-            found += body["shipments"]
+            for shipment in body["shipments"]:
+                found.pop(shipment["shipment_id"], None)
+                found[shipment["shipment_id"]] = shipment
             if not body.get("next_cursor"):
-                return found
+                return list(found.values())
             params = {**params, "cursor": body["next_cursor"]}
 
     def find(self, client_reference: str) -> dict | None:

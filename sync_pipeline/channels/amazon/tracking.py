@@ -9,15 +9,14 @@ a second confirmation with the same one edits that package. So the reference is 
 changed in place (can_update). A confirmation of items that have no unshipped quantity left is refused, so
 "adding" a corrected number beside the old one, as on eBay, is not possible on Amazon.
 
-Amazon lists no confirmations and no tracking numbers. `find` therefore reads getOrderItems: the package is
-taken to be there when every one of its items shows QuantityShipped of at least what the order's earlier
-packages on the channel carried plus this package's quantity. The limit: it cannot tell whose confirmation it
-sees, so an order a person confirmed by hand (and not recorded as one of ours) looks like ours."""
+Amazon lists no confirmations and no tracking numbers, so `find` can never say a package is there: its items'
+QuantityShipped cannot tell whose confirmation, or which number, Amazon holds (taking them for ours would lose a
+package a person confirmed first, or a corrected number). It answers None, and the flow resends: with the same
+packageReferenceId that is an edit of the package, never a second one."""
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from datetime import datetime, timezone
 from urllib.parse import quote
 
@@ -69,39 +68,9 @@ class AmazonTracking(TrackingPush):
         return self.connector.config.credentials["refresh_token"]
 
     # --- find ---------------------------------------------------------------------------------------------------
-    def _shipped(self, order_id: str) -> dict[str, int] | None:
-        """QuantityShipped per OrderItemId (every page of getOrderItems), or None when Amazon does not show the order."""
-        shipped: dict[str, int] = {}
-        params: dict | None = None
-        while True:
-            response = self.connector.request(
-                "GET", f"{self._order_path(order_id)}/orderItems", endpoint="orders/v0/orders/{id}/orderItems",
-                bucket="getOrderItems", params=params, allowed=(200, 403, 404),
-            )
-            if response.status_code != 200:
-                return None
-            payload = response.json()["payload"]
-            for item in payload.get("OrderItems", []):
-                shipped[str(item.get("OrderItemId"))] = int(item.get("QuantityShipped") or 0)
-            if not payload.get("NextToken"):
-                return shipped
-            params = {"NextToken": payload["NextToken"]}
-
     def find(self, package: Package) -> str | None:
-        shipped = self._shipped(package.external_order_id)
-        if shipped is None:
-            return None
-        needed: Counter = Counter()
-        for line in (*package.pushed_before, *package.lines):
-            needed[line.line_number] += line.quantity
-        for line in package.lines:
-            try:
-                item_id = str(line_of(package.payload, "OrderItems", line.line_number)["OrderItemId"])
-            except (IndexError, KeyError, TypeError):
-                return None  # a line the stored payload lacks: the push says so
-            if shipped.get(item_id, 0) < needed[line.line_number]:
-                return None
-        return package_reference(package.package_id)
+        """Never: resending under the package's reference edits it (see the module docstring)."""
+        return None
 
     # --- push ---------------------------------------------------------------------------------------------------
     def _body(self, package: Package, reference: str) -> dict:

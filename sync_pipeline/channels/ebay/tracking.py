@@ -55,9 +55,9 @@ class EbayTracking(TrackingPush):
     def find(self, package: Package) -> str | None:
         response = self.connector.request(
             "GET", self._path(package.external_order_id), endpoint="sell/fulfillment/v1/order/{id}/shipping_fulfillment",
-            allowed=(200, 403, 404),
+            allowed=(200, 404),  # a 403 raises: unable to look is not "not there"
         )
-        if response.status_code != 200:
+        if response.status_code == 404:  # the order is gone: nothing of it is there
             return None
         for fulfillment in response.json().get("fulfillments") or []:
             if fulfillment.get("shipmentTrackingNumber") == package.tracking_number:

@@ -95,6 +95,7 @@ class ShopifyTracking(TrackingPush):
             "POST", f"{self._api}/fulfillments/{fulfillment_id}/update_tracking.json",
             endpoint="fulfillments/{id}/update_tracking.json", allowed=(200, *REFUSED),
             json={"fulfillment": {"notify_customer": self._notify, "tracking_info": self._tracking_info(package)}},
+            attempts=1,  # a repeat would e-mail the customer again: after no answer the flow looks first
         )
         if response.status_code == 200:
             return Pushed(PUSHED, str(response.json()["fulfillment"]["id"]), (
