@@ -46,3 +46,24 @@ def test_a_database_made_before_in_doubt_since_gains_the_column(kind, tmp_path, 
     assert {"in_doubt_since", "claimed_at", "submitted_at"} <= columns
     with engine.connect() as connection:
         assert connection.execute(sa.text("select status, in_doubt_since from fulfilment_orders")).all() == [("ACCEPTED", None)]
+
+
+@pytest.mark.postgres
+def test_a_postgres_database_made_before_widens_a_grown_column(postgres_schema_url):
+    """warehouse_status grew from 16 to 24 characters (partially_shipped): an earlier version's table is widened."""
+    before = sa.MetaData()
+    sa.Table("fulfilment_orders", before, *(
+        sa.Column(c.name, sa.String(16) if c.name == "warehouse_status" else c.type, primary_key=c.primary_key,
+                  nullable=c.nullable)
+        for c in fulfilment_orders.columns))
+    old = sa.create_engine(postgres_schema_url)
+    before.create_all(old)
+    old.dispose()
+    engine = get_engine(postgres_schema_url)
+    column = next(c for c in sa.inspect(engine).get_columns("fulfilment_orders") if c["name"] == "warehouse_status")
+    assert column["type"].length == 24
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "insert into fulfilment_orders (order_id, channel, external_order_id, partition_date, client_reference, "
+            "status, warehouse_status, linked, attempts, updated_at, run_id) values ('shop:1', 'shop', '1', "
+            "'2026-11-30', 'shop:1', 'ACCEPTED', 'partially_shipped', false, 1, '2026-11-30 10:00:00', 'r')"))

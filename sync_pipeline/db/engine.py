@@ -71,6 +71,7 @@ def _engine(url: str) -> sa.Engine:
         # Another process created a table between our check and our CREATE ("already exists"): it won; check again.
         metadata.create_all(engine)
     _add_missing_columns(engine)
+    _widen_grown_columns(engine)
     return engine
 
 
@@ -92,3 +93,20 @@ def _add_missing_columns(engine: sa.Engine) -> None:
             except (sa.exc.OperationalError, sa.exc.ProgrammingError):
                 if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
                     raise
+
+
+def _widen_grown_columns(engine: sa.Engine) -> None:
+    """A text column this version made longer (warehouse_status for `partially_shipped`) is widened on a database
+    made by an earlier version; SQLite does not enforce lengths, so only PostgreSQL needs it. Widening never loses
+    data, and two processes widening at once both end with the new length."""
+    if engine.dialect.name != "postgresql":
+        return
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {column["name"]: column["type"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            wanted, found = getattr(column.type, "length", None), getattr(present.get(column.name), "length", None)
+            if wanted and found and found < wanted:
+                with engine.begin() as connection:
+                    connection.execute(sa.text(
+                        f'ALTER TABLE "{table.name}" ALTER COLUMN "{column.name}" TYPE VARCHAR({wanted})'))
