@@ -262,6 +262,18 @@ def catalogue(seed: int, channel: str) -> list[Product]:
     return _catalogue(channel_rng(seed, channel))
 
 
+def listed_products(seed: int, spec) -> list[Product]:
+    """What a channel lists (and the warehouse stocks for it): the products its orders draw from, then
+    `spec.extra_listings` more (SKU-L0000001, ...), so an inventory sync can meet a real shop's catalogue."""
+    products = catalogue(seed, spec.name)
+    rng = channel_rng(seed, spec.name, ":extra-listings")
+    for index in range(1, spec.extra_listings + 1):
+        title, price, grams = PRODUCTS[index % len(PRODUCTS)]
+        products.append(Product(f"SKU-L{index:07d}", 1000 + index, title, VARIANTS[index % len(VARIANTS)],
+                                Decimal(price), grams, rng.getrandbits(48)))
+    return products
+
+
 def _catalogue(rng: random.Random) -> list[Product]:
     numbers = sorted(rng.sample(range(1, 500), CATALOGUE_SIZE))
     products = []

@@ -28,6 +28,7 @@ DEFAULT_SCENARIO_FILE = Path(__file__).with_name("default_scenario.yaml")
 # since SEQ_EPOCH, so a day's ids do not depend on the scenario's window.
 SEQ_EPOCH = date(2000, 1, 1)
 MAX_ORDERS_PER_DAY = 10_000
+MAX_EXTRA_LISTINGS = 100_000
 
 
 class ScenarioError(ValueError):
@@ -60,6 +61,9 @@ class ChannelSpec:
     type: str
     orders_per_day: int
     timezone: str
+    # Listings beyond the products its orders draw from (SKU-L0000001, ...), stocked at the warehouse too: a
+    # catalogue the size of a real shop's for the inventory flow.
+    extra_listings: int = 0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -138,6 +142,13 @@ class Anomalies:
     tracking_order_locked: float = 0.0
     tracking_order_cancelled: float = 0.0
     tracking_permission_denied: float = 0.0
+    # Listings whose stock the channel keeps as its API does, with the seeds' inventory troubles (S36, S40, S41),
+    # drawn per listing.
+    listing_sku_case_mismatch: float = 0.0  # S36: the listing's SKU differs from the warehouse's only by case
+    listing_deleted: float = 0.0  # the product was deleted on the channel: writes to it are refused as not found
+    listing_not_tracked: float = 0.0  # "Inventory management disabled" for the listing
+    listing_not_active: float = 0.0  # S41: a product not active for sync (draft, archived, disabled)
+    listing_drift: float = 0.0  # S40: a person changes the stock by hand after the pipeline first wrote it
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> Anomalies:
@@ -187,6 +198,11 @@ class WarehouseSpec:
     multi_package: float = 0.0  # share of shipped orders sent in several packages
     tracking_corrections: float = 0.0  # share of packages whose tracking number is corrected after shipping
     unknown_carrier: float = 0.0  # share of packages sent with a carrier no channel vocabulary knows
+    # Stock that moves while the simulator runs (see warehouse.py): receipts bring Good up, some units turn Hurt,
+    # and a share of stock records is impossible (negative, or Allocated above Good: S39).
+    receipts: float = 0.0
+    hurt: float = 0.0
+    stock_anomalies: float = 0.0
 
     @classmethod
     def from_dict(cls, raw: Any, where: str, channel_names: list[str]) -> WarehouseSpec:
@@ -208,6 +224,9 @@ class WarehouseSpec:
             multi_package=_share(raw.get("multi_package", 0.0), f"{where}.multi_package"),
             tracking_corrections=_share(raw.get("tracking_corrections", 0.0), f"{where}.tracking_corrections"),
             unknown_carrier=_share(raw.get("unknown_carrier", 0.0), f"{where}.unknown_carrier"),
+            receipts=_share(raw.get("receipts", 0.0), f"{where}.receipts"),
+            hurt=_share(raw.get("hurt", 0.0), f"{where}.hurt"),
+            stock_anomalies=_share(raw.get("stock_anomalies", 0.0), f"{where}.stock_anomalies"),
         )
 
 
@@ -275,7 +294,8 @@ def _channels(raw: Any) -> tuple[ChannelSpec, ...]:
     for index, entry in enumerate(raw):
         where = f"scenario channels[{index}]"
         entry = _mapping(entry, where)
-        _known_keys(entry, where, ["name", "type", "orders_per_day", "timezone"], required=["name", "type"])
+        _known_keys(entry, where, ["name", "type", "orders_per_day", "timezone", "extra_listings"],
+                    required=["name", "type"])
         name = entry["name"]
         if not isinstance(name, str) or not CHANNEL_NAME.match(name):
             raise ScenarioError(f"{where}.name: {name!r} must match {CHANNEL_NAME.pattern}")
@@ -298,6 +318,8 @@ def _channels(raw: Any) -> tuple[ChannelSpec, ...]:
                     entry.get("orders_per_day", 25), f"{where}.orders_per_day", minimum=0, maximum=MAX_ORDERS_PER_DAY
                 ),
                 timezone=zone,
+                extra_listings=_integer(entry.get("extra_listings", 0), f"{where}.extra_listings", minimum=0,
+                                        maximum=MAX_EXTRA_LISTINGS),
             )
         )
     return tuple(channels)

@@ -33,6 +33,14 @@ TRACKING_ANOMALIES = (
     "tracking_permission_denied",  # S33: the app lacks the fulfillment scope for this order's location: 403
 )
 LOCKED_ATTEMPTS = 2
+# The inventory troubles a listing can have (scenario anomaly shares), drawn once per listing, in this order.
+LISTING_ANOMALIES = (
+    "listing_sku_case_mismatch",  # S36: the listing's SKU is the warehouse's in another case
+    "listing_deleted",  # the product is gone from the channel: a write to it is refused as not found
+    "listing_not_tracked",  # "Inventory management disabled": the channel keeps no stock for it
+    "listing_not_active",  # S41: not active for sync (draft, archived, disabled by the channel)
+    "listing_drift",  # S40: after the pipeline first writes it, a person sets another quantity by hand
+)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 Window = tuple[datetime | None, datetime | None]
 
@@ -149,6 +157,52 @@ class TrackingStore:
             return copy.deepcopy(self._by_order)
 
 
+class ListingStore:
+    """Every listing a channel keeps, with its stock, and every quantity each listing held and when (what tests
+    and the demo count, never the pipeline's tables). A listing is a dict with at least `listing_id`, `sku` (as the
+    channel holds it), `warehouse_sku` (the catalogue SKU it stands for), `quantity`, `tracked`, `active`,
+    `deleted` and `anomaly`; platforms add their own ids (variant and inventory item ids, ASINs, offer ids)."""
+
+    def __init__(self, listings: Iterable[dict] = ()):
+        self._lock = threading.Lock()
+        self._listings = {listing["listing_id"]: dict(listing) for listing in listings}
+        now = iso_utc(datetime.now(timezone.utc))
+        self._history: list[dict] = [
+            {"listing_id": i, "quantity": listing["quantity"], "at": now, "source": "initial"}
+            for i, listing in self._listings.items()
+        ]
+
+    def get(self, listing_id: str) -> dict | None:
+        with self._lock:
+            listing = self._listings.get(listing_id)
+            return dict(listing) if listing is not None else None
+
+    def all(self) -> list[dict]:
+        """Every listing (copies), by listing id."""
+        with self._lock:
+            return [dict(self._listings[k]) for k in sorted(self._listings)]
+
+    def set_quantity(self, listing_id: str, quantity: int, source: str = "api") -> dict:
+        """Record a quantity the listing now holds: `source` is "api" for a write, "hand" for a person's."""
+        with self._lock:
+            listing = self._listings[listing_id]
+            listing["quantity"] = quantity
+            self._history.append({"listing_id": listing_id, "quantity": quantity,
+                                  "at": iso_utc(datetime.now(timezone.utc)), "source": source})
+            return dict(listing)
+
+    def update(self, listing_id: str, **values) -> dict:
+        """Change a listing's other fields (tracked, active, ...); quantities go through set_quantity."""
+        with self._lock:
+            self._listings[listing_id].update(values)
+            return dict(self._listings[listing_id])
+
+    def history(self) -> list[dict]:
+        """Every quantity every listing held, oldest first: {listing_id, quantity, at, source}."""
+        with self._lock:
+            return [dict(entry) for entry in self._history]
+
+
 def id_key(external_order_id: str) -> tuple[int, int | str]:
     """Numeric ids sort as numbers, others as text."""
     return (0, int(external_order_id)) if external_order_id.isdigit() else (1, external_order_id)
@@ -173,6 +227,7 @@ class Platform(ABC):
         self.tracking = TrackingStore()
         self._seed = scenario.seed
         self._tracking_shares = [(name, getattr(scenario.anomalies, name)) for name in TRACKING_ANOMALIES]
+        self._listing_shares = [(name, getattr(scenario.anomalies, name)) for name in LISTING_ANOMALIES]
         self._locked_left: dict[str, int] = {}
         self._tracking_lock = threading.Lock()
         self._buckets = {
@@ -246,6 +301,17 @@ class Platform(ABC):
         with self._tracking_lock:
             if not any(r["source"] == "hand" for r in self.tracking.of(external_order_id)):
                 self.tracking.add(external_order_id, [f"HAND{external_order_id[-8:]}"], "Hand", lines, source="hand")
+
+    # --- inventory ------------------------------------------------------------------------------------
+    def listing_anomaly(self, warehouse_sku: str) -> str | None:
+        """The inventory trouble this channel's listing of a SKU has (LISTING_ANOMALIES), the same on every run."""
+        digest = hashlib.sha256(f"{self._seed}:{self.name}:{warehouse_sku}:listing".encode()).digest()
+        draw = random.Random(int.from_bytes(digest[:8], "big")).random()
+        for name, share in self._listing_shares:
+            if draw < share:
+                return name
+            draw -= share
+        return None
 
     def check_credentials(self, given: str | None, name: str) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.credentials[name].encode())
