@@ -52,6 +52,7 @@ DEFAULT_RATE_LIMITS = {
     "takealot": RateLimit(burst=10, per_second=1.0),
     "bigcommerce": RateLimit(burst=150, per_second=5.0),  # Standard plan: 150 per 30 s window per store
     "amazon_confirmShipment": RateLimit(burst=10, per_second=2.0),
+    "amazon_listings": RateLimit(burst=5, per_second=5.0),  # Listings Items API getListingsItem / patchListingsItem
 }
 
 
