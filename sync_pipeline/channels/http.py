@@ -91,6 +91,7 @@ class TokenBucket:
         self._clock = clock
         self._updated = clock()
         self._blocked_until = 0.0
+        self._streak = 0  # requests let through since the model last had to wait: what the burst allowed at least
         self._lock = threading.RLock()  # threads sharing one channel take turns for tokens
 
     def _refill(self) -> None:
@@ -110,13 +111,21 @@ class TokenBucket:
             while (delay := self.wait_time()) > 0:
                 sleep(delay)
                 waited += delay
+                self._streak = 0
             self.tokens -= 1.0
+            self._streak += 1
         return waited
 
     def drain(self) -> None:
+        """The channel said its bucket is empty. Refused within a run of requests our model let through unhindered,
+        its burst is no bigger than that run (Amazon reports its rate, not its burst): learn that, so a pause of
+        ours does not refill the model past what the channel holds and cost a second 429."""
         with self._lock:
             self._refill()
             self.tokens = 0.0
+            if self._streak >= 2:
+                self.capacity = max(1.0, min(self.capacity, float(self._streak - 1)))
+            self._streak = 0
 
     def observe(self, reading: RateLimitReading) -> None:
         with self._lock:

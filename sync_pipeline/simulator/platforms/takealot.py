@@ -1,20 +1,38 @@
 """Takealot Seller API v2 (/v2/sales): `Authorization: Key <api key>`, one Sale row per order line, filters by
 local (Johannesburg) date, page_number/page_size paging with a page_summary, a 30-day history limit, and a
 token bucket reported in x-RateLimit-Limit/-Remaining/-Reset. No real Takealot payload is public: the
-template is synthesised from Takealot's swagger and the status strings are unverified."""
+template is synthesised from Takealot's swagger and the status strings are unverified.
+
+Offers (`self.listings`: one lead-time offer per listed product, offer_id 150000000 + n as in the sales; the shape
+is synthesised from the swagger's Offer, no real payload), through the same bucket as the sales:
+- `GET v2/offers` (`page_number`, `page_size` <= 100, default 100) -> `{total_results, page_size, page_number,
+  offers}` by offer_id: `offer_id`, `sku`, `barcode`, `tsin_id`, `status`, `leadtime_days`, `leadtime_stock:
+  [{merchant_warehouse: {warehouse_id, name}, quantity_available}]` (one merchant warehouse, MERCHANT_WAREHOUSE),
+  `stock_at_takealot`. An active offer is "Buyable" with lead-time stock, "Not Buyable" without [U].
+- `PATCH v2/offers/offer/SKU<sku>` or `ID<offer_id>` `{"leadtime_stock": [{"merchant_warehouse_id", "quantity"}]}`
+  -> 200 the offer. Unknown (or deleted) offer 404 (the SKU is matched exactly as the offer holds it [U]); a body
+  that is not that (other offer fields are not simulated), a negative or non-integer quantity, or an unknown
+  merchant warehouse id: 400.
+Listing anomalies: case mismatch -> the offer's `sku` lower-cased (so `SKU<warehouse sku>` is 404); deleted ->
+absent from the list, PATCH 404; not tracked -> not a lead-time offer (`leadtime_days` null, `leadtime_stock` [],
+its stock in `stock_at_takealot`): PATCH 400 [U]; not active -> "Disabled by Seller" or "Disabled by Takealot"
+(PATCH still works); drift -> after the first PATCH, the next read (the offer list) first applies a hand change
+(the written quantity less 1..5, or plus when that would go below 0)."""
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sync_pipeline.simulator.orders import Market, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.orders import Market, Product, SimOrder, SimOrderRecord, channel_rng, listed_products
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,
     ApiResponse,
+    ListingStore,
     Platform,
     Route,
     Window,
@@ -22,7 +40,7 @@ from sync_pipeline.simulator.platforms.base import (
     overwrite,
     require,
 )
-from sync_pipeline.simulator.ratelimit import BucketReading, decimal
+from sync_pipeline.simulator.ratelimit import Bucket, BucketReading, decimal
 
 TEMPLATE = load_template("takealot_order.SCHEMA_DERIVED_NOT_REAL.json")
 ORDER_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -35,6 +53,10 @@ CANCELLED_STATUSES = ("Cancelled by Customer", "Cancelled by Takealot")
 UNMAPPED_STATUS = "Customer Received"  # real, and left out of data/status_map.yaml (unmapped_status)
 ZERO_DATE = "0000-00-00 00:00:00"  # invalid_date
 # Takealot ships to its own DCs and has no ship method: these anomalies cannot show here.
+OFFER_ID_OFFSET = 150_000_000  # offer id = product number + this, as in the sales
+MERCHANT_WAREHOUSE = {"warehouse_id": 4417, "name": "3PL Warehouse"}
+DISABLED_STATUSES = ("Disabled by Seller", "Disabled by Takealot")
+LISTED_SINCE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 INAPPLICABLE = frozenset({"malformed_address", "unknown_country", "unmapped_ship_method", "po_box", "bad_postal_code"})
 
 
@@ -48,11 +70,25 @@ class Takealot(Platform):
         429: ("", "Too Many Requests"), 500: ("", "Internal Server Error"), 503: ("", "Service Unavailable"),
     }
 
+    def __init__(self, spec, credentials, scenario):
+        super().__init__(spec, credentials, scenario)
+        self._stock = threading.Lock()  # a stock write and a drift's hand change are one step each
+        self._drift: dict[str, bool] = {}  # listing id -> hand change applied (False: due at the next read)
+        self.listings = ListingStore(self._listing(scenario.seed, p) for p in listed_products(scenario.seed, spec))
+
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
-        if request.method == "GET" and request.path == ["v2", "sales"]:
+        path = request.path
+        if request.method == "GET" and path == ["v2", "sales"]:
             return Route("sales", self.list_sales, window=self.created_window)
+        if request.method == "GET" and path == ["v2", "offers"]:
+            return Route("offers", self.list_offers)
+        if request.method == "PATCH" and len(path) == 4 and path[:3] == ["v2", "offers", "offer"]:
+            return Route("update_offer", lambda r: self.update_offer(r, path[3]))
         return None
+
+    def bucket(self, route: Route) -> Bucket | None:
+        return self._buckets["sales"]  # one bucket per seller key
 
     def authorized(self, request: ApiRequest) -> bool:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
@@ -129,6 +165,105 @@ class Takealot(Platform):
             "sales": [sale for _, _, sale in rows[(number - 1) * size : number * size]],
         })
 
+    # --- offers ---------------------------------------------------------------------------------------
+    def _listing(self, seed: int, product: Product) -> dict:
+        anomaly = self.listing_anomaly(product.sku)
+        rng = channel_rng(seed, self.name, f":listing:{product.sku}")
+        quantity = rng.randint(0, 50)
+        offer_id = OFFER_ID_OFFSET + product.number
+        return {
+            "listing_id": str(offer_id), "offer_id": offer_id, "tsin_id": 60_000_000 + product.uid % 10**7,
+            "barcode": f"600{product.uid % 10**10:010d}",
+            "sku": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
+            "warehouse_sku": product.sku, "quantity": quantity, "tracked": anomaly != "listing_not_tracked",
+            "active": anomaly != "listing_not_active", "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
+            "disabled_status": rng.choice(DISABLED_STATUSES) if anomaly == "listing_not_active" else None,
+            "title": f"{product.title} - {product.variant}", "selling_price": int(product.base_price * 18),
+            "drift_by": rng.randint(1, 5), "created_at": LISTED_SINCE + timedelta(minutes=product.number),
+        }
+
+    def _read(self, listing: dict) -> dict:
+        """The listing as a read sees it: a drift listing written once gets its one hand change first."""
+        with self._stock:
+            if self._drift.get(listing["listing_id"]) is False:
+                self._drift[listing["listing_id"]] = True
+                current = self.listings.get(listing["listing_id"])
+                low = current["quantity"] - listing["drift_by"]
+                return self.listings.set_quantity(
+                    listing["listing_id"], low if low >= 0 else current["quantity"] + listing["drift_by"], "hand")
+        return listing
+
+    def _offer(self, listing: dict) -> dict:
+        quantity, tracked = listing["quantity"], listing["tracked"]
+        status = listing["disabled_status"] or ("Buyable" if not tracked or quantity > 0 else "Not Buyable")
+        return {
+            "offer_id": listing["offer_id"], "sku": listing["sku"], "barcode": listing["barcode"],
+            "tsin_id": listing["tsin_id"], "product_label_number": "", "title": listing["title"],
+            "offer_url": f"https://www.takealot.com/x/PLID{listing['tsin_id']}",
+            "selling_price": listing["selling_price"], "rrp": listing["selling_price"], "status": status,
+            "leadtime_days": 3 if tracked else None,
+            "leadtime_stock": [{"merchant_warehouse": dict(MERCHANT_WAREHOUSE), "quantity_available": quantity}]
+            if tracked else [],
+            "stock_at_takealot": [] if tracked else [
+                {"warehouse": {"warehouse_id": 1, "name": "JHB"}, "quantity_available": quantity}],
+            "stock_on_way": [], "total_stock_on_way": 0, "stock_cover": [], "sales_units": [],
+            "discount": "", "discount_shown": False, "storage_fee_eligible": False,
+            "date_created": listing["created_at"].strftime("%Y-%m-%d"),
+        }
+
+    def list_offers(self, request: ApiRequest) -> ApiResponse:
+        numbers = {}
+        for name, default in (("page_number", 1), ("page_size", MAX_PAGE_SIZE)):
+            text = request.param(name, str(default))
+            if not text.isdigit() or int(text) < 1 or (name == "page_size" and int(text) > MAX_PAGE_SIZE):
+                return self.error(400, f"{name} must be a whole number from 1" + (f" to {MAX_PAGE_SIZE}" if name == "page_size" else ""))
+            numbers[name] = int(text)
+        size, number = numbers["page_size"], numbers["page_number"]
+        live = sorted((l for l in self.listings.all() if not l["deleted"]), key=lambda l: l["offer_id"])
+        page = live[(number - 1) * size : number * size]
+        return ApiResponse(200, {"total_results": len(live), "page_size": size, "page_number": number,
+                                 "offers": [self._offer(self._read(l)) for l in page]})
+
+    def _find_offer(self, identifier: str) -> dict | None:
+        if identifier.startswith("ID") and identifier[2:].isdigit():
+            listing = self.listings.get(identifier[2:])
+        elif identifier.startswith("SKU") and len(identifier) > 3:
+            listing = next((l for l in self.listings.all() if l["sku"] == identifier[3:]), None)
+        else:
+            listing = None
+        return None if listing is None or listing["deleted"] else listing
+
+    def update_offer(self, request: ApiRequest, identifier: str) -> ApiResponse:
+        listing = self._find_offer(identifier)
+        if listing is None:
+            return self.error(404, f"Offer {identifier} not found")
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict) or set(body) != {"leadtime_stock"} or not isinstance(body["leadtime_stock"], list) \
+                or not body["leadtime_stock"]:
+            return self.error(400, 'Send {"leadtime_stock": [{"merchant_warehouse_id", "quantity"}]} (other offer fields are not simulated)')
+        quantities = {}
+        for entry in body["leadtime_stock"]:
+            if not isinstance(entry, dict) or set(entry) != {"merchant_warehouse_id", "quantity"}:
+                return self.error(400, "Each leadtime_stock entry needs merchant_warehouse_id and quantity")
+            warehouse, quantity = entry["merchant_warehouse_id"], entry["quantity"]
+            if not _whole(quantity) or quantity < 0:
+                return self.error(400, f"quantity must be a whole number of 0 or more, got {quantity!r}")
+            if not _whole(warehouse) or warehouse != MERCHANT_WAREHOUSE["warehouse_id"]:
+                return self.error(400, f"Unknown merchant_warehouse_id {warehouse!r}")
+            if warehouse in quantities:
+                return self.error(400, f"merchant_warehouse_id {warehouse} is given twice")
+            quantities[warehouse] = quantity
+        if not listing["tracked"]:
+            return self.error(400, f"Offer {identifier} is not a leadtime offer; its stock is held at Takealot")
+        with self._stock:
+            listing = self.listings.set_quantity(listing["listing_id"], quantities[MERCHANT_WAREHOUSE["warehouse_id"]], "api")
+            if listing["anomaly"] == "listing_drift":
+                self._drift.setdefault(listing["listing_id"], False)
+        return ApiResponse(200, self._offer(listing))
+
     # --- orders ---------------------------------------------------------------------------------------
     def render(self, order: SimOrder) -> SimOrderRecord:
         rng = random.Random(order.uid)
@@ -188,3 +323,7 @@ class Takealot(Platform):
             placed = datetime.strptime(lines[0]["order_date"], ORDER_DATE_FORMAT).replace(tzinfo=self.tz)
             records.append(SimOrderRecord(order_id, placed.astimezone(timezone.utc), placed.astimezone(timezone.utc), lines))
         return records
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

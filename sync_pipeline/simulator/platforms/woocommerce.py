@@ -24,7 +24,28 @@ cancelled. WooCommerce takes a note or a tracking item on a completed or cancell
 too: the order's status is what tells (the pipeline reads it before it writes). Locked -> 409
 woocommerce_rest_order_locked on the first note or tracking POSTs, then accepted (Woo has no such code; a locked
 row there shows as a stall or a 503); permission denied -> 403 woocommerce_rest_cannot_create on the note and
-tracking POSTs and woocommerce_rest_cannot_edit on the order PUT (a key whose user may not edit orders)."""
+tracking POSTs and woocommerce_rest_cannot_edit on the order PUT (a key whose user may not edit orders).
+
+Inventory (`self.listings`: one simple product per listed product, id 100 + n as the orders' product_id; the shape
+follows the v3 products reference, no variable products):
+- `GET wp-json/wc/v3/products` (`page`, `per_page` <= 100 (default 10), `sku` comma-separated, `status`
+  any|publish|draft|pending|private, `order`/`orderby` id|date; X-WP-Total, X-WP-TotalPages, Link) and
+  `GET wp-json/wc/v3/products/<id>`: `id`, `sku`, `type` "simple", `status`, `manage_stock`, `stock_quantity` (null
+  when stock is not managed), `stock_status`. The `sku` filter matches regardless of case, as MySQL's default
+  collation does on a real site.
+- `POST` (or PUT, PATCH) `wp-json/wc/v3/products/batch` `{"update": [{"id", "stock_quantity", "manage_stock"?}]}`
+  (<= 100 items, else 413 woocommerce_rest_request_entity_too_large) -> 200 `{"update": [...]}`, each item the
+  product or `{"id", "error": {"code", "message", "data": {"status"}}}`: an unknown or deleted id (or none)
+  woocommerce_rest_product_invalid_id "Invalid ID." (400); a stock_quantity that is not an integer or another
+  field rest_invalid_param (real Woo coerces with wc_stock_amount; the simulator refuses). A body that is not
+  `{"update": [...]}` (create and delete are not simulated): 400.
+  As WooCommerce does, a stock_quantity for a product whose manage_stock is false is ignored without an error:
+  the item comes back with manage_stock false and stock_quantity null and nothing is recorded, unless the item
+  also sends `"manage_stock": true`, which turns stock management on and sets the quantity.
+Listing anomalies: case mismatch -> `sku` lower-cased; deleted -> absent from the list, 404 on products/<id>, an
+invalid-id item error in a batch; not tracked -> `manage_stock: false` (writes ignored, above); not active ->
+`status` "draft" (writes work, as on Woo); drift -> after the first write, the next read of it (list or
+products/<id>) first applies a hand change (the written quantity less 1..5, or plus when that would go below 0)."""
 
 from __future__ import annotations
 
@@ -40,15 +61,25 @@ import random
 import re
 import string
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from sync_pipeline.simulator.orders import Address, Line, Market, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.orders import (
+    Address,
+    Line,
+    Market,
+    Product,
+    SimOrder,
+    SimOrderRecord,
+    channel_rng,
+    listed_products,
+)
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,
     ApiResponse,
+    ListingStore,
     Platform,
     Route,
     Window,
@@ -95,6 +126,12 @@ ZERO_DATE = "0000-00-00 00:00:00"  # MySQL's zero date, which WooCommerce really
 PAYMENT = [("stripe", "Credit Card (Stripe)", "ch_"), ("ppcp-gateway", "PayPal", "PAY-")]
 UNPAID_PAYMENT = ("bacs", "Direct bank transfer", "")
 TAX_RATE_ID = 75
+PRODUCTS_PREFIX = ["wp-json", "wc", "v3", "products"]
+PRODUCT_ID_OFFSET = 100  # product id = product number + this, as in the orders' line items
+PRODUCT_STATUSES = ("any", "publish", "draft", "pending", "private")
+MAX_BATCH = 100
+BATCH_ITEM_FIELDS = {"id", "stock_quantity", "manage_stock"}
+LISTED_SINCE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
 
 class WooCommerce(Platform):
@@ -107,6 +144,7 @@ class WooCommerce(Platform):
         403: ("woocommerce_rest_cannot_create", "Sorry, you are not allowed to create resources."),
         404: ("rest_no_route", "No route was found matching the URL and request method."),
         409: ("woocommerce_rest_order_locked", "The order is being edited by someone else. Please try again shortly."),
+        413: ("woocommerce_rest_request_entity_too_large", f"Unable to accept more than {MAX_BATCH} items for this request."),
         429: ("woocommerce_rest_too_many_requests", "Too many requests. Please wait and try again."),
         500: ("internal_server_error", "There has been a critical error on this website."),
         503: ("service_unavailable", "Service temporarily unavailable."),
@@ -118,6 +156,9 @@ class WooCommerce(Platform):
         self._notes: dict[str, list[dict]] = {}
         self._note_ids = itertools.count(300)
         self._anomalies_shown: set[str] = set()
+        self._stock = threading.Lock()  # a stock write and a drift's hand change are one step each
+        self._drift: dict[str, bool] = {}  # listing id -> hand change applied (False: due at the next read)
+        self.listings = ListingStore(self._listing(scenario.seed, p) for p in listed_products(scenario.seed, spec))
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -133,6 +174,14 @@ class WooCommerce(Platform):
             if len(rest) == 2 and rest[1] == "notes" and method in ("GET", "POST"):
                 handler = self.list_notes if method == "GET" else self.create_note
                 return Route("notes", lambda r: handler(r, rest[0]))
+        if path[:4] == PRODUCTS_PREFIX:
+            rest = path[4:]
+            if method == "GET" and not rest:
+                return Route("products", self.list_products)
+            if method in ("POST", "PUT", "PATCH") and rest == ["batch"]:
+                return Route("products_batch", self.batch_products)
+            if method == "GET" and len(rest) == 1:
+                return Route("product", lambda r: self.get_product(rest[0]))
         trackings = path[:4] == TRACKING_PREFIX and len(path) == 6 and path[5] == "shipment-trackings"
         if trackings and method in ("GET", "POST"):
             handler = self.list_trackings if method == "GET" else self.create_tracking
@@ -397,6 +446,144 @@ class WooCommerce(Platform):
         notes = [n for n in notes if kind == "any" or n["customer_note"] == (kind == "customer")]
         return ApiResponse(200, notes[::-1])
 
+    # --- inventory ------------------------------------------------------------------------------------
+    def _listing(self, seed: int, product: Product) -> dict:
+        anomaly = self.listing_anomaly(product.sku)
+        rng = channel_rng(seed, self.name, f":listing:{product.sku}")
+        quantity = rng.randint(0, 50)
+        product_id = PRODUCT_ID_OFFSET + product.number
+        return {
+            "listing_id": str(product_id), "product_id": product_id,
+            "sku": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
+            "warehouse_sku": product.sku, "quantity": quantity, "tracked": anomaly != "listing_not_tracked",
+            "active": anomaly != "listing_not_active", "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
+            "status": "draft" if anomaly == "listing_not_active" else "publish",
+            "name": f"{product.title} - {product.variant}", "price": f"{product.base_price:.2f}",
+            "grams": product.grams, "drift_by": rng.randint(1, 5),
+            "created_at": LISTED_SINCE + timedelta(minutes=product.number), "updated_at": None,
+        }
+
+    def _read(self, listing: dict) -> dict:
+        """The listing as a read sees it: a drift listing written once gets its one hand change first."""
+        with self._stock:
+            if self._drift.get(listing["listing_id"]) is False:
+                self._drift[listing["listing_id"]] = True
+                current = self.listings.get(listing["listing_id"])
+                low = current["quantity"] - listing["drift_by"]
+                self.listings.set_quantity(listing["listing_id"], low if low >= 0 else current["quantity"] + listing["drift_by"], "hand")
+                return self.listings.update(listing["listing_id"], updated_at=datetime.now(timezone.utc))
+        return listing
+
+    def _live_listing(self, product_id: Any) -> dict | None:
+        listing = self.listings.get(str(product_id)) if _whole(product_id) or str(product_id).isdigit() else None
+        return None if listing is None or listing["deleted"] else listing
+
+    def _product(self, listing: dict) -> dict:
+        created, modified = listing["created_at"], listing["updated_at"] or listing["created_at"]
+        managed, quantity = listing["tracked"], listing["quantity"]
+        slug = listing["name"].lower().replace(" ", "-")
+        return {
+            "id": listing["product_id"], "name": listing["name"], "slug": slug,
+            "permalink": f"https://{self.name}.example/product/{slug}/",
+            "date_created": self._local(created), "date_created_gmt": self._gmt(created),
+            "date_modified": self._local(modified), "date_modified_gmt": self._gmt(modified),
+            "type": "simple", "status": listing["status"], "featured": False, "catalog_visibility": "visible",
+            "description": "", "short_description": "", "sku": listing["sku"], "price": listing["price"],
+            "regular_price": listing["price"], "sale_price": "", "on_sale": False, "purchasable": True,
+            "virtual": False, "downloadable": False, "tax_status": "taxable", "tax_class": "",
+            "manage_stock": managed, "stock_quantity": quantity if managed else None,
+            "stock_status": ("instock" if quantity > 0 else "outofstock") if managed else "instock",
+            "backorders": "no", "backorders_allowed": False, "backordered": False,
+            "weight": f"{listing['grams'] / 1000:g}", "parent_id": 0, "variations": [], "meta_data": [],
+        }
+
+    def get_product(self, product_id: str) -> ApiResponse:
+        listing = self._live_listing(product_id)
+        if listing is None:
+            return self.error(404, "Invalid ID.", "woocommerce_rest_product_invalid_id")
+        return ApiResponse(200, self._product(self._read(listing)))
+
+    def list_products(self, request: ApiRequest) -> ApiResponse:
+        numbers = {}
+        for name, default, high in (("page", 1, None), ("per_page", 10, 100)):
+            text = request.param(name, str(default))
+            if not text.isdigit() or int(text) < 1 or (high and int(text) > high):
+                limit = f"between 1 (inclusive) and {high} (inclusive)" if high else "at least 1"
+                return self._invalid(name, f"{name} must be {limit}.")
+            numbers[name] = int(text)
+        page, per_page = numbers["page"], numbers["per_page"]
+        order, orderby = request.param("order", "desc"), request.param("orderby", "date")
+        if order not in ("asc", "desc"):
+            return self._invalid("order", "order is not one of asc and desc.")
+        if orderby not in ("date", "id"):
+            return self._invalid("orderby", "orderby is not one of date and id.")
+        status = request.param("status", "any")
+        if status not in PRODUCT_STATUSES:
+            return self._invalid("status", f"status is not one of {', '.join(PRODUCT_STATUSES)}.")
+        skus = {v.lower() for v in request.values("sku")}
+        matching = [
+            l for l in self.listings.all()
+            if not l["deleted"] and (status == "any" or l["status"] == status) and (not skus or l["sku"].lower() in skus)
+        ]
+        matching.sort(key=lambda l: l["product_id"], reverse=order == "desc")  # created in id order
+        total_pages = math.ceil(len(matching) / per_page)
+        headers = {"X-WP-Total": str(len(matching)), "X-WP-TotalPages": str(total_pages)}
+        kept = [(k, v) for k, vs in request.query.items() if k not in SECRET_PARAMS and k != "page" for v in vs]
+        links = [
+            f'<{request.channel_url}/{"/".join(PRODUCTS_PREFIX)}?{urlencode([*kept, ("page", target)])}>; rel="{rel}"'
+            for rel, target, present in (("prev", page - 1, page > 1), ("next", page + 1, page < total_pages))
+            if present
+        ]
+        if links:
+            headers["Link"] = ", ".join(links)
+        shown = matching[(page - 1) * per_page : page * per_page]
+        return ApiResponse(200, [self._product(self._read(l)) for l in shown], headers)
+
+    def batch_products(self, request: ApiRequest) -> ApiResponse:
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return self.error(400, "Invalid JSON body passed.", "rest_invalid_json")
+        unknown = sorted(set(body) - {"update"})
+        if unknown:
+            return self._invalid(unknown[0], f"{unknown[0]} is not simulated; send update only.")
+        updates = body.get("update")
+        if not isinstance(updates, list) or not updates:
+            return self._missing("update")
+        if len(updates) > MAX_BATCH:
+            return self.error(413)
+        return ApiResponse(200, {"update": [self._batch_item(item) for item in updates]})
+
+    def _batch_item(self, item: Any) -> dict:
+        def refused(code: str, message: str) -> dict:
+            return {"id": item_id, "error": {"code": code, "message": message, "data": {"status": 400}}}
+
+        item_id = item.get("id", 0) if isinstance(item, dict) else 0
+        listing = self._live_listing(item_id) if isinstance(item, dict) else None
+        if listing is None:
+            return refused("woocommerce_rest_product_invalid_id", "Invalid ID.")
+        unknown = sorted(set(item) - BATCH_ITEM_FIELDS)
+        if unknown:
+            return refused("rest_invalid_param", f"Invalid parameter(s): {unknown[0]} (not simulated)")
+        quantity, manage = item.get("stock_quantity"), item.get("manage_stock")
+        if quantity is not None and not _whole(quantity):
+            return refused("rest_invalid_param", "Invalid parameter(s): stock_quantity (stock_quantity is not of type integer.)")
+        if manage is not None and not isinstance(manage, bool):
+            return refused("rest_invalid_param", "Invalid parameter(s): manage_stock (manage_stock is not of type boolean.)")
+        listing_id = listing["listing_id"]
+        with self._stock:
+            now = datetime.now(timezone.utc)
+            if manage is not None and manage != listing["tracked"]:
+                listing = self.listings.update(listing_id, tracked=manage, updated_at=now)
+            if quantity is not None and listing["tracked"]:  # Woo ignores stock_quantity when stock is not managed
+                self.listings.set_quantity(listing_id, quantity, "api")
+                listing = self.listings.update(listing_id, updated_at=now)
+                if listing["anomaly"] == "listing_drift":
+                    self._drift.setdefault(listing_id, False)
+        return self._product(listing)
+
     # --- orders ---------------------------------------------------------------------------------------
     def _local(self, value: datetime | None) -> str | None:
         return value.astimezone(self.tz).strftime("%Y-%m-%dT%H:%M:%S") if value else None
@@ -524,3 +711,7 @@ def _within(record: SimOrderRecord, bounds: dict[str, datetime]) -> bool:
         if not (moment > bound if comparison == ">" else moment < bound):
             return False
     return True
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
