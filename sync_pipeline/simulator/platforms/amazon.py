@@ -57,6 +57,7 @@ from sync_pipeline.simulator.platforms.base import (
     Window,
     admin_time,
     decode_token,
+    drift_floor,
     encode_token,
     id_key,
     iso_utc,
@@ -104,11 +105,6 @@ def asin_of(product: Product) -> str:
     return "B0" + "".join("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(product.uid >> (5 * i)) % 36] for i in range(8))
 
 
-def seeded(seed: int, channel: str, sku: str, what: str) -> random.Random:
-    digest = hashlib.sha256(f"{seed}:{channel}:{sku}:{what}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
-
-
 class Amazon(Platform):
     type = "amazon"
     credential_names = ("refresh_token", "client_id", "client_secret")
@@ -134,9 +130,7 @@ class Amazon(Platform):
         self._confirm_lock = threading.Lock()  # a confirmation's quantity check and its storing are one step
         self._created = datetime.now(timezone.utc).replace(microsecond=0)
         self.seller_id = "A" + hashlib.sha256(f"{spec.name}:seller".encode()).hexdigest()[:13].upper()
-        self.listings = ListingStore(self._listing(product) for product in listed_products(scenario.seed, spec))
-        self._drift: dict[str, str] = {}  # listing id -> "armed" after its first write, "done" once drifted
-        self._listing_lock = threading.Lock()
+        self.listings = ListingStore(map(self._listing, listed_products(scenario.seed, spec)), drift_floor)
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -448,29 +442,13 @@ class Amazon(Platform):
 
     # --- listings -------------------------------------------------------------------------------------
     def _listing(self, product: Product) -> dict:
-        anomaly = self.listing_anomaly(product.sku)
-        quantity = seeded(self._seed, self.name, product.sku, "stock").randint(0, 50)
-        return {
-            "listing_id": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
-            "sku": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
-            "warehouse_sku": product.sku, "quantity": quantity, "tracked": anomaly != "listing_not_tracked",
-            "active": anomaly != "listing_not_active", "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
-            "asin": asin_of(product), "item_name": f"{product.title} ({product.variant})",
-            "fulfillment_channel": FBA_CHANNEL if anomaly == "listing_not_tracked" else "DEFAULT",
-        }
-
-    def _read_listing(self, listing: dict) -> dict:
-        """The listing as a read finds it: for listing_drift, a hand change after its first write, once."""
-        with self._listing_lock:
-            if self._drift.get(listing["listing_id"]) != "armed":
-                return listing
-            self._drift[listing["listing_id"]] = "done"
-            less = seeded(self._seed, self.name, listing["warehouse_sku"], "drift").randint(1, 5)
-            current = self.listings.get(listing["listing_id"])
-            return self.listings.set_quantity(listing["listing_id"], max(0, current["quantity"] - less), source="hand")
+        """Listed under its SKU (listing_id is the sku the channel holds)."""
+        not_tracked = self.listing_anomaly(product.sku) == "listing_not_tracked"
+        return self.new_listing(product, asin=asin_of(product), item_name=f"{product.title} ({product.variant})",
+                                fulfillment_channel=FBA_CHANNEL if not_tracked else "DEFAULT")
 
     def _live(self, sku: str) -> dict | None:
-        listing = self.listings.get(sku)
+        listing = self.listings.by_sku(sku)
         return None if listing is None or listing["deleted"] else listing
 
     def _listing_scope(self, request: ApiRequest) -> ApiResponse | None:
@@ -519,7 +497,7 @@ class Amazon(Platform):
         listing = self._live(request.path[4])
         if listing is None:
             return self.error(404, f"SKU '{request.path[4]}' not found in marketplace {MARKETPLACE}.", "NOT_FOUND")
-        return ApiResponse(200, self._listing_item(self._read_listing(listing), included))
+        return ApiResponse(200, self._listing_item(self.listings.read(listing["listing_id"]), included))
 
     def search_listings(self, request: ApiRequest) -> ApiResponse:
         problem = self._listing_scope(request)
@@ -554,7 +532,7 @@ class Amazon(Platform):
         body: dict = {"numberOfResults": len(live)}
         if pagination:
             body["pagination"] = pagination
-        body["items"] = [self._listing_item(self._read_listing(listing), included) for listing in page]
+        body["items"] = [self._listing_item(self.listings.read(listing["listing_id"]), included) for listing in page]
         return ApiResponse(200, body)
 
     @staticmethod
@@ -611,10 +589,7 @@ class Amazon(Platform):
         if request.param("mode") == "VALIDATION_PREVIEW":
             return self._submission(sku, "VALID")
         if quantity is not None:
-            with self._listing_lock:
-                self.listings.set_quantity(listing["listing_id"], quantity, source="api")
-                if listing["anomaly"] == "listing_drift" and listing["listing_id"] not in self._drift:
-                    self._drift[listing["listing_id"]] = "armed"
+            self.listings.written(listing["listing_id"], quantity)
         return self._submission(sku, "ACCEPTED")
 
     # --- orders ---------------------------------------------------------------------------------------

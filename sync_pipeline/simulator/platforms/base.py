@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from sync_pipeline.simulator.orders import Market, SimOrder, SimOrderRecord
+from sync_pipeline.simulator.orders import Market, Product, SimOrder, SimOrderRecord, channel_rng
 from sync_pipeline.simulator.ratelimit import Bucket, BucketReading
 from sync_pipeline.simulator.scenario import ChannelSpec, RateLimit, Scenario
 
@@ -157,15 +157,37 @@ class TrackingStore:
             return copy.deepcopy(self._by_order)
 
 
+def drift_bounce(quantity: int, by: int) -> int:
+    """Shopify's, WooCommerce's and Takealot's hand change: `by` fewer, or `by` more when that would go below 0."""
+    low = quantity - by
+    return low if low >= 0 else quantity + by
+
+
+def drift_floor(quantity: int, by: int) -> int:
+    """Amazon's, eBay's and BigCommerce's hand change: `by` fewer, but never below 0."""
+    return max(0, quantity - by)
+
+
 class ListingStore:
     """Every listing a channel keeps, with its stock, and every quantity each listing held and when (what tests
     and the demo count, never the pipeline's tables). A listing is a dict with at least `listing_id`, `sku` (as the
     channel holds it), `warehouse_sku` (the catalogue SKU it stands for), `quantity`, `tracked`, `active`,
-    `deleted` and `anomaly`; platforms add their own ids (variant and inventory item ids, ASINs, offer ids)."""
+    `deleted`, `anomaly` and `drift_by` (see Platform.new_listing); platforms add their own ids (variant and
+    inventory item ids, ASINs, offer ids).
 
-    def __init__(self, listings: Iterable[dict] = ()):
+    The listing_drift bookkeeping is the store's, under its own lock: `written` records an API write and, the first
+    time a drift listing is written, arms its hand change; the next `read` of it applies that change once (the
+    quantity `drift(quantity, drift_by)`, recorded with source "hand"). With `stamp_updated_at` such a write and
+    such a hand change also set the listing's `updated_at` to now (for platforms whose answers show when a listing
+    changed); set_quantity and update never do."""
+
+    def __init__(self, listings: Iterable[dict] = (), drift: Callable[[int, int], int] = drift_bounce,
+                 stamp_updated_at: bool = False):
         self._lock = threading.Lock()
         self._listings = {listing["listing_id"]: dict(listing) for listing in listings}
+        self._drift_rule = drift
+        self._stamp = stamp_updated_at
+        self._drift: dict[str, bool] = {}  # listing id -> hand change applied (False: due at the next read)
         now = iso_utc(datetime.now(timezone.utc))
         self._history: list[dict] = [
             {"listing_id": i, "quantity": listing["quantity"], "at": now, "source": "initial"}
@@ -177,22 +199,61 @@ class ListingStore:
             listing = self._listings.get(listing_id)
             return dict(listing) if listing is not None else None
 
+    def find(self, **values: Any) -> dict | None:
+        """The first listing whose fields equal all these values (a copy; deleted ones too), or None."""
+        with self._lock:
+            for listing in self._listings.values():
+                if all(listing.get(key, _ABSENT) == value for key, value in values.items()):
+                    return dict(listing)
+        return None
+
+    def by_sku(self, sku: str) -> dict | None:
+        """The listing under exactly this SKU as the channel holds it (not the warehouse's; deleted ones too)."""
+        return self.find(sku=sku)
+
     def all(self) -> list[dict]:
         """Every listing (copies), by listing id."""
         with self._lock:
             return [dict(self._listings[k]) for k in sorted(self._listings)]
 
     def set_quantity(self, listing_id: str, quantity: int, source: str = "api") -> dict:
-        """Record a quantity the listing now holds: `source` is "api" for a write, "hand" for a person's."""
+        """Record a quantity the listing now holds: `source` is "api" for a write, "hand" for a person's. Only
+        the quantity: an API write goes through `written`, which also keeps the drift bookkeeping."""
+        with self._lock:
+            return self._set(listing_id, quantity, source, stamp=False)
+
+    def written(self, listing_id: str, quantity: int, **values: Any) -> dict:
+        """Record an API write of `quantity` (and of the platform's other fields in `values`, in the same step);
+        the first write of a listing_drift listing arms its hand change for the next read. Returns a copy."""
+        with self._lock:
+            listing = self._set(listing_id, quantity, "api", self._stamp, **values)
+            if listing["anomaly"] == "listing_drift":
+                self._drift.setdefault(listing_id, False)
+            return listing
+
+    def read(self, listing_id: str) -> dict:
+        """The listing as a read finds it (a copy): a drift listing written once first gets its one hand change."""
         with self._lock:
             listing = self._listings[listing_id]
-            listing["quantity"] = quantity
-            self._history.append({"listing_id": listing_id, "quantity": quantity,
-                                  "at": iso_utc(datetime.now(timezone.utc)), "source": source})
+            if self._drift.get(listing_id) is False:
+                self._drift[listing_id] = True
+                return self._set(listing_id, self._drift_rule(listing["quantity"], listing["drift_by"]), "hand",
+                                 self._stamp)
             return dict(listing)
 
+    def _set(self, listing_id: str, quantity: int, source: str, stamp: bool, **values: Any) -> dict:
+        """set_quantity with the lock held; `values` (and with `stamp`, updated_at) are set with it."""
+        listing = self._listings[listing_id]
+        now = datetime.now(timezone.utc)
+        listing["quantity"] = quantity
+        listing.update(values)
+        if stamp:
+            listing["updated_at"] = now
+        self._history.append({"listing_id": listing_id, "quantity": quantity, "at": iso_utc(now), "source": source})
+        return dict(listing)
+
     def update(self, listing_id: str, **values) -> dict:
-        """Change a listing's other fields (tracked, active, ...); quantities go through set_quantity."""
+        """Change a listing's other fields (tracked, active, ...); quantities go through written / set_quantity."""
         with self._lock:
             self._listings[listing_id].update(values)
             return dict(self._listings[listing_id])
@@ -201,6 +262,15 @@ class ListingStore:
         """Every quantity every listing held, oldest first: {listing_id, quantity, at, source}."""
         with self._lock:
             return [dict(entry) for entry in self._history]
+
+
+_ABSENT = object()
+
+
+def seeded(seed: int, channel: str, sku: str, what: str) -> random.Random:
+    """A stable RNG for one named draw of a channel's SKU, independent of PYTHONHASHSEED."""
+    digest = hashlib.sha256(f"{seed}:{channel}:{sku}:{what}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
 
 
 def id_key(external_order_id: str) -> tuple[int, int | str]:
@@ -218,6 +288,11 @@ class Platform(ABC):
     rate_limit_keys: ClassVar[dict[str, str]] = {}
     # (code, message) of the platform's error body, by HTTP status.
     errors: ClassVar[dict[int, tuple[str, str]]]
+    # Where a listing's seeded numbers come from (each platform keeps the draws it always had, so its seeded stock
+    # stays the same): "stream" (Shopify, WooCommerce, Takealot) is one RNG per listing, channel_rng(seed, channel,
+    # ":listing:<sku>"), drawing the quantity, then the platform's own `drawn` fields, then drift_by; "named"
+    # (Amazon, eBay, BigCommerce) is one RNG per number, seeded(seed, channel, sku, "stock") and (..., "drift").
+    listing_draws: ClassVar[str] = "named"
 
     def __init__(self, spec: ChannelSpec, credentials: dict[str, str], scenario: Scenario):
         self.name = spec.name
@@ -312,6 +387,31 @@ class Platform(ABC):
                 return name
             draw -= share
         return None
+
+    def new_listing(self, product: Product, drawn: Callable[[str | None, random.Random], dict] | None = None,
+                    **platform_fields: Any) -> dict:
+        """This channel's listing of `product`, for its ListingStore: the SKU's listing anomaly applied (the sku
+        lower-cased for listing_sku_case_mismatch; `deleted`, `tracked`, `active`), its seeded quantity (0..50) and
+        drift_by (1..5, how far a listing_drift hand change moves it), then `platform_fields`; `listing_id`
+        defaults to the sku as the channel holds it. `drawn(anomaly, rng)` ("stream" platforms only) returns the
+        platform's fields drawn from the listing's RNG, after the quantity and before drift_by."""
+        sku = product.sku
+        anomaly = self.listing_anomaly(sku)
+        if self.listing_draws == "stream":
+            rng = channel_rng(self._seed, self.name, f":listing:{sku}")
+            quantity = rng.randint(0, 50)
+            platform_fields.update(drawn(anomaly, rng) if drawn else {})
+            drift_by = rng.randint(1, 5)
+        else:
+            assert drawn is None, "only a stream platform draws its own fields from the listing's RNG"
+            quantity = seeded(self._seed, self.name, sku, "stock").randint(0, 50)
+            drift_by = seeded(self._seed, self.name, sku, "drift").randint(1, 5)
+        held = sku.lower() if anomaly == "listing_sku_case_mismatch" else sku
+        return {
+            "listing_id": held, "sku": held, "warehouse_sku": sku, "quantity": quantity,
+            "tracked": anomaly != "listing_not_tracked", "active": anomaly != "listing_not_active",
+            "deleted": anomaly == "listing_deleted", "anomaly": anomaly, "drift_by": drift_by, **platform_fields,
+        }
 
     def check_credentials(self, given: str | None, name: str) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.credentials[name].encode())

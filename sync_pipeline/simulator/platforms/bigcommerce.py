@@ -57,11 +57,13 @@ from sync_pipeline.simulator.platforms.base import (
     Platform,
     Route,
     Window,
+    drift_floor,
     id_key,
     load_template,
     overwrite,
     parse_time,
     require,
+    seeded,
 )
 from sync_pipeline.simulator.ratelimit import Bucket, BucketReading
 
@@ -96,11 +98,6 @@ CANCELLED_STATUS_ID = 5
 LOCATION_ID = 1  # the default location
 PRODUCTS_LIMIT, PRODUCTS_MAX_LIMIT = 50, 250
 ADJUSTMENT_TEMPLATE = load_template("bigcommerce_inventory_absolute_adjustment.json")
-
-
-def seeded(seed: int, channel: str, sku: str, what: str) -> random.Random:
-    digest = hashlib.sha256(f"{seed}:{channel}:{sku}:{what}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
 
 
 def rfc2822(value: datetime | None) -> str:
@@ -141,9 +138,7 @@ class BigCommerce(Platform):
         self.store_hash = hashlib.sha256(spec.name.encode()).hexdigest()[:10]
         self._shipments: dict[str, dict] = {}  # shipment id -> what a shipment holds beyond the tracking store's record
         self._ship_lock = threading.Lock()
-        self.listings = ListingStore(self._listing(product) for product in listed_products(scenario.seed, spec))
-        self._drift: dict[str, str] = {}  # listing id -> "armed" after its first write, "done" once drifted
-        self._listing_lock = threading.Lock()
+        self.listings = ListingStore(map(self._listing, listed_products(scenario.seed, spec)), drift_floor)
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -450,29 +445,14 @@ class BigCommerce(Platform):
 
     # --- listings -------------------------------------------------------------------------------------
     def _listing(self, product: Product) -> dict:
-        anomaly = self.listing_anomaly(product.sku)
-        sku = product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku
         product_id = 100 + product.number
         level = "variant" if seeded(self._seed, self.name, product.sku, "tracking").random() < 1 / 3 else "product"
-        return {
-            "listing_id": str(product_id), "sku": sku, "warehouse_sku": product.sku,
-            "quantity": seeded(self._seed, self.name, product.sku, "stock").randint(0, 50),
-            "tracked": anomaly != "listing_not_tracked", "active": anomaly != "listing_not_active",
-            "deleted": anomaly == "listing_deleted", "anomaly": anomaly, "product_id": product_id,
-            "variant_id": product_id * 10 + 1, "inventory_tracking": "none" if anomaly == "listing_not_tracked" else level,
-            "name": f"{product.title} ({product.variant})", "price": amount(product.base_price),
-            "weight": amount(Decimal(product.grams) / Decimal("453.59237")),
-        }
-
-    def _read_listing(self, listing: dict) -> dict:
-        """The listing as a read finds it: for listing_drift, a hand change after its first write, once."""
-        with self._listing_lock:
-            if self._drift.get(listing["listing_id"]) != "armed":
-                return listing
-            self._drift[listing["listing_id"]] = "done"
-            less = seeded(self._seed, self.name, listing["warehouse_sku"], "drift").randint(1, 5)
-            current = self.listings.get(listing["listing_id"])
-            return self.listings.set_quantity(listing["listing_id"], max(0, current["quantity"] - less), source="hand")
+        return self.new_listing(
+            product, listing_id=str(product_id), product_id=product_id, variant_id=product_id * 10 + 1,
+            inventory_tracking="none" if self.listing_anomaly(product.sku) == "listing_not_tracked" else level,
+            name=f"{product.title} ({product.variant})", price=amount(product.base_price),
+            weight=amount(Decimal(product.grams) / Decimal("453.59237")),
+        )
 
     @staticmethod
     def _product_body(listing: dict, variants: bool) -> dict:
@@ -505,7 +485,7 @@ class BigCommerce(Platform):
         page, limit = numbers["page"], numbers["limit"]
         includes = request.values("include")
         live = sorted((l for l in self.listings.all() if not l["deleted"]), key=lambda l: l["product_id"])
-        shown = [self._product_body(self._read_listing(l), "variants" in includes)
+        shown = [self._product_body(self.listings.read(l["listing_id"]), "variants" in includes)
                  for l in live[(page - 1) * limit : page * limit]]
         pages = max(1, math.ceil(len(live) / limit))
         links: dict[str, str] = {"current": f"?page={page}&limit={limit}"}
@@ -567,11 +547,8 @@ class BigCommerce(Platform):
         problems = [r for r in results if isinstance(r, str)]
         if problems:
             return self._problem(422, problems)
-        with self._listing_lock:
-            for listing, quantity in results:
-                self.listings.set_quantity(listing["listing_id"], quantity, source="api")
-                if listing["anomaly"] == "listing_drift" and listing["listing_id"] not in self._drift:
-                    self._drift[listing["listing_id"]] = "armed"
+        for listing, quantity in results:
+            self.listings.written(listing["listing_id"], quantity)
         return ApiResponse(200, {"transaction_id": str(uuid.uuid4())})
 
     # --- orders ---------------------------------------------------------------------------------------

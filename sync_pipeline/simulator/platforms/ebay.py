@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import random
 import re
@@ -64,10 +63,12 @@ from sync_pipeline.simulator.platforms.base import (
     Route,
     Window,
     admin_time,
+    drift_floor,
     load_template,
     overwrite,
     parse_time,
     require,
+    seeded,
 )
 from sync_pipeline.simulator.scenario import ChannelSpec, Scenario
 
@@ -107,11 +108,6 @@ LISTING_MARKETPLACE = "EBAY_GB"
 SKU_UNKNOWN, BAD_ITEM, OFFER_MISMATCH, REVISION_LIMIT = 25702, 25900, 25901, 25902
 
 
-def seeded(seed: int, channel: str, sku: str, what: str) -> random.Random:
-    digest = hashlib.sha256(f"{seed}:{channel}:{sku}:{what}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
-
-
 def iso_ms(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -138,10 +134,9 @@ class Ebay(Platform):
         self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._tokens_lock = threading.Lock()
         self._fulfill_lock = threading.Lock()
-        self.listings = ListingStore(self._listing(product) for product in listed_products(scenario.seed, spec))
-        self._drift: dict[str, str] = {}  # listing id -> "armed" after its first write, "done" once drifted
+        self.listings = ListingStore(map(self._listing, listed_products(scenario.seed, spec)), drift_floor)
         self._revisions: dict[str, tuple[Any, int]] = {}  # listing id -> (UTC day, revisions that day)
-        self._listing_lock = threading.Lock()
+        self._revisions_lock = threading.Lock()  # a revision's count, its check and its write are one step
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -397,32 +392,17 @@ class Ebay(Platform):
         return None
 
     def _listing(self, product: Product) -> dict:
-        anomaly = self.listing_anomaly(product.sku)
-        sku = product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku
-        return {
-            "listing_id": sku, "sku": sku, "warehouse_sku": product.sku,
-            "quantity": seeded(self._seed, self.name, product.sku, "stock").randint(0, 50),
-            "tracked": anomaly != "listing_not_tracked", "active": anomaly != "listing_not_active",
-            "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
-            "offer_id": str(seeded(self._seed, self.name, product.sku, "offer").randrange(10**10, 10**11)),
-            "item_id": str(110_000_000_000 + product.number), "title": f"{product.title} - {product.variant}",
-            "price": str(product.base_price.quantize(Decimal("0.01"))),
-        }
+        """Listed under its SKU (listing_id is the sku the channel holds)."""
+        return self.new_listing(
+            product, offer_id=str(seeded(self._seed, self.name, product.sku, "offer").randrange(10**10, 10**11)),
+            item_id=str(110_000_000_000 + product.number), title=f"{product.title} - {product.variant}",
+            price=str(product.base_price.quantize(Decimal("0.01"))),
+        )
 
     def _managed(self, sku: str) -> dict | None:
         """The listing the Inventory API manages under this exact SKU (not deleted, not made outside the API)."""
-        listing = self.listings.get(sku)
+        listing = self.listings.by_sku(sku)
         return listing if listing is not None and not listing["deleted"] and listing["tracked"] else None
-
-    def _read_listing(self, listing: dict) -> dict:
-        """The listing as a read finds it: for listing_drift, a hand change after its first write, once."""
-        with self._listing_lock:
-            if self._drift.get(listing["listing_id"]) != "armed":
-                return listing
-            self._drift[listing["listing_id"]] = "done"
-            less = seeded(self._seed, self.name, listing["warehouse_sku"], "drift").randint(1, 5)
-            current = self.listings.get(listing["listing_id"])
-            return self.listings.set_quantity(listing["listing_id"], max(0, current["quantity"] - less), source="hand")
 
     def _inventory_fault(self, status: int, error_id: int, message: str, **more) -> ApiResponse:
         return self._fault(status, error_id, message, domain="API_INVENTORY", **more)
@@ -450,7 +430,7 @@ class Ebay(Platform):
         limit, offset = numbers["limit"], numbers["offset"]
         managed = [l for l in self.listings.all() if not l["deleted"] and l["tracked"]]
         managed.sort(key=lambda l: l["sku"])
-        page = [self._inventory_item(self._read_listing(l)) for l in managed[offset : offset + limit]]
+        page = [self._inventory_item(self.listings.read(l["listing_id"])) for l in managed[offset : offset + limit]]
 
         def href(at: int) -> str:
             return f"{request.channel_url}/{'/'.join(INVENTORY)}/inventory_item?{urlencode([('limit', limit), ('offset', at)])}"
@@ -471,7 +451,7 @@ class Ebay(Platform):
         listing = self._managed(request.path[4])
         if listing is None:
             return self._unknown_sku(request.path[4])
-        return ApiResponse(200, self._inventory_item(self._read_listing(listing)))
+        return ApiResponse(200, self._inventory_item(self.listings.read(listing["listing_id"])))
 
     def get_offers(self, request: ApiRequest) -> ApiResponse:
         sku = request.param("sku")
@@ -481,7 +461,7 @@ class Ebay(Platform):
         listing = self._managed(sku)
         if listing is None:
             return self._unknown_sku(sku)
-        listing = self._read_listing(listing)
+        listing = self.listings.read(listing["listing_id"])
         offer: dict[str, Any] = {
             "offerId": listing["offer_id"], "sku": listing["sku"], "marketplaceId": LISTING_MARKETPLACE,
             "format": "FIXED_PRICE", "availableQuantity": listing["quantity"], "categoryId": "15032",
@@ -519,7 +499,7 @@ class Ebay(Platform):
         wrong = [i for i in offer_ids if i != listing["offer_id"]]
         if wrong:
             return refused(400, OFFER_MISMATCH, f"The offer {wrong[0]!r} is not an offer of SKU {sku}.")
-        with self._listing_lock:
+        with self._revisions_lock:
             if quantities:
                 today = datetime.now(timezone.utc).date()
                 day, count = self._revisions.get(listing["listing_id"], (today, 0))
@@ -528,9 +508,7 @@ class Ebay(Platform):
                     return refused(400, REVISION_LIMIT, f"The listing of SKU {sku} has been revised "
                                    f"{MAX_DAILY_REVISIONS} times today, the most eBay allows in a calendar day.")
                 self._revisions[listing["listing_id"]] = (today, count + 1)
-                self.listings.set_quantity(listing["listing_id"], min(quantities), source="api")
-                if listing["anomaly"] == "listing_drift" and listing["listing_id"] not in self._drift:
-                    self._drift[listing["listing_id"]] = "armed"
+                self.listings.written(listing["listing_id"], min(quantities))
         return [{"statusCode": 200, "sku": sku, **({"offerId": i} if i else {})} for i in offer_ids or [None]]
 
     def bulk_update(self, request: ApiRequest) -> ApiResponse:

@@ -68,7 +68,6 @@ from sync_pipeline.simulator.orders import (
     Product,
     SimOrder,
     SimOrderRecord,
-    channel_rng,
     listed_products,
 )
 from sync_pipeline.simulator.platforms.base import (
@@ -81,6 +80,7 @@ from sync_pipeline.simulator.platforms.base import (
     Window,
     admin_time,
     decode_token,
+    drift_bounce,
     encode_token,
     load_template,
     overwrite,
@@ -141,6 +141,7 @@ MISSING_SCOPE = "[API] This action requires merchant approval for write_merchant
 
 class Shopify(Platform):
     type = "shopify"
+    listing_draws = "stream"
     credential_names = ("access_token",)
     market = Market({"USD": 70, "CAD": 8, "EUR": 8, "GBP": 7, "JPY": 7})
     rate_limit_keys = {
@@ -164,10 +165,8 @@ class Shopify(Platform):
         super().__init__(spec, credentials, scenario)
         self._writes = threading.Lock()  # a push's checks and its store are one step
         self._urls: dict[str, list[str]] = {}  # fulfillment id -> the tracking URLs sent with it, when some were
-        self._stock = threading.Lock()  # a stock write and a drift's hand change are one step each
-        self._drift: dict[str, bool] = {}  # listing id -> hand change applied (False: due at the next read)
-        self.listings = ListingStore(self._listing(scenario.seed, p) for p in listed_products(scenario.seed, spec))
-        self._by_item = {int(l["inventory_item_id"]): l["listing_id"] for l in self.listings.all()}
+        self.listings = ListingStore(map(self._listing, listed_products(scenario.seed, spec)), drift_bounce,
+                                     stamp_updated_at=True)
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -539,33 +538,16 @@ class Shopify(Platform):
         return ApiResponse(200, {"fulfillment": {key: rendered[key] for key in body}})
 
     # --- inventory ------------------------------------------------------------------------------------
-    def _listing(self, seed: int, product: Product) -> dict:
-        anomaly = self.listing_anomaly(product.sku)
-        rng = channel_rng(seed, self.name, f":listing:{product.sku}")
-        quantity = rng.randint(0, 50)
-        return {
-            "listing_id": str(VARIANT_OFFSET + product.number),
-            "sku": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
-            "warehouse_sku": product.sku, "quantity": quantity, "tracked": anomaly != "listing_not_tracked",
-            "active": anomaly != "listing_not_active", "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
-            "product_id": PRODUCT_OFFSET + product.number, "variant_id": VARIANT_OFFSET + product.number,
-            "inventory_item_id": INVENTORY_ITEM_OFFSET + product.number,
-            "status": rng.choice(("draft", "archived")) if anomaly == "listing_not_active" else "active",
-            "title": product.title, "variant_title": product.variant, "price": f"{product.base_price:.2f}",
-            "grams": product.grams, "drift_by": rng.randint(1, 5),
-            "created_at": LISTED_SINCE + timedelta(minutes=product.number), "updated_at": None,
-        }
-
-    def _read(self, listing: dict) -> dict:
-        """The listing as a read sees it: a drift listing written once gets its one hand change first."""
-        with self._stock:
-            if self._drift.get(listing["listing_id"]) is False:
-                self._drift[listing["listing_id"]] = True
-                current = self.listings.get(listing["listing_id"])
-                low = current["quantity"] - listing["drift_by"]
-                self.listings.set_quantity(listing["listing_id"], low if low >= 0 else current["quantity"] + listing["drift_by"], "hand")
-                return self.listings.update(listing["listing_id"], updated_at=datetime.now(timezone.utc))
-        return listing
+    def _listing(self, product: Product) -> dict:
+        return self.new_listing(
+            product, lambda anomaly, rng: {
+                "status": rng.choice(("draft", "archived")) if anomaly == "listing_not_active" else "active"},
+            listing_id=str(VARIANT_OFFSET + product.number),
+            product_id=PRODUCT_OFFSET + product.number, variant_id=VARIANT_OFFSET + product.number,
+            inventory_item_id=INVENTORY_ITEM_OFFSET + product.number,
+            title=product.title, variant_title=product.variant, price=f"{product.base_price:.2f}", grams=product.grams,
+            created_at=LISTED_SINCE + timedelta(minutes=product.number), updated_at=None,
+        )
 
     def _live(self) -> list[dict]:
         return sorted((l for l in self.listings.all() if not l["deleted"]), key=lambda l: l["product_id"])
@@ -660,7 +642,7 @@ class Shopify(Platform):
         if isinstance(paged, ApiResponse):
             return paged
         page, headers = paged
-        return ApiResponse(200, {"products": [self._product(self._read(l)) for l in page]}, headers)
+        return ApiResponse(200, {"products": [self._product(self.listings.read(l["listing_id"])) for l in page]}, headers)
 
     def list_locations(self, request: ApiRequest) -> ApiResponse:
         def location(location_id: int, name: str, legacy: bool) -> dict:
@@ -697,7 +679,7 @@ class Shopify(Platform):
         if isinstance(paged, ApiResponse):
             return paged
         page, headers = paged
-        return ApiResponse(200, {"inventory_levels": [self._level(self._read(l)) for l in page]}, headers)
+        return ApiResponse(200, {"inventory_levels": [self._level(self.listings.read(l["listing_id"])) for l in page]}, headers)
 
     def set_inventory_level(self, request: ApiRequest) -> ApiResponse:
         try:
@@ -715,17 +697,12 @@ class Shopify(Platform):
             return self.error(422, [FULFILLMENT_SERVICE_LOCATION])
         if body["location_id"] != LOCATION_ID:
             return self.error(404)
-        listing_id = self._by_item.get(body["inventory_item_id"])
-        listing = self.listings.get(listing_id) if listing_id else None
+        listing = self.listings.find(inventory_item_id=body["inventory_item_id"])
         if listing is None or listing["deleted"]:
             return self.error(404)
         if not listing["tracked"]:
             return self.error(422, [NOT_TRACKED])
-        with self._stock:
-            self.listings.set_quantity(listing_id, body["available"], "api")
-            listing = self.listings.update(listing_id, updated_at=datetime.now(timezone.utc))
-            if listing["anomaly"] == "listing_drift":
-                self._drift.setdefault(listing_id, False)
+        listing = self.listings.written(listing["listing_id"], body["available"])
         return ApiResponse(200, {"inventory_level": self._level(listing)})
 
     # --- orders ---------------------------------------------------------------------------------------

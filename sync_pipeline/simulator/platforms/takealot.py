@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sync_pipeline.simulator.orders import Market, Product, SimOrder, SimOrderRecord, channel_rng, listed_products
+from sync_pipeline.simulator.orders import Market, Product, SimOrder, SimOrderRecord, listed_products
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,
@@ -36,6 +35,7 @@ from sync_pipeline.simulator.platforms.base import (
     Platform,
     Route,
     Window,
+    drift_bounce,
     load_template,
     overwrite,
     require,
@@ -62,6 +62,7 @@ INAPPLICABLE = frozenset({"malformed_address", "unknown_country", "unmapped_ship
 
 class Takealot(Platform):
     type = "takealot"
+    listing_draws = "stream"
     credential_names = ("api_key",)
     market = Market({"ZAR": 1}, inapplicable=INAPPLICABLE)
     rate_limit_keys = {"sales": "takealot"}
@@ -72,9 +73,7 @@ class Takealot(Platform):
 
     def __init__(self, spec, credentials, scenario):
         super().__init__(spec, credentials, scenario)
-        self._stock = threading.Lock()  # a stock write and a drift's hand change are one step each
-        self._drift: dict[str, bool] = {}  # listing id -> hand change applied (False: due at the next read)
-        self.listings = ListingStore(self._listing(scenario.seed, p) for p in listed_products(scenario.seed, spec))
+        self.listings = ListingStore(map(self._listing, listed_products(scenario.seed, spec)), drift_bounce)
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -166,32 +165,15 @@ class Takealot(Platform):
         })
 
     # --- offers ---------------------------------------------------------------------------------------
-    def _listing(self, seed: int, product: Product) -> dict:
-        anomaly = self.listing_anomaly(product.sku)
-        rng = channel_rng(seed, self.name, f":listing:{product.sku}")
-        quantity = rng.randint(0, 50)
+    def _listing(self, product: Product) -> dict:
         offer_id = OFFER_ID_OFFSET + product.number
-        return {
-            "listing_id": str(offer_id), "offer_id": offer_id, "tsin_id": 60_000_000 + product.uid % 10**7,
-            "barcode": f"600{product.uid % 10**10:010d}",
-            "sku": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
-            "warehouse_sku": product.sku, "quantity": quantity, "tracked": anomaly != "listing_not_tracked",
-            "active": anomaly != "listing_not_active", "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
-            "disabled_status": rng.choice(DISABLED_STATUSES) if anomaly == "listing_not_active" else None,
-            "title": f"{product.title} - {product.variant}", "selling_price": int(product.base_price * 18),
-            "drift_by": rng.randint(1, 5), "created_at": LISTED_SINCE + timedelta(minutes=product.number),
-        }
-
-    def _read(self, listing: dict) -> dict:
-        """The listing as a read sees it: a drift listing written once gets its one hand change first."""
-        with self._stock:
-            if self._drift.get(listing["listing_id"]) is False:
-                self._drift[listing["listing_id"]] = True
-                current = self.listings.get(listing["listing_id"])
-                low = current["quantity"] - listing["drift_by"]
-                return self.listings.set_quantity(
-                    listing["listing_id"], low if low >= 0 else current["quantity"] + listing["drift_by"], "hand")
-        return listing
+        return self.new_listing(
+            product, lambda anomaly, rng: {
+                "disabled_status": rng.choice(DISABLED_STATUSES) if anomaly == "listing_not_active" else None},
+            listing_id=str(offer_id), offer_id=offer_id, tsin_id=60_000_000 + product.uid % 10**7,
+            barcode=f"600{product.uid % 10**10:010d}", title=f"{product.title} - {product.variant}",
+            selling_price=int(product.base_price * 18), created_at=LISTED_SINCE + timedelta(minutes=product.number),
+        )
 
     def _offer(self, listing: dict) -> dict:
         quantity, tracked = listing["quantity"], listing["tracked"]
@@ -222,13 +204,13 @@ class Takealot(Platform):
         live = sorted((l for l in self.listings.all() if not l["deleted"]), key=lambda l: l["offer_id"])
         page = live[(number - 1) * size : number * size]
         return ApiResponse(200, {"total_results": len(live), "page_size": size, "page_number": number,
-                                 "offers": [self._offer(self._read(l)) for l in page]})
+                                 "offers": [self._offer(self.listings.read(l["listing_id"])) for l in page]})
 
     def _find_offer(self, identifier: str) -> dict | None:
         if identifier.startswith("ID") and identifier[2:].isdigit():
             listing = self.listings.get(identifier[2:])
         elif identifier.startswith("SKU") and len(identifier) > 3:
-            listing = next((l for l in self.listings.all() if l["sku"] == identifier[3:]), None)
+            listing = self.listings.by_sku(identifier[3:])
         else:
             listing = None
         return None if listing is None or listing["deleted"] else listing
@@ -258,10 +240,7 @@ class Takealot(Platform):
             quantities[warehouse] = quantity
         if not listing["tracked"]:
             return self.error(400, f"Offer {identifier} is not a leadtime offer; its stock is held at Takealot")
-        with self._stock:
-            listing = self.listings.set_quantity(listing["listing_id"], quantities[MERCHANT_WAREHOUSE["warehouse_id"]], "api")
-            if listing["anomaly"] == "listing_drift":
-                self._drift.setdefault(listing["listing_id"], False)
+        listing = self.listings.written(listing["listing_id"], quantities[MERCHANT_WAREHOUSE["warehouse_id"]])
         return ApiResponse(200, self._offer(listing))
 
     # --- orders ---------------------------------------------------------------------------------------

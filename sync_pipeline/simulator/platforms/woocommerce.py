@@ -65,16 +65,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from sync_pipeline.simulator.orders import (
-    Address,
-    Line,
-    Market,
-    Product,
-    SimOrder,
-    SimOrderRecord,
-    channel_rng,
-    listed_products,
-)
+from sync_pipeline.simulator.orders import Address, Line, Market, Product, SimOrder, SimOrderRecord, listed_products
 from sync_pipeline.simulator.platforms.base import (
     AdminError,
     ApiRequest,
@@ -84,6 +75,7 @@ from sync_pipeline.simulator.platforms.base import (
     Route,
     Window,
     admin_time,
+    drift_bounce,
     load_template,
     overwrite,
     parse_time,
@@ -136,6 +128,7 @@ LISTED_SINCE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 
 class WooCommerce(Platform):
     type = "woocommerce"
+    listing_draws = "stream"
     credential_names = ("consumer_key", "consumer_secret")
     market = Market({"GBP": 70, "EUR": 25, "USD": 5})
     errors = {
@@ -156,9 +149,8 @@ class WooCommerce(Platform):
         self._notes: dict[str, list[dict]] = {}
         self._note_ids = itertools.count(300)
         self._anomalies_shown: set[str] = set()
-        self._stock = threading.Lock()  # a stock write and a drift's hand change are one step each
-        self._drift: dict[str, bool] = {}  # listing id -> hand change applied (False: due at the next read)
-        self.listings = ListingStore(self._listing(scenario.seed, p) for p in listed_products(scenario.seed, spec))
+        self.listings = ListingStore(map(self._listing, listed_products(scenario.seed, spec)), drift_bounce,
+                                     stamp_updated_at=True)
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -447,32 +439,14 @@ class WooCommerce(Platform):
         return ApiResponse(200, notes[::-1])
 
     # --- inventory ------------------------------------------------------------------------------------
-    def _listing(self, seed: int, product: Product) -> dict:
-        anomaly = self.listing_anomaly(product.sku)
-        rng = channel_rng(seed, self.name, f":listing:{product.sku}")
-        quantity = rng.randint(0, 50)
+    def _listing(self, product: Product) -> dict:
         product_id = PRODUCT_ID_OFFSET + product.number
-        return {
-            "listing_id": str(product_id), "product_id": product_id,
-            "sku": product.sku.lower() if anomaly == "listing_sku_case_mismatch" else product.sku,
-            "warehouse_sku": product.sku, "quantity": quantity, "tracked": anomaly != "listing_not_tracked",
-            "active": anomaly != "listing_not_active", "deleted": anomaly == "listing_deleted", "anomaly": anomaly,
-            "status": "draft" if anomaly == "listing_not_active" else "publish",
-            "name": f"{product.title} - {product.variant}", "price": f"{product.base_price:.2f}",
-            "grams": product.grams, "drift_by": rng.randint(1, 5),
-            "created_at": LISTED_SINCE + timedelta(minutes=product.number), "updated_at": None,
-        }
-
-    def _read(self, listing: dict) -> dict:
-        """The listing as a read sees it: a drift listing written once gets its one hand change first."""
-        with self._stock:
-            if self._drift.get(listing["listing_id"]) is False:
-                self._drift[listing["listing_id"]] = True
-                current = self.listings.get(listing["listing_id"])
-                low = current["quantity"] - listing["drift_by"]
-                self.listings.set_quantity(listing["listing_id"], low if low >= 0 else current["quantity"] + listing["drift_by"], "hand")
-                return self.listings.update(listing["listing_id"], updated_at=datetime.now(timezone.utc))
-        return listing
+        return self.new_listing(
+            product, listing_id=str(product_id), product_id=product_id,
+            status="draft" if self.listing_anomaly(product.sku) == "listing_not_active" else "publish",
+            name=f"{product.title} - {product.variant}", price=f"{product.base_price:.2f}", grams=product.grams,
+            created_at=LISTED_SINCE + timedelta(minutes=product.number), updated_at=None,
+        )
 
     def _live_listing(self, product_id: Any) -> dict | None:
         listing = self.listings.get(str(product_id)) if _whole(product_id) or str(product_id).isdigit() else None
@@ -501,7 +475,7 @@ class WooCommerce(Platform):
         listing = self._live_listing(product_id)
         if listing is None:
             return self.error(404, "Invalid ID.", "woocommerce_rest_product_invalid_id")
-        return ApiResponse(200, self._product(self._read(listing)))
+        return ApiResponse(200, self._product(self.listings.read(listing["listing_id"])))
 
     def list_products(self, request: ApiRequest) -> ApiResponse:
         numbers = {}
@@ -537,7 +511,7 @@ class WooCommerce(Platform):
         if links:
             headers["Link"] = ", ".join(links)
         shown = matching[(page - 1) * per_page : page * per_page]
-        return ApiResponse(200, [self._product(self._read(l)) for l in shown], headers)
+        return ApiResponse(200, [self._product(self.listings.read(l["listing_id"])) for l in shown], headers)
 
     def batch_products(self, request: ApiRequest) -> ApiResponse:
         try:
@@ -572,16 +546,11 @@ class WooCommerce(Platform):
             return refused("rest_invalid_param", "Invalid parameter(s): stock_quantity (stock_quantity is not of type integer.)")
         if manage is not None and not isinstance(manage, bool):
             return refused("rest_invalid_param", "Invalid parameter(s): manage_stock (manage_stock is not of type boolean.)")
-        listing_id = listing["listing_id"]
-        with self._stock:
-            now = datetime.now(timezone.utc)
-            if manage is not None and manage != listing["tracked"]:
-                listing = self.listings.update(listing_id, tracked=manage, updated_at=now)
-            if quantity is not None and listing["tracked"]:  # Woo ignores stock_quantity when stock is not managed
-                self.listings.set_quantity(listing_id, quantity, "api")
-                listing = self.listings.update(listing_id, updated_at=now)
-                if listing["anomaly"] == "listing_drift":
-                    self._drift.setdefault(listing_id, False)
+        tracked = listing["tracked"] if manage is None else manage
+        if quantity is not None and tracked:  # Woo ignores stock_quantity when stock is not managed
+            listing = self.listings.written(listing["listing_id"], quantity, tracked=tracked)  # one step
+        elif manage is not None and manage != listing["tracked"]:
+            listing = self.listings.update(listing["listing_id"], tracked=manage, updated_at=datetime.now(timezone.utc))
         return self._product(listing)
 
     # --- orders ---------------------------------------------------------------------------------------
