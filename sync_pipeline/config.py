@@ -59,6 +59,8 @@ class ChannelConfig(BaseModel):
     history_days: int = Field(gt=0)
     order_sync: bool = True
     inventory_sync: bool = False
+    inventory_interval_minutes: int = Field(default=60, gt=0, description="how often the channel's stock is pushed")
+    inventory_buffer: int = Field(default=0, ge=0, description="units held back from every listing (a safety margin)")
     sync_interval_minutes: int = Field(default=30, gt=0)
     page_size: int | None = Field(default=None, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)

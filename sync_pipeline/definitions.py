@@ -11,6 +11,12 @@ from sync_pipeline.config import PipelineConfig
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.fulfilment.fulfilment_orders import build_fulfilment_orders
 from sync_pipeline.fulfilment.sensors import build_fulfilment_retry_schedule, build_mapping_change_sensor
+from sync_pipeline.inventory.inventory_assets import (
+    build_inventory_pushes,
+    build_inventory_snapshots,
+    channel_partitions,
+)
+from sync_pipeline.inventory.schedules import build_inventory_schedules, build_stock_sensor
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_continuation_sensor, build_order_sync_schedules
@@ -36,16 +42,21 @@ def build_definitions(
     fulfilment_retry = dg.define_asset_job("fulfilment_retry", selection=[fulfilment_orders])
     tracking_updates = build_tracking_updates(partitions)
     tracking_sync = dg.define_asset_job("tracking_sync", selection=[tracking_updates])
+    inventory_snapshots = build_inventory_snapshots()
+    inventory_pushes = build_inventory_pushes(channel_partitions(config))
+    inventory_sync = dg.define_asset_job("inventory_sync", selection=[inventory_pushes])
+    poll_seconds = config.warehouse.shipments_poll_seconds if config.warehouse else 60
     return dg.Definitions(
-        assets=[raw_orders, normalized_orders, fulfilment_orders, tracking_updates],
-        jobs=[order_sync, fulfilment_retry, tracking_sync],
+        assets=[raw_orders, normalized_orders, fulfilment_orders, tracking_updates, inventory_snapshots, inventory_pushes],
+        jobs=[order_sync, fulfilment_retry, tracking_sync, inventory_sync],
         schedules=[
             *build_order_sync_schedules(config.channels, order_sync), build_fulfilment_retry_schedule(fulfilment_retry),
             build_tracking_retry_schedule(tracking_sync, [c.name for c in config.channels]),
+            *build_inventory_schedules(config.channels, inventory_sync),
         ],
         sensors=[
             build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),
-            build_shipments_sensor(tracking_sync, config.warehouse.shipments_poll_seconds if config.warehouse else 60),
+            build_shipments_sensor(tracking_sync, poll_seconds), build_stock_sensor(inventory_sync, poll_seconds),
             build_carrier_map_sensor(tracking_sync),
         ],
         resources={

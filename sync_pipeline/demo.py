@@ -4,6 +4,7 @@ per channel."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -14,19 +15,30 @@ import sqlalchemy as sa
 import yaml
 
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import PROJECT_ROOT, PipelineConfig, channels_file, default_channel, parse_config
+from sync_pipeline.config import (
+    PROJECT_ROOT,
+    ChannelConfig,
+    PipelineConfig,
+    channels_file,
+    default_channel,
+    parse_config,
+)
 from sync_pipeline.db.engine import database_url, get_engine
 from sync_pipeline.db.tables import (
     api_calls,
     fulfilment_orders,
+    inventory_drift,
+    inventory_pushes,
     order_sync_errors,
     orders,
     raw_orders,
     tracking_updates,
 )
 from sync_pipeline.definitions import build_definitions
+from sync_pipeline.inventory.stock import promised_units
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
+from sync_pipeline.simulator.platforms.amazon import seller_id_for
 
 DEMO_DIR = PROJECT_ROOT / "var" / "demo"
 
@@ -54,6 +66,8 @@ class ChannelSummary:
     # corrections_pushed (from our tables)
     tracking: dict[str, int] = field(default_factory=dict)
     tracking_by_status: dict[str, int] = field(default_factory=dict)  # tracking_updates rows by status
+    # listings, in_sync (from the simulator's records), drift_found, inventory_by_status (from our tables)
+    inventory: dict = field(default_factory=dict)
 
 
 def scenario_channels_file(
@@ -67,6 +81,9 @@ def scenario_channels_file(
         or {**default_channel(c.name, c.type, f"https://{c.name}.example.com"), "timezone": c.timezone}
         for c in scenario.channels
     ]
+    for channel in channels:  # the simulated Amazon seller's id, which a merchant copies from Seller Central
+        if channel["type"] == "amazon":
+            channel["options"] = {"seller_id": seller_id_for(channel["name"]), **(channel.get("options") or {})}
     channels = [{**c, **(overrides or {}).get(c["name"], {})} for c in channels]
     start = min(date.fromisoformat(str(raw.get("partitions_start_date", "2025-01-01"))), scenario.start_date)
     document = {"partitions_start_date": start.isoformat(), "channels": channels}
@@ -115,7 +132,7 @@ class Demo:
                 "errors": {"normalize": dict(sorted(s.quarantined_by_code.items())),
                            "fulfilment": dict(sorted(s.fulfilment_errors_by_code.items()))},
                 "at_3pl": s.warehouse_orders, "duplicate_references": s.duplicate_references,
-                **s.tracking, "tracking_by_status": dict(sorted(s.tracking_by_status.items())),
+                **s.tracking, "tracking_by_status": dict(sorted(s.tracking_by_status.items())), **s.inventory,
                 "error": s.error,
             }
         return {"channels": channels, "warehouse": self.warehouse}
@@ -133,8 +150,10 @@ def next_warehouse_numbers() -> tuple[int, int]:
 
 
 def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
-    with Simulator(scenario, first_warehouse_numbers=next_warehouse_numbers()).start() as simulator:
-        path, config = scenario_channels_file(scenario, simulator.url)
+    # The channels file lives as long as the demo, in a folder of its own: two demos at once never share one.
+    with Simulator(scenario, first_warehouse_numbers=next_warehouse_numbers()).start() as simulator, \
+            tempfile.TemporaryDirectory(prefix="demo-") as folder:
+        path, config = scenario_channels_file(scenario, simulator.url, directory=Path(folder))
         export_credentials(simulator, config)
         definitions = build_definitions(config, ChannelsResource(config_path=str(path), simulator_url=simulator.url))
         job = definitions.resolve_job_def("order_sync")
@@ -174,6 +193,14 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
             summary.tracking = {**channel_tracking_figures(simulator, summary.channel),
                                 **_tracking_outcomes(summary.channel)}
             summary.tracking_by_status = _tracking_by_status(summary.channel)
+        # Stock: one inventory run per channel; each is counted before the next one's read moves the stock again.
+        inventory_job = definitions.resolve_job_def("inventory_sync")
+        for channel, summary in zip(config.channels, summaries):
+            inventory_job.execute_in_process(
+                instance=instance, raise_on_error=False, partition_key=channel.name,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+            summary.inventory = channel_inventory_figures(simulator, channel, config)
         records = simulator.warehouse.references().values()
         warehouse = {
             "name": scenario.warehouse.name, "duplicate_references_setting": scenario.warehouse.duplicate_references,
@@ -202,6 +229,28 @@ def channel_tracking_figures(simulator: Simulator, channel: str) -> dict[str, in
         "duplicate_tracking": sum(n - 1 for numbers in numbers_by_order.values() for n in Counter(numbers).values()
                                   if n > 1),
         "extra_fulfillments": sum(max(0, n - issued[order_id]) for order_id, n in pushed.items()),
+    }
+
+
+def channel_inventory_figures(simulator: Simulator, channel: ChannelConfig, config: PipelineConfig) -> dict:
+    """Live listings and those showing what they should, from the simulator's own records (the warehouse's free
+    Good stock less the units promised to orders not yet at the warehouse, which only our tables know, less the
+    buffer); drift found and listings by status from our tables."""
+    with get_engine(database_url()).connect() as connection:
+        promised = promised_units(connection, config)
+        by_status = dict(connection.execute(
+            sa.select(inventory_pushes.c.status, sa.func.count()).where(inventory_pushes.c.channel == channel.name)
+            .group_by(inventory_pushes.c.status)).all())
+        drift = connection.execute(sa.select(sa.func.count()).where(inventory_drift.c.channel == channel.name)).scalar_one()
+    free = {i["sku"]: max(0, i["good"] - i["allocated"]) for i in simulator.warehouse.items()}
+    live = [listing for listing in simulator.listings(channel.name) if not listing.get("deleted")]
+    expected = {listing["listing_id"]: max(0, free.get(listing["warehouse_sku"], 0) - promised[listing["warehouse_sku"]]
+                                           - channel.inventory_buffer) for listing in live}
+    return {
+        "listings": len(live),
+        "in_sync": sum(1 for listing in live if listing["quantity"] == expected[listing["listing_id"]]),
+        "drift_found": drift,
+        "inventory_by_status": dict(sorted(by_status.items())),
     }
 
 

@@ -80,7 +80,7 @@ def sqlite_url(tmp_path):
 
 
 def scenario(channels, *, days=2, start=None, seed=7, faults=None, anomalies=None, speed=200.0, rate_limits=None,
-             warehouse=None):
+             warehouse=None, extra_listings=0):
     """A small scenario ending today unless `start` is given."""
     start = start or TODAY - timedelta(days=days - 1)
     document = {
@@ -88,7 +88,8 @@ def scenario(channels, *, days=2, start=None, seed=7, faults=None, anomalies=Non
         "start_date": start.isoformat(),
         "days": days,
         "speed": speed,
-        "channels": [{"name": n, "type": t, "orders_per_day": k} for n, t, k in channels],
+        "channels": [{"name": n, "type": t, "orders_per_day": k, **({"extra_listings": extra_listings} if extra_listings else {})}
+                     for n, t, k in channels],
         "faults": faults or {},
         "anomalies": anomalies or {},
     }
@@ -134,6 +135,11 @@ class Harness:
                                           raise_on_error=raise_on_error)
         tags = {RANGE_START_TAG: str(partition_key(channel, first)), RANGE_END_TAG: str(partition_key(channel, last))}
         return job.execute_in_process(instance=self.instance, tags=tags, raise_on_error=raise_on_error)
+
+    def push_stock(self, channel: str, *, raise_on_error=True):
+        """One inventory_sync run for the channel (its partition)."""
+        job = self.definitions().resolve_job_def("inventory_sync")
+        return job.execute_in_process(instance=self.instance, partition_key=channel, raise_on_error=raise_on_error)
 
     def continue_failed_run(self, result) -> list:
         """What the daemon does after a run fails: evaluate `order_sync_continue` on it and run what it requests."""

@@ -30,12 +30,21 @@ def test_demo_lands_orders_for_all_six_channel_types_and_can_run_again(tmp_path,
             assert set(s.tracking_by_status) == {"NOT_APPLICABLE"} and tracked == 0
         else:
             assert tracked == s.tracking_by_status.get("PUSHED", 0) > 0 and s.tracking["completed"] > 0, s.channel
+    syncing = {"woo-demo", "takealot-demo", "bigcommerce-demo", "shopify-demo"}  # inventory_sync in data/channels.yaml
+    for s in summaries:  # every listing at its quantity, or with its reason, from the simulator's own records
+        by_status = s.inventory["inventory_by_status"]
+        if s.channel in syncing:
+            assert s.inventory["listings"] > 0 and s.inventory["in_sync"] >= by_status.get("PUSHED", 0) + by_status.get(
+                "UNCHANGED", 0) > 0, s.channel
+            assert sum(by_status.values()) <= s.inventory["listings"]
+        else:
+            assert by_status == {}, s.channel
     again = run_demo(default_scenario(days=2)).channels
     assert [s.payload_versions for s in again] == [s.payload_versions for s in summaries]
     assert [s.warehouse_orders for s in again] == [0] * 6, "a rerun sends nothing already accepted"
     instance = dg.DagsterInstance.get()
-    # Per demo: one order run per channel, then two tracking runs per channel.
-    assert len(instance.get_runs()) == 2 * (6 + 12), "every demo run is recorded for the UI"
+    # Per demo: one order run per channel, then two tracking runs and one inventory run per channel.
+    assert len(instance.get_runs()) == 2 * (6 + 12 + 6), "every demo run is recorded for the UI"
     evaluations = [
         record.event_log_entry.dagster_event.event_specific_data
         for run in instance.get_runs()

@@ -105,7 +105,8 @@ def line_ids(channel: Channel, order_id: str, numbers) -> list[str]:
 def channel(harness_factory, request):
     channel_type = request.param
     name = {"amazon": "amzn-track", "ebay": "ebay-track", "bigcommerce": "bc-track"}[channel_type]
-    harness = harness_factory(scenario([(name, channel_type, 10)], anomalies=ANOMALIES, speed=1000.0))
+    # Enough orders that every refusal meets an open one, whatever day the scenario ends on.
+    harness = harness_factory(scenario([(name, channel_type, 30)], days=3, anomalies=ANOMALIES, speed=1000.0))
     return Channel(harness, name, channel_type)
 
 

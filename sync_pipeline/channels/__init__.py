@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 from sync_pipeline.channels.amazon import AmazonConnector
+from sync_pipeline.channels.amazon.inventory import AmazonInventory
 from sync_pipeline.channels.amazon.mapping import AMAZON_CSV_ORDERS, AMAZON_ORDERS
 from sync_pipeline.channels.amazon.tracking import AmazonTracking
 from sync_pipeline.channels.base import ChannelConnector, RawOrder
 from sync_pipeline.channels.bigcommerce import BigCommerceConnector
+from sync_pipeline.channels.bigcommerce.inventory import BigCommerceInventory
 from sync_pipeline.channels.bigcommerce.mapping import BIGCOMMERCE_CSV_ORDERS, BIGCOMMERCE_ORDERS
 from sync_pipeline.channels.bigcommerce.tracking import BigCommerceTracking
 from sync_pipeline.channels.ebay import EbayConnector
+from sync_pipeline.channels.ebay.inventory import EbayInventory
 from sync_pipeline.channels.ebay.mapping import EBAY_CSV_ORDERS, EBAY_ORDERS
 from sync_pipeline.channels.ebay.tracking import EbayTracking
+from sync_pipeline.channels.inventory import InventoryPush
 from sync_pipeline.channels.shopify import ShopifyConnector
+from sync_pipeline.channels.shopify.inventory import ShopifyInventory
 from sync_pipeline.channels.shopify.mapping import SHOPIFY_CSV_ORDERS, SHOPIFY_ORDERS
 from sync_pipeline.channels.shopify.tracking import ShopifyTracking
 from sync_pipeline.channels.takealot import TakealotConnector
+from sync_pipeline.channels.takealot.inventory import TakealotInventory
 from sync_pipeline.channels.takealot.mapping import TAKEALOT_CSV_ORDERS, TAKEALOT_ORDERS
 from sync_pipeline.channels.tracking import TrackingPush
 from sync_pipeline.channels.woocommerce import WooCommerceConnector
+from sync_pipeline.channels.woocommerce.inventory import WooCommerceInventory
 from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_CSV_ORDERS, WOOCOMMERCE_ORDERS
 from sync_pipeline.channels.woocommerce.tracking import WooCommerceTracking
 from sync_pipeline.orders.mapping import ChannelMapping
@@ -45,4 +52,10 @@ TRACKING_PUSHES: dict[str, type[TrackingPush]] = {
     "bigcommerce": BigCommerceTracking, "ebay": EbayTracking,
 }
 
-__all__ = ["CONNECTORS", "ORDER_MAPPINGS", "TRACKING_PUSHES", "ChannelConnector", "RawOrder"]
+# Per channel type, how it takes stock.
+INVENTORY_PUSHES: dict[str, type[InventoryPush]] = {
+    "shopify": ShopifyInventory, "woocommerce": WooCommerceInventory, "amazon": AmazonInventory,
+    "bigcommerce": BigCommerceInventory, "ebay": EbayInventory, "takealot": TakealotInventory,
+}
+
+__all__ = ["CONNECTORS", "INVENTORY_PUSHES", "ORDER_MAPPINGS", "TRACKING_PUSHES", "ChannelConnector", "RawOrder"]

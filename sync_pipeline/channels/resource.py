@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from sync_pipeline.channels import CONNECTORS, TRACKING_PUSHES, ChannelConnector
+from sync_pipeline.channels import CONNECTORS, INVENTORY_PUSHES, TRACKING_PUSHES, ChannelConnector
 from sync_pipeline.channels.http import ApiCallLog, RetrySettings
+from sync_pipeline.channels.inventory import InventoryPush
 from sync_pipeline.channels.tracking import TrackingPush
 from sync_pipeline.config import ChannelConfig, PipelineConfig, load_config
 
@@ -29,4 +30,9 @@ class ChannelsResource(dg.ConfigurableResource):
     def tracking(self, channel: ChannelConfig, log: ApiCallLog | None = None) -> TrackingPush | None:
         """The channel's tracking push, on its connector; None where the platform takes no tracking (Takealot)."""
         push = TRACKING_PUSHES.get(channel.type)
+        return push(self.connector(channel, log)) if push else None
+
+    def inventory(self, channel: ChannelConfig, log: ApiCallLog | None = None) -> InventoryPush | None:
+        """The channel's stock push, on its connector; None where the platform takes no stock from us."""
+        push = INVENTORY_PUSHES.get(channel.type)
         return push(self.connector(channel, log)) if push else None

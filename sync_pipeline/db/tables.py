@@ -229,3 +229,53 @@ tracking_cursors = sa.Table(
     sa.Column("last_synced_at", UtcDateTime, nullable=False),
     sa.Column("last_run_id", sa.String(64), nullable=False),
 )
+
+inventory_snapshots = sa.Table(
+    "inventory_snapshots",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("sku", sa.String(128), nullable=False, comment="the warehouse's SKU"),
+    sa.Column("good", sa.Integer, nullable=False),
+    sa.Column("hurt", sa.Integer, nullable=False),
+    sa.Column("allocated", sa.Integer, nullable=False),
+    sa.Column("warehouse_updated_at", UtcDateTime, comment="the warehouse's time of this state, when it gives one"),
+    sa.Column("read_at", UtcDateTime, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Index("ix_inventory_snapshots_sku_read", "sku", "read_at"),
+)
+
+inventory_pushes = sa.Table(
+    "inventory_pushes",
+    metadata,
+    sa.Column("channel", sa.String(64), primary_key=True),
+    sa.Column("listing_id", sa.String(200), primary_key=True, comment="the channel's id for what holds the stock"),
+    sa.Column("sku", sa.String(128), nullable=False, comment="as the channel holds it"),
+    sa.Column("warehouse_sku", sa.String(128), comment="what it stands for at the warehouse (null: none found)"),
+    sa.Column("quantity", sa.Integer, comment="the quantity the listing should show, as last decided"),
+    sa.Column("previous", sa.Integer, comment="what the listing showed before this run wrote it"),
+    sa.Column("pushed_quantity", sa.Integer, comment="the last quantity written to it: drift is measured against it"),
+    sa.Column("status", sa.String(32), nullable=False,
+              comment="PUSHED, UNCHANGED, PRODUCT_NOT_FOUND, INVENTORY_NOT_TRACKED, NOT_ACTIVE, NOT_SUPPORTED, "
+                      "INVALID_QUANTITY, RETRYING, HELD_BACK"),
+    sa.Column("message", sa.Text, comment="why, and the fix where a person must act"),
+    sa.Column("pushed_at", UtcDateTime),
+    sa.Column("writes_day", sa.Date, comment="the UTC day writes_that_day counts (per-listing daily caps)"),
+    sa.Column("writes_that_day", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+)
+
+inventory_drift = sa.Table(
+    "inventory_drift",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("listing_id", sa.String(200), nullable=False),
+    sa.Column("sku", sa.String(128), nullable=False),
+    sa.Column("pushed", sa.Integer, nullable=False, comment="what this pipeline last wrote"),
+    sa.Column("found", sa.Integer, nullable=False, comment="what the channel showed instead: changed there, not by us"),
+    sa.Column("first_seen_at", UtcDateTime, nullable=False),
+    sa.Column("corrected_at", UtcDateTime, comment="when the warehouse's figure was written back over it"),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Index("ix_inventory_drift_channel", "channel", "listing_id"),
+)

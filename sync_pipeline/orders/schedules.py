@@ -10,7 +10,8 @@ from sync_pipeline.config import ChannelConfig
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 
 
-def _cron(minutes: int) -> str:
+def cron_every(minutes: int) -> str:
+    """A cron schedule for every `minutes` (hourly multiples above an hour, else daily)."""
     if minutes < 60:
         return f"*/{minutes} * * * *"
     if minutes % 60 == 0 and minutes < 24 * 60:
@@ -33,7 +34,7 @@ def build_order_sync_schedules(channels: list[ChannelConfig], job) -> list[dg.Sc
         schedules.append(
             dg.ScheduleDefinition(
                 name=f"{channel.name.replace('-', '_')}_order_sync",
-                cron_schedule=_cron(channel.sync_interval_minutes),
+                cron_schedule=cron_every(channel.sync_interval_minutes),
                 execution_timezone="UTC",
                 job=job,
                 execution_fn=ticks,

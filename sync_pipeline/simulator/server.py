@@ -158,6 +158,10 @@ class Simulator:
         with self._log_lock:
             return [dict(entry) for entry in self._log]
 
+    def listings(self, channel: str) -> list[dict]:
+        """Every listing the channel keeps, with its stock (as GET /_admin/channels/<name>/listings)."""
+        return self._platform(channel).listings.all()
+
     def tracking(self, channel: str) -> dict[str, list[dict]]:
         """Every fulfillment the channel holds, by external order id (as GET /_admin/channels/<name>/tracking)."""
         return self._platform(channel).tracking.all()
@@ -335,6 +339,11 @@ class Simulator:
             response = self.warehouse.admin(method, path[1:], body)
             if response is not None:
                 return response
+        if len(path) == 3 and path[0] == "channels" and path[2] == "listings" and method == "GET":
+            if path[1] not in self._platforms:
+                return ApiResponse(404, {"error": f"no channel {path[1]!r}; simulated: {', '.join(self._platforms)}"})
+            store = self._platforms[path[1]].listings
+            return ApiResponse(200, {"listings": store.all(), "history": store.history()})
         if len(path) == 3 and path[0] == "channels" and path[2] == "tracking" and method == "GET":
             if path[1] not in self._platforms:
                 return ApiResponse(404, {"error": f"no channel {path[1]!r}; simulated: {', '.join(self._platforms)}"})

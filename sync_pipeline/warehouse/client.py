@@ -92,6 +92,22 @@ class WarehouseClient:
         """The catalogue by warehouse SKU (case-sensitive), with Good, Hurt and Allocated stock."""
         return {item["sku"]: item for item in self._pages("items", "items")}
 
+    def items_changed(self, updated_since: datetime | None) -> list[dict]:
+        """The items whose stock changed since `updated_since` (inclusive; every item when None), each with the
+        warehouse's `updated_at`, oldest change first, by the warehouse's cursor; the newest version of each."""
+        params: dict = {"limit": PAGE_SIZE}
+        if updated_since is not None:
+            params["updated_since"] = updated_since.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        found: dict[str, dict] = {}
+        while True:
+            body = self.http.request("GET", f"{self.base}/items", endpoint="items?updated_since", params=params).json()
+            for item in body["items"]:
+                found.pop(item["sku"], None)
+                found[item["sku"]] = item
+            if not body.get("next_cursor"):
+                return list(found.values())
+            params = {**params, "cursor": body["next_cursor"]}
+
     def ship_methods(self) -> dict[str, dict]:
         """Ship codes with their carrier and whether it delivers to PO boxes."""
         response = self.http.request("GET", f"{self.base}/ship-methods", endpoint="ship-methods")

@@ -30,6 +30,7 @@ class AmazonConnector(ChannelConnector):
         "getOrderItems": RateLimitConfig(per_second=0.5, burst=30),
         "getOrder": RateLimitConfig(per_second=0.5, burst=30),
         "confirmShipment": RateLimitConfig(per_second=2.0, burst=10),  # the tracking push (channels/amazon/tracking.py)
+        "listingsItems": RateLimitConfig(per_second=5.0, burst=5),  # the stock push (channels/amazon/inventory.py)
     }
     csv_export = CsvExport(order_id="amazon-order-id", placed_at="purchase-date", updated_at="last-updated-date")
     mapping = AMAZON_ORDERS

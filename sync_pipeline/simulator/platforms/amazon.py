@@ -105,6 +105,11 @@ def asin_of(product: Product) -> str:
     return "B0" + "".join("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(product.uid >> (5 * i)) % 36] for i in range(8))
 
 
+
+def seller_id_for(channel: str) -> str:
+    """The simulated seller's id (Amazon's merchant token) for a channel: what channels.yaml's `seller_id` names."""
+    return "A" + hashlib.sha256(f"{channel}:seller".encode()).hexdigest()[:13].upper()
+
 class Amazon(Platform):
     type = "amazon"
     credential_names = ("refresh_token", "client_id", "client_secret")
@@ -129,7 +134,7 @@ class Amazon(Platform):
         self._tokens_lock = threading.Lock()
         self._confirm_lock = threading.Lock()  # a confirmation's quantity check and its storing are one step
         self._created = datetime.now(timezone.utc).replace(microsecond=0)
-        self.seller_id = "A" + hashlib.sha256(f"{spec.name}:seller".encode()).hexdigest()[:13].upper()
+        self.seller_id = seller_id_for(spec.name)
         self.listings = ListingStore(map(self._listing, listed_products(scenario.seed, spec)), drift_floor)
 
     # --- HTTP -----------------------------------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""WooCommerce's stock push (REST API v3): a simple product's `stock_quantity`.
+
+- listings: `GET wc/v3/products` (status any, per_page 100, orderby id asc, every page by X-WP-TotalPages). A
+  listing is a product: `listing_id` its id, `quantity` its `stock_quantity` (None when stock is not managed),
+  `tracked` `manage_stock` is true, `active` `status == "publish"`. Variable products' stock lives on their
+  variations (`products/<id>/variations`), which the simulator does not serve: they are listed as their parent.
+- write: `POST wc/v3/products/batch {"update": [{"id", "stock_quantity"}]}`, up to 100 products a call.
+
+WooCommerce ignores a stock_quantity for a product whose manage_stock is false, without an error. So an untracked
+listing is never sent (INVENTORY_NOT_TRACKED, no call), and `manage_stock: true` is never sent either: whether
+WooCommerce counts a product's stock is the shop's choice. A product that comes back with manage_stock false (it
+was switched off since it was read) is INVENTORY_NOT_TRACKED too.
+
+Answers per item: the product PUSHED; `woocommerce_rest_product_invalid_id` PRODUCT_NOT_FOUND (deleted, or in the
+trash); `rest_invalid_param` on stock_quantity INVALID_QUANTITY; any other item error NOT_SUPPORTED with Woo's
+words. A refusal of the whole call (a body Woo cannot read) is a request it cannot take: ChannelRequestError."""
+
+from __future__ import annotations
+
+from sync_pipeline.channels.http import ChannelRequestError
+from sync_pipeline.channels.inventory import (
+    INVALID_QUANTITY,
+    INVENTORY_NOT_TRACKED,
+    NOT_SUPPORTED,
+    PRODUCT_NOT_FOUND,
+    PUSHED,
+    InventoryPush,
+    Listing,
+    StockUpdate,
+    Written,
+)
+
+PER_PAGE = 100
+
+
+class WooCommerceInventory(InventoryPush):
+    batch_size = 100
+
+    @property
+    def _products(self) -> str:
+        return f"{self.connector.config.base_url}/wp-json/wc/v3/products"
+
+    @property
+    def _store(self) -> str:
+        return self.connector.config.name
+
+    # --- the interface --------------------------------------------------------------------------------
+    def listings(self) -> list[Listing]:
+        listings, page, pages = [], 1, 1
+        while page <= pages:
+            response = self.http.request(
+                "GET", self._products, endpoint="wc/v3/products",
+                params={"status": "any", "per_page": PER_PAGE, "page": page, "orderby": "id", "order": "asc"},
+            )
+            products = response.json()
+            listings.extend(self._listing(product) for product in products)
+            pages = int(response.headers.get("X-WP-TotalPages") or (page + 1 if len(products) == PER_PAGE else page))
+            page += 1
+        return listings
+
+    def write(self, updates: list[StockUpdate]) -> list[Written]:
+        if len(updates) > self.batch_size:
+            raise ValueError(f"at most {self.batch_size} updates a call, got {len(updates)}")
+        written: dict[int, Written] = {}
+        sent: list[tuple[int, StockUpdate]] = []
+        for index, update in enumerate(updates):
+            if update.listing.tracked:
+                sent.append((index, update))
+            else:
+                written[index] = Written(update.listing.listing_id, INVENTORY_NOT_TRACKED, _not_tracked(update.listing))
+        if sent:
+            body = {"update": [{"id": int(u.listing.listing_id), "stock_quantity": u.quantity} for _, u in sent]}
+            response = self.http.request("POST", f"{self._products}/batch", endpoint="wc/v3/products/batch", json=body)
+            items = (response.json() or {}).get("update") or []
+            if len(items) != len(sent):
+                raise ChannelRequestError(self._store, (
+                    f"WooCommerce answered products/batch with {len(items)} items for the {len(sent)} sent; the stock "
+                    "written is unknown and is written again on the next run"))
+            for (index, update), item in zip(sent, items):
+                written[index] = self._item(update, item)
+        return [written[index] for index in range(len(updates))]
+
+    # --- mapping --------------------------------------------------------------------------------------
+    @staticmethod
+    def _listing(product: dict) -> Listing:
+        tracked = product.get("manage_stock") is True
+        quantity = product.get("stock_quantity")
+        return Listing(
+            listing_id=str(product["id"]), sku=product.get("sku") or "",
+            quantity=int(quantity) if tracked and quantity is not None else None,
+            tracked=tracked, active=product.get("status") == "publish",
+        )
+
+    def _item(self, update: StockUpdate, item: dict) -> Written:
+        listing = update.listing
+        where = f"SKU {listing.sku} (product {listing.listing_id}) on WooCommerce ({self._store})"
+        error = item.get("error") if isinstance(item, dict) else {"code": None, "message": str(item)[:300]}
+        if not error:
+            if item.get("manage_stock") is not True:
+                return Written(listing.listing_id, INVENTORY_NOT_TRACKED, _not_tracked(listing))
+            return Written(listing.listing_id, PUSHED)
+        code = error.get("code")
+        said = self.http.redact(f"{code}: {error.get('message')}")
+        if code == "woocommerce_rest_product_invalid_id":
+            return Written(listing.listing_id, PRODUCT_NOT_FOUND, (
+                f"{where} is not there any more ({said}); no stock was written. If it was deleted or trashed on "
+                "purpose nothing is to do; otherwise restore it from the trash or list it again"))
+        if code == "rest_invalid_param" and "stock_quantity" in said:
+            return Written(listing.listing_id, INVALID_QUANTITY, (
+                f"WooCommerce refused {update.quantity} as the stock of {where} ({said}); nothing was written"))
+        return Written(listing.listing_id, NOT_SUPPORTED, (
+            f"WooCommerce refused the stock of {where} ({said}); nothing was written: check the product in "
+            "WooCommerce admin"))
+
+
+def _not_tracked(listing: Listing) -> str:
+    return (f"SKU {listing.sku} (product {listing.listing_id}) does not manage stock on WooCommerce, which ignores "
+            "any quantity sent to it, so none was written. If WooCommerce should count it, tick \"Manage stock?\" "
+            "on the product's Inventory tab; the next run writes it")

@@ -1,0 +1,79 @@
+"""`inventory_snapshots` (the warehouse's stock as read, kept as history) and `inventory_pushes` (per channel:
+every listing brought to its quantity, only what changed written)."""
+
+import time
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from sync_pipeline.channels.http import ApiCallLog, ChannelError
+from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.config import ConfigError, PipelineConfig
+from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.writes import log_api_calls
+from sync_pipeline.fulfilment.map_files import MapFileError
+from sync_pipeline.inventory.push import sync_inventory
+from sync_pipeline.inventory.stock import read_stock
+from sync_pipeline.warehouse.resource import WarehouseApiResource
+
+SNAPSHOTS = dg.AssetKey("inventory_snapshots")
+
+
+def channel_partitions(config: PipelineConfig) -> dg.StaticPartitionsDefinition:
+    """Stock is pushed per channel; the stock is now, so there is no day to backfill."""
+    return dg.StaticPartitionsDefinition([c.name for c in config.channels])
+
+
+def _read(database: DatabaseResource, channels: ChannelsResource, warehouse: WarehouseApiResource, run_id: str) -> dict:
+    settings = channels.pipeline_config()
+    engine = database.engine()
+    log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
+    try:
+        landed = read_stock(engine, warehouse.client(settings, log), run_id, datetime.now(timezone.utc))
+    except (ChannelError, ConfigError) as exc:
+        raise dg.Failure(description=str(exc)) from None
+    finally:
+        log_api_calls(engine, log, run_id)
+    return {"items_changed": landed, "warehouse_api_calls": len(log.calls)}
+
+
+def build_inventory_snapshots() -> dg.AssetsDefinition:
+    @dg.asset(key=SNAPSHOTS, group_name="inventory", kinds={"api", "sql"})
+    def inventory_snapshots(context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource,
+                            warehouse: WarehouseApiResource) -> dg.MaterializeResult:
+        """The warehouse's stock, appended for every item that moved since the last read (GET items?updated_since)."""
+        started = time.perf_counter()
+        figures = _read(database, channels, warehouse, context.run.run_id)
+        return dg.MaterializeResult(metadata={**figures, "seconds": round(time.perf_counter() - started, 3)})
+
+    return inventory_snapshots
+
+
+def build_inventory_pushes(partitions_def: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(name="inventory_pushes", group_name="inventory", partitions_def=partitions_def, deps=[SNAPSHOTS],
+              kinds={"api", "sql"})
+    def inventory_pushes(context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource,
+                         warehouse: WarehouseApiResource) -> dg.MaterializeResult:
+        """The channel's listings at the warehouse's free Good stock less what is promised: the stock is read first
+        (what moved since the last read), so nothing is pushed from a stale figure."""
+        started = time.perf_counter()
+        settings = channels.pipeline_config()
+        engine = database.engine()
+        stock = _read(database, channels, warehouse, context.run.run_id)
+        channel = settings.channel(context.partition_key)
+        log = ApiCallLog(channel.name)
+        try:
+            counts = sync_inventory(engine, channels.inventory(channel, log), channel, settings, context.run.run_id)
+        except (ChannelError, ConfigError, MapFileError) as exc:
+            raise dg.Failure(description=str(exc)) from None
+        finally:
+            log_api_calls(engine, log, context.run.run_id)
+        written = counts.get("status_PUSHED", 0)
+        return dg.MaterializeResult(metadata={
+            **{k: int(v) for k, v in sorted(counts.items())}, **stock,
+            "channel_api_calls": len(log.calls),
+            "api_calls_per_written_listing": round(len(log.calls) / written, 3) if written else 0.0,
+            "seconds": round(time.perf_counter() - started, 3),
+        })
+
+    return inventory_pushes

@@ -1,0 +1,164 @@
+"""Every listing of a channel shows the warehouse's free Good stock, less what is already promised: only what
+changed is written, in the platform's bulk form, and every listing ends with a status and its reason.
+
+The quantity a listing should show is the free Good stock (Good less Allocated; Hurt never counts) less the units
+of orders landed here that the warehouse has not allocated yet (any channel's: they are promised already), less
+the channel's `inventory_buffer`, never below 0; the same for every listing of the SKU. The SKU map is read in
+reverse: a listing whose SKU the map names stands for that warehouse SKU, any other for the SKU it carries. The
+warehouse is the source of truth (one-way): a listing a person changed by hand (S40) is reported as drift and
+written back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timezone
+
+import sqlalchemy as sa
+
+from sync_pipeline.channels.http import ChannelUnavailable
+from sync_pipeline.channels.inventory import (
+    HELD_BACK,
+    INVALID_QUANTITY,
+    INVENTORY_NOT_TRACKED,
+    NOT_ACTIVE,
+    PRODUCT_NOT_FOUND,
+    PUSHED,
+    RETRYING,
+    UNCHANGED,
+    InventoryPush,
+    StockUpdate,
+    Written,
+)
+from sync_pipeline.config import ChannelConfig, PipelineConfig
+from sync_pipeline.db.tables import inventory_drift, inventory_pushes
+from sync_pipeline.db.writes import upsert
+from sync_pipeline.fulfilment.map_files import read_map
+from sync_pipeline.fulfilment.skus import COLUMNS as SKU_MAP_COLUMNS
+from sync_pipeline.fulfilment.skus import sku_map_file
+from sync_pipeline.inventory.stock import impossible, latest_stock, promised_units, sku_to_warehouse
+
+
+def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: ChannelConfig, config: PipelineConfig,
+                   run_id: str) -> Counter:
+    """Bring every listing of the channel to its quantity; returns the run's counters."""
+    now = datetime.now(timezone.utc)
+    if not channel.inventory_sync:  # S38: nothing is read or written
+        return Counter({"skipped_inventory_sync_off": 1})
+    if push is None:  # S37: the platform takes no stock from us
+        return Counter({"skipped_not_supported": 1})
+    with engine.connect() as connection:
+        stock = latest_stock(connection)
+        promised = promised_units(connection, config)
+        known = {row.listing_id: row for row in connection.execute(
+            sa.select(inventory_pushes).where(inventory_pushes.c.channel == channel.name))}
+    listings = push.listings()
+    by_lower = {sku.casefold(): sku for sku in stock}
+    mapped = sku_to_warehouse(read_map(sku_map_file(), SKU_MAP_COLUMNS, ["variant_id"]), channel)
+    decisions: dict[str, dict] = {}
+    updates: list[StockUpdate] = []
+    drift_rows: list[dict] = []
+    today = now.date()
+    for listing in listings:
+        warehouse_sku = mapped.get(listing.sku, listing.sku)
+        earlier = known.get(listing.listing_id)
+        row = {"channel": channel.name, "listing_id": listing.listing_id, "sku": listing.sku,
+               "warehouse_sku": warehouse_sku if warehouse_sku in stock else None, "previous": listing.quantity,
+               "updated_at": now, "run_id": run_id, "message": None,
+               # What was written before stays known (drift is measured against it; daily caps count it).
+               "pushed_quantity": earlier.pushed_quantity if earlier else None,
+               "pushed_at": earlier.pushed_at if earlier else None,
+               "writes_day": earlier.writes_day if earlier else None,
+               "writes_that_day": earlier.writes_that_day if earlier else 0}
+        decisions[listing.listing_id] = row
+        if warehouse_sku not in stock:
+            near = by_lower.get(warehouse_sku.casefold())
+            row.update(status=PRODUCT_NOT_FOUND, quantity=None, message=(
+                f"listing {listing.sku!r} differs from the warehouse's SKU {near!r} only by case (S36): correct it on "
+                f"{channel.name}, or map it in {sku_map_file()} ('{channel.name},{listing.sku},,{near}')" if near else
+                f"the warehouse has no item {warehouse_sku!r} for listing {listing.sku!r}: map it to one in "
+                f"{sku_map_file()}, or leave it (nothing is written to it)"))
+            continue
+        target = _target(stock[warehouse_sku], promised[warehouse_sku], channel.inventory_buffer)
+        row["quantity"] = target
+        problem = impossible(stock[warehouse_sku])
+        if problem:
+            row.update(status=INVALID_QUANTITY, quantity=None, message=(
+                f"the warehouse reports {problem} for {warehouse_sku} (S39): nothing is written until it is corrected "
+                "at the warehouse"))
+        elif not listing.tracked:
+            row.update(status=INVENTORY_NOT_TRACKED, message=(
+                f"{channel.name} keeps no stock for {listing.sku} (inventory management disabled): turn stock tracking "
+                "on for it on the channel to have it synced"))
+        elif not listing.active:
+            row.update(status=NOT_ACTIVE, message=(
+                f"{listing.sku} is not active on {channel.name} (draft, archived or disabled, S41): it is synced once it "
+                "is active again"))
+        elif listing.quantity == target:
+            row.update(status=UNCHANGED)
+        elif _held_back(earlier, push, today):
+            row.update(status=HELD_BACK, message=(
+                f"{listing.sku} was written {earlier.writes_that_day} times today, {channel.type}'s daily limit per "
+                f"listing: {target} goes out after midnight UTC"))
+        else:
+            updates.append(StockUpdate(listing, target))
+        if earlier is not None and earlier.pushed_quantity is not None and listing.quantity is not None \
+                and listing.quantity != earlier.pushed_quantity and listing.tracked:
+            drift_rows.append({"channel": channel.name, "listing_id": listing.listing_id, "sku": listing.sku,
+                               "pushed": earlier.pushed_quantity, "found": listing.quantity, "first_seen_at": now,
+                               "run_id": run_id})
+    counts = Counter({"listings": len(listings), "to_write": len(updates), "drift_found": len(drift_rows)})
+    try:
+        for start in range(0, len(updates), push.batch_size):
+            batch = updates[start:start + push.batch_size]
+            for update, written in zip(batch, push.write(batch)):
+                _apply(decisions[update.listing.listing_id], update, written, known.get(update.listing.listing_id),
+                       today, now)
+    except ChannelUnavailable as exc:  # no answer: what is left goes on the next run
+        for update in updates:
+            row = decisions[update.listing.listing_id]
+            if "status" not in row:
+                row.update(status=RETRYING, message=f"{exc}; written on the next run")
+    for row in decisions.values():  # a write the channel answered without this listing in it
+        row.setdefault("status", RETRYING)
+    # A listing written before that the channel no longer lists (deleted there): said, not left as it was.
+    for listing_id, earlier in known.items():
+        if listing_id not in decisions:
+            decisions[listing_id] = {
+                "channel": channel.name, "listing_id": listing_id, "sku": earlier.sku,
+                "warehouse_sku": earlier.warehouse_sku, "previous": None, "updated_at": now, "run_id": run_id,
+                "pushed_quantity": earlier.pushed_quantity, "pushed_at": earlier.pushed_at,
+                "writes_day": earlier.writes_day, "writes_that_day": earlier.writes_that_day,
+                "quantity": earlier.quantity, "status": PRODUCT_NOT_FOUND, "message": (
+                    f"{earlier.sku} is no longer listed on {channel.name} (deleted there?): nothing is written to it; "
+                    "list it again to have it synced"),
+            }
+    with engine.begin() as connection:
+        upsert(connection, inventory_pushes, list(decisions.values()), ["channel", "listing_id"])
+        if drift_rows:
+            connection.execute(inventory_drift.insert(), drift_rows)
+        corrected = [r["listing_id"] for r in decisions.values() if r["status"] == PUSHED]
+        if corrected:
+            connection.execute(inventory_drift.update().where(
+                inventory_drift.c.channel == channel.name, inventory_drift.c.listing_id.in_(corrected),
+                inventory_drift.c.corrected_at.is_(None)).values(corrected_at=now))
+    counts.update(f"status_{r['status']}" for r in decisions.values())
+    return counts
+
+
+def _target(stock: dict, promised: int, buffer: int) -> int:
+    return max(0, stock["good"] - stock["allocated"] - promised - buffer)
+
+
+def _held_back(earlier, push: InventoryPush, today: date) -> bool:
+    cap = push.daily_writes_per_listing
+    return bool(cap and earlier is not None and earlier.writes_day == today and earlier.writes_that_day >= cap)
+
+
+def _apply(row: dict, update: StockUpdate, written: Written, earlier, today: date, now: datetime) -> None:
+    row.update(status=written.status, message=written.message)
+    if written.status == PUSHED:
+        same_day = earlier is not None and earlier.writes_day == today
+        row.update(pushed_quantity=update.quantity, pushed_at=now, writes_day=today,
+                   writes_that_day=(earlier.writes_that_day if same_day else 0) + 1)
+
+

@@ -1,0 +1,177 @@
+"""inventory_pushes end to end: every listing shows the warehouse's free Good stock less what is promised, only
+changes are written, and every listing ends with its reason (S36-S41), counted from the simulated channels' own
+listing records, never from our tables."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.tables import inventory_drift, inventory_pushes
+from sync_pipeline_tests.conftest import TODAY, scenario
+
+PLATFORMS = ["shopify", "woocommerce", "amazon", "ebay", "bigcommerce", "takealot"]
+YESTERDAY = TODAY.fromordinal(TODAY.toordinal() - 1)
+
+
+def rows(harness, channel: str) -> dict[str, dict]:
+    with get_engine(harness.database_url).connect() as connection:
+        query = sa.select(inventory_pushes).where(inventory_pushes.c.channel == channel)
+        return {r["listing_id"]: dict(r) for r in connection.execute(query).mappings()}
+
+
+def free_stock(harness) -> dict[str, int]:
+    return {i["sku"]: max(0, i["good"] - i["allocated"]) for i in harness.simulator.warehouse.items()}
+
+
+def listings(harness, channel: str) -> list[dict]:
+    return harness.simulator._platform(channel).listings.all()
+
+
+def api_writes(harness, channel: str) -> int:
+    return sum(1 for entry in harness.simulator._platform(channel).listings.history() if entry["source"] == "api")
+
+
+def on(channel: str, **settings) -> dict:
+    return {channel: {"inventory_sync": True, **settings}}
+
+
+@pytest.mark.parametrize("channel_type", PLATFORMS)
+def test_every_listing_shows_the_free_good_stock_and_a_rerun_writes_nothing(harness_factory, database_url,
+                                                                             channel_type):
+    harness = harness_factory(scenario([("shop", channel_type, 0)], days=1, start=YESTERDAY, extra_listings=40),
+                              overrides_in=on("shop"), database_url=database_url)
+    result = harness.push_stock("shop")
+    free = free_stock(harness)
+    live = [listing for listing in listings(harness, "shop") if not listing.get("deleted")]
+    assert len(live) == 52
+    for listing in live:  # from the simulator's own record of what each listing holds
+        assert listing["quantity"] == free[listing["warehouse_sku"]], listing
+    statuses = {r["status"] for r in rows(harness, "shop").values()}
+    assert statuses <= {"PUSHED", "UNCHANGED"} and "PUSHED" in statuses
+    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    assert metadata["listings"].value == 52 and metadata["api_calls_per_written_listing"].value > 0
+    history = harness.simulator._platform("shop").listings.history()
+    sku_of = {listing["listing_id"]: listing["warehouse_sku"] for listing in listings(harness, "shop")}
+    assert all(e["quantity"] <= free[sku_of[e["listing_id"]]] for e in history if e["source"] == "api")  # never oversold
+    writes = api_writes(harness, "shop")
+    harness.push_stock("shop")  # nothing moved: nothing is written again
+    assert api_writes(harness, "shop") == writes
+    assert {r["status"] for r in rows(harness, "shop").values()} == {"UNCHANGED"}
+
+
+def test_units_already_sold_and_not_yet_at_the_warehouse_are_not_sold_again(harness_factory):
+    harness = harness_factory(scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY, anomalies={"unpaid": 1.0}),
+                              overrides_in=on("shop", inventory_buffer=1))
+    harness.materialize("shop", YESTERDAY)  # unpaid: HELD, so the warehouse has not allocated them
+    harness.push_stock("shop")
+    promised: dict[str, int] = {}
+    for order in harness.expected("shop", YESTERDAY).values():
+        for line in order.payload["line_items"]:
+            promised[line["sku"]] = promised.get(line["sku"], 0) + line["quantity"]
+    assert promised
+    free = free_stock(harness)
+    for listing in listings(harness, "shop"):
+        sku = listing["warehouse_sku"]
+        assert listing["quantity"] == max(0, free[sku] - promised.get(sku, 0) - 1), sku
+
+
+def test_each_listing_trouble_is_a_status_with_its_reason_and_drift_is_put_right(harness_factory, database_url):
+    troubles = {"listing_sku_case_mismatch": 0.15, "listing_deleted": 0.1, "listing_not_tracked": 0.15,
+                "listing_not_active": 0.15, "listing_drift": 0.2}
+    harness = harness_factory(scenario([("shop", "shopify", 0), ("bay", "ebay", 0)], days=1, start=YESTERDAY,
+                                       extra_listings=60, anomalies=troubles),
+                              overrides_in={**on("shop"), **on("bay")}, database_url=database_url)
+    for channel in ("shop", "bay"):
+        harness.push_stock(channel)
+        harness.push_stock(channel)  # the second run meets the hand changes (S40) and writes them back
+        platform = harness.simulator._platform(channel)
+        decided = rows(harness, channel)
+        free = free_stock(harness)
+        expected = {"listing_sku_case_mismatch": "PRODUCT_NOT_FOUND", "listing_not_tracked": "INVENTORY_NOT_TRACKED",
+                    "listing_not_active": "NOT_ACTIVE"}
+        seen = set()
+        for listing in listings(harness, channel):
+            anomaly = platform.listing_anomaly(listing["warehouse_sku"])
+            row = next((r for r in decided.values() if r["sku"] == listing["sku"]), None)
+            # Gone from the channel's lists: deleted, or on eBay a listing the Inventory API does not manage.
+            if anomaly == "listing_deleted" or (channel == "bay" and anomaly == "listing_not_tracked"):
+                assert row is None  # nothing to write
+                continue
+            seen.add(anomaly)
+            if anomaly in expected:
+                assert row["status"] == expected[anomaly] and row["message"], (channel, anomaly, row)
+                if anomaly == "listing_sku_case_mismatch":
+                    assert listing["warehouse_sku"] in row["message"] and "only by case" in row["message"]
+            else:  # in sync, drift included: the warehouse is the source of truth
+                assert listing["quantity"] == free[listing["warehouse_sku"]], (channel, anomaly, listing)
+        assert {"listing_sku_case_mismatch", "listing_not_active", "listing_drift"} <= seen
+        with get_engine(harness.database_url).connect() as connection:
+            drift = connection.execute(sa.select(inventory_drift).where(inventory_drift.c.channel == channel)).all()
+        drifted = [l for l in listings(harness, channel) if platform.listing_anomaly(l["warehouse_sku"]) == "listing_drift"
+                   and l.get("tracked", True) and l.get("active", True)]
+        assert drift and len(drift) <= len(drifted)
+        assert all(d.corrected_at is not None and d.found != d.pushed for d in drift)
+
+
+def test_impossible_warehouse_figures_are_never_pushed(harness_factory):
+    harness = harness_factory(scenario([("shop", "woocommerce", 0)], days=1, start=YESTERDAY,
+                                       warehouse={"stock_anomalies": 1.0}), overrides_in=on("shop"))
+    before = {l["listing_id"]: l["quantity"] for l in listings(harness, "shop")}
+    harness.push_stock("shop")
+    assert api_writes(harness, "shop") == 0
+    assert {l["listing_id"]: l["quantity"] for l in listings(harness, "shop")} == before
+    assert {r["status"] for r in rows(harness, "shop").values()} == {"INVALID_QUANTITY"}
+    assert all("S39" in r["message"] for r in rows(harness, "shop").values())
+
+
+def test_a_channel_with_inventory_sync_off_is_left_alone(harness_factory):
+    harness = harness_factory(scenario([("shop", "shopify", 0)], days=1, start=YESTERDAY))
+    result = harness.push_stock("shop")
+    assert api_writes(harness, "shop") == 0 and not rows(harness, "shop")
+    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    assert metadata["skipped_inventory_sync_off"].value == 1
+
+
+def test_a_listing_at_its_daily_write_cap_is_held_back(harness_factory):
+    harness = harness_factory(scenario([("bay", "ebay", 0)], days=1, start=YESTERDAY), overrides_in=on("bay"))
+    harness.push_stock("bay")
+    listing_id = next(iter(rows(harness, "bay")))
+    with get_engine(harness.database_url).begin() as connection:
+        connection.execute(inventory_pushes.update().where(inventory_pushes.c.listing_id == listing_id)
+                           .values(writes_day=datetime.now(timezone.utc).date(), writes_that_day=250))
+    sku = rows(harness, "bay")[listing_id]["warehouse_sku"]  # its stock moves: a new quantity to write
+    item = next(i for i in harness.simulator.warehouse.items() if i["sku"] == sku)
+    requests.post(f"{harness.simulator.url}/_admin/warehouse/items", json={"sku": sku, "good": item["good"] + 7},
+                  timeout=10).raise_for_status()
+    writes = api_writes(harness, "bay")
+    harness.push_stock("bay")
+    row = rows(harness, "bay")[listing_id]
+    assert row["status"] == "HELD_BACK" and "250" in row["message"]
+    assert api_writes(harness, "bay") == writes
+
+
+def test_a_listing_deleted_on_the_channel_after_it_was_written_is_said_so(harness_factory):
+    harness = harness_factory(scenario([("shop", "woocommerce", 0)], days=1, start=YESTERDAY), overrides_in=on("shop"))
+    harness.push_stock("shop")
+    store = harness.simulator._platform("shop").listings
+    gone = store.all()[0]
+    store.update(gone["listing_id"], deleted=True)
+    harness.push_stock("shop")
+    row = next(r for r in rows(harness, "shop").values() if r["sku"] == gone["sku"])
+    assert row["status"] == "PRODUCT_NOT_FOUND" and "no longer listed" in row["message"]
+
+
+def test_a_platform_without_a_stock_api_is_skipped_with_its_reason(harness_factory, monkeypatch):
+    from sync_pipeline.channels import INVENTORY_PUSHES
+
+    monkeypatch.delitem(INVENTORY_PUSHES, "takealot")
+    harness = harness_factory(scenario([("tkl", "takealot", 0)], days=1, start=YESTERDAY), overrides_in=on("tkl"))
+    result = harness.push_stock("tkl")
+    assert api_writes(harness, "tkl") == 0
+    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    assert metadata["skipped_not_supported"].value == 1  # S37
