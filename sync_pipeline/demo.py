@@ -342,6 +342,10 @@ def format_summary(summaries: list[ChannelSummary]) -> str:
         )
         if s.tracking_by_status:
             lines.append("    tracking: " + ", ".join(f"{k} {v}" for k, v in sorted(s.tracking_by_status.items())))
+        if s.inventory.get("inventory_by_status"):
+            lines.append(f"    stock: {s.inventory['in_sync']} of {s.inventory['listings']} listings in sync, drift found "
+                         f"{s.inventory['drift_found']}; " + ", ".join(
+                             f"{k} {v}" for k, v in s.inventory["inventory_by_status"].items()))
         for stage, codes in (("normalize", s.quarantined_by_code), ("fulfilment", s.fulfilment_errors_by_code)):
             for code, count in sorted(codes.items()):
                 order, message = s.example_fix[(stage, code)]
