@@ -688,23 +688,10 @@ class Warehouse:
         self._listed = True
 
     def _list_items_by_cursor(self, request: ApiRequest) -> ApiResponse:
-        raw_since, raw_limit, raw_cursor = request.param("updated_since"), request.param("limit"), request.param("cursor")
-        since = after = None
-        try:
-            if raw_since is not None:
-                since = _parse_time(raw_since)
-        except ValueError:
-            return _invalid(f"updated_since must be an ISO-8601 time, got {raw_since!r}")
-        try:
-            limit = DEFAULT_PAGE_SIZE if raw_limit is None else int(raw_limit)
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_ITEM_LIMIT:
-            return _invalid(f"limit must be an integer 1..{MAX_ITEM_LIMIT}, got {raw_limit!r}")
-        if raw_cursor is not None:
-            after = _decode_cursor(raw_cursor)
-            if after is None:
-                return _invalid(f"cursor {raw_cursor!r} is not a cursor this warehouse gave")
+        params = _cursor_params(request, MAX_ITEM_LIMIT)
+        if isinstance(params, ApiResponse):
+            return params
+        since, limit, after = params
         with self._lock:
             if after is None:
                 self._start_listing()
@@ -1087,23 +1074,10 @@ class Warehouse:
             return ApiResponse(200, {"shipments": copy.deepcopy(order["shipments"])})
 
     def _list_shipments(self, request: ApiRequest) -> ApiResponse:
-        raw_since, raw_limit, raw_cursor = request.param("updated_since"), request.param("limit"), request.param("cursor")
-        since = after = None
-        try:
-            if raw_since is not None:
-                since = _parse_time(raw_since)
-        except ValueError:
-            return _invalid(f"updated_since must be an ISO-8601 time, got {raw_since!r}")
-        try:
-            limit = DEFAULT_PAGE_SIZE if raw_limit is None else int(raw_limit)
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_SHIPMENT_LIMIT:
-            return _invalid(f"limit must be an integer 1..{MAX_SHIPMENT_LIMIT}, got {raw_limit!r}")
-        if raw_cursor is not None:
-            after = _decode_cursor(raw_cursor)
-            if after is None:
-                return _invalid(f"cursor {raw_cursor!r} is not a cursor this warehouse gave")
+        params = _cursor_params(request, MAX_SHIPMENT_LIMIT)
+        if isinstance(params, ApiResponse):
+            return params
+        since, limit, after = params
         channel = request.param("channel")
         with self._lock:
             for shipment_id in sorted(self._to_correct & self._served):  # served once already: corrected now
@@ -1233,6 +1207,28 @@ def check_address(ship_to: Any, method: ShipMethod) -> str | None:
             if isinstance(value, str) and PO_BOX.search(value):
                 return f"po_box: ship_to.{key} {value!r} is a PO box and {method.code} ({method.carrier} {method.service}) does not deliver to PO boxes"
     return None
+
+
+def _cursor_params(request: ApiRequest, maximum: int) -> tuple[datetime | None, int, tuple | None] | ApiResponse:
+    """`updated_since`, `limit` and `cursor` of a cursor-paged list (shipments, items), or the 400 naming the bad one."""
+    raw_since, raw_limit, raw_cursor = request.param("updated_since"), request.param("limit"), request.param("cursor")
+    since = after = None
+    try:
+        if raw_since is not None:
+            since = _parse_time(raw_since)
+    except ValueError:
+        return _invalid(f"updated_since must be an ISO-8601 time, got {raw_since!r}")
+    try:
+        limit = DEFAULT_PAGE_SIZE if raw_limit is None else int(raw_limit)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= maximum:
+        return _invalid(f"limit must be an integer 1..{maximum}, got {raw_limit!r}")
+    if raw_cursor is not None:
+        after = _decode_cursor(raw_cursor)
+        if after is None:
+            return _invalid(f"cursor {raw_cursor!r} is not a cursor this warehouse gave")
+    return since, limit, after
 
 
 def _paging(request: ApiRequest) -> tuple[int, int] | ApiResponse:

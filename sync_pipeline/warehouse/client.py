@@ -94,19 +94,8 @@ class WarehouseClient:
 
     def items_changed(self, updated_since: datetime | None) -> list[dict]:
         """The items whose stock changed since `updated_since` (inclusive; every item when None), each with the
-        warehouse's `updated_at`, oldest change first, by the warehouse's cursor; the newest version of each."""
-        params: dict = {"limit": PAGE_SIZE}
-        if updated_since is not None:
-            params["updated_since"] = updated_since.astimezone(timezone.utc).isoformat(timespec="microseconds")
-        found: dict[str, dict] = {}
-        while True:
-            body = self.http.request("GET", f"{self.base}/items", endpoint="items?updated_since", params=params).json()
-            for item in body["items"]:
-                found.pop(item["sku"], None)
-                found[item["sku"]] = item
-            if not body.get("next_cursor"):
-                return list(found.values())
-            params = {**params, "cursor": body["next_cursor"]}
+        warehouse's `updated_at`, oldest change first; the newest version of each."""
+        return self._changes("items", "items?updated_since", "sku", updated_since, {})
 
     def ship_methods(self) -> dict[str, dict]:
         """Ship codes with their carrier and whether it delivers to PO boxes."""
@@ -137,19 +126,23 @@ class WarehouseClient:
         return found
 
     def shipments(self, updated_since: datetime | None = None, channel: str | None = None) -> list[dict]:
-        """Every package (shipment) changed since `updated_since` (inclusive), oldest change first, paged by the
-        warehouse's cursor. A corrected number comes back as a change of the same shipment_id."""
-        params = {"limit": PAGE_SIZE}
+        """Every package (shipment) changed since `updated_since` (inclusive), oldest change first. A corrected
+        number comes back as a change of the same shipment_id."""
+        return self._changes("shipments", "shipments", "shipment_id", updated_since,
+                             {"channel": channel} if channel is not None else {})
+
+    def _changes(self, path: str, endpoint: str, key: str, updated_since: datetime | None, params: dict) -> list[dict]:
+        """A list paged by the warehouse's cursor, by `key`: a record that changed while paging comes again, and its
+        newest version wins, in the place of its newest change."""
+        params = {**params, "limit": PAGE_SIZE}
         if updated_since is not None:
             params["updated_since"] = updated_since.astimezone(timezone.utc).isoformat(timespec="microseconds")
-        if channel is not None:
-            params["channel"] = channel
-        found: dict[str, dict] = {}  # by shipment id: one corrected while paging comes again, and the last one wins
+        found: dict[str, dict] = {}
         while True:
-            body = self.http.request("GET", f"{self.base}/shipments", endpoint="shipments", params=params).json()
-            for shipment in body["shipments"]:
-                found.pop(shipment["shipment_id"], None)
-                found[shipment["shipment_id"]] = shipment
+            body = self.http.request("GET", f"{self.base}/{path}", endpoint=endpoint, params=params).json()
+            for record in body[path]:
+                found.pop(record[key], None)
+                found[record[key]] = record
             if not body.get("next_cursor"):
                 return list(found.values())
             params = {**params, "cursor": body["next_cursor"]}

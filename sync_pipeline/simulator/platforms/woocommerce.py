@@ -224,7 +224,8 @@ class WooCommerce(Platform):
             return None, None
         return bounds.get("after"), bounds.get("before")
 
-    def list_orders(self, request: ApiRequest) -> ApiResponse:
+    def _list_params(self, request: ApiRequest) -> tuple[int, int, str, str] | ApiResponse:
+        """page, per_page, order and orderby of a WP REST collection (orders, products), or the 400 naming the bad one."""
         numbers = {}
         for name, default, high in (("page", 1, None), ("per_page", 10, 100)):
             text = request.param(name, str(default))
@@ -232,12 +233,18 @@ class WooCommerce(Platform):
                 limit = f"between 1 (inclusive) and {high} (inclusive)" if high else "at least 1"
                 return self._invalid(name, f"{name} must be {limit}.")
             numbers[name] = int(text)
-        page, per_page = numbers["page"], numbers["per_page"]
         order, orderby = request.param("order", "desc"), request.param("orderby", "date")
         if order not in ("asc", "desc"):
             return self._invalid("order", "order is not one of asc and desc.")
         if orderby not in ("date", "id"):
             return self._invalid("orderby", "orderby is not one of date and id.")
+        return numbers["page"], numbers["per_page"], order, orderby
+
+    def list_orders(self, request: ApiRequest) -> ApiResponse:
+        listing = self._list_params(request)
+        if isinstance(listing, ApiResponse):
+            return listing
+        page, per_page, order, orderby = listing
         statuses = request.values("status") or ["any"]
         for status in statuses:
             if status not in STATUSES:
@@ -478,19 +485,10 @@ class WooCommerce(Platform):
         return ApiResponse(200, self._product(self.listings.read(listing["listing_id"])))
 
     def list_products(self, request: ApiRequest) -> ApiResponse:
-        numbers = {}
-        for name, default, high in (("page", 1, None), ("per_page", 10, 100)):
-            text = request.param(name, str(default))
-            if not text.isdigit() or int(text) < 1 or (high and int(text) > high):
-                limit = f"between 1 (inclusive) and {high} (inclusive)" if high else "at least 1"
-                return self._invalid(name, f"{name} must be {limit}.")
-            numbers[name] = int(text)
-        page, per_page = numbers["page"], numbers["per_page"]
-        order, orderby = request.param("order", "desc"), request.param("orderby", "date")
-        if order not in ("asc", "desc"):
-            return self._invalid("order", "order is not one of asc and desc.")
-        if orderby not in ("date", "id"):
-            return self._invalid("orderby", "orderby is not one of date and id.")
+        listing = self._list_params(request)
+        if isinstance(listing, ApiResponse):
+            return listing
+        page, per_page, order, orderby = listing
         status = request.param("status", "any")
         if status not in PRODUCT_STATUSES:
             return self._invalid("status", f"status is not one of {', '.join(PRODUCT_STATUSES)}.")
