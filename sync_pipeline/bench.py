@@ -3,7 +3,9 @@ tripping it, and how fast it lands orders when nothing limits it. `transform`: m
 parsing alone. `submit`: orders accepted per second by the simulated warehouse, with and without lost replies, and
 exactly-once under SIGKILLs of the submitting process, against a warehouse that refuses a repeated reference and one
 that stores it again, counted from the simulator's own records. `tracking`: packages pushed per second per platform
-under its simulated rate limit, and duplicate fulfillments with lost replies, counted from the simulated channels."""
+under its simulated rate limit, and duplicate fulfillments with lost replies, counted from the simulated channels.
+`inventory`: per platform, a full first stock sync of 20,000 listings and resyncs after 1% of the stock moved (writing
+only what moved, and reading every listing first), against the floor the platform's limits allow."""
 
 from __future__ import annotations
 
@@ -245,18 +247,23 @@ def _submit_scenario(orders: int, duplicate_references: str, faults: dict) -> Sc
     })
 
 
-def _submit_setup(workdir: Path, scenario: Scenario, simulator: Simulator, label: str, warehouse: dict):
-    """channels.yaml for the simulator, the credentials in the environment, and definitions on a fresh database."""
-    name = scenario.channels[0].name
-    path, config = scenario_channels_file(
-        scenario, simulator.url, overrides={name: {"page_size": 100}, scenario.warehouse.name: warehouse},
-        directory=workdir / f"config-{label}",
-    )
+def _definitions(workdir: Path, scenario: Scenario, simulator: Simulator, overrides: dict, label: str):
+    """channels.yaml for the simulator (with these overrides by channel or warehouse name), the credentials in the
+    environment, and definitions on a fresh SQLite database: (channels.yaml, database URL, definitions)."""
+    path, config = scenario_channels_file(scenario, simulator.url, overrides=overrides,
+                                          directory=workdir / f"config-{label}")
     export_credentials(simulator, config)
-    database_url = f"sqlite:///{workdir / f'submit-{label}.db'}"
+    database_url = f"sqlite:///{workdir / f'{label}.db'}"
     definitions = build_definitions(
         config, ChannelsResource(config_path=str(path), simulator_url=simulator.url), DatabaseResource(url=database_url)
     )
+    return path, database_url, definitions
+
+
+def _submit_setup(workdir: Path, scenario: Scenario, simulator: Simulator, label: str, warehouse: dict):
+    name = scenario.channels[0].name
+    path, database_url, definitions = _definitions(
+        workdir, scenario, simulator, {name: {"page_size": 100}, scenario.warehouse.name: warehouse}, f"submit-{label}")
     return path, database_url, definitions, partition_key(name, scenario.start_date)
 
 
@@ -428,11 +435,8 @@ def _tracking(workdir: Path, channel_type: str, bucket_key: str | None, counted_
     if limit is not None:  # the client's model of the limit at the simulator's speed
         overrides["rate_limit"] = {"per_second": limit.per_second * TRACKING_SPEED, "burst": limit.burst}
     with Simulator(scenario).start() as simulator:
-        path, config = scenario_channels_file(scenario, simulator.url, overrides={name: overrides},
-                                              directory=workdir / f"config-{channel_type}-{lost_reply}")
-        export_credentials(simulator, config)
-        definitions = build_definitions(config, ChannelsResource(config_path=str(path), simulator_url=simulator.url),
-                                        DatabaseResource(url=f"sqlite:///{workdir / f'tracking-{channel_type}-{lost_reply}.db'}"))
+        _, _, definitions = _definitions(workdir, scenario, simulator, {name: overrides},
+                                         f"tracking-{channel_type}-{lost_reply}")
         instance = dg.DagsterInstance.ephemeral()
         definitions.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, partition_key=partition_key(name, scenario.start_date),
@@ -480,5 +484,126 @@ def run_tracking_benchmark(lost_reply: float = 0.2) -> dict:
         "not_pushed_with_lost_replies": sum(f["lost_replies"]["shipped_packages"] - f["lost_replies"]["pushed"]
                                             for f in per_platform.values()),
         "lost_reply_share": lost_reply,
+        "platforms": per_platform,
+    }
+
+
+# Inventory: (channel type, the speed it runs at, its limited calls: (the simulator's rate-limit key, method or None
+# for any, path part)). Each limited platform runs at a speed that puts its limit near 200 requests/s, so the
+# limit, not this machine, is what binds, and the run stays short; each floor is also given at the real limit.
+INVENTORY_SKUS = 20_000
+INVENTORY_CHANGED_SHARE = 0.01
+INVENTORY_PLATFORMS = [
+    ("shopify", 100.0, [("shopify", None, "/admin/api/"), ("shopify_graphql", "POST", "graphql.json")]),
+    ("woocommerce", 1.0, []),
+    ("amazon", 40.0, [("amazon_listings", "GET", "/listings/"), ("amazon_listings", "PATCH", "/listings/")]),
+    ("bigcommerce", 40.0, [("bigcommerce", None, "")]),
+    ("ebay", 1.0, []),  # eBay's limits are calls per day, not simulated
+    ("takealot", 200.0, [("takealot", None, "")]),
+]
+
+
+def _inventory_scenario(channel_type: str, skus: int, speed: float) -> Scenario:
+    from sync_pipeline.simulator.orders import CATALOGUE_SIZE
+
+    return Scenario.from_dict({
+        "seed": 11, "start_date": (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat(), "days": 1,
+        "speed": speed, "faults": {}, "anomalies": {},
+        "channels": [{"name": f"bench-{channel_type}", "type": channel_type, "orders_per_day": 0,
+                      "extra_listings": max(0, skus - CATALOGUE_SIZE)}],
+    })
+
+
+def _floor(calls: list[dict], scenario: Scenario, limited: list[tuple[str, str | None, str]]) -> float | None:
+    """The fewest seconds these calls can take under the platform's limits: per limited bucket, the calls past its
+    burst at its rate (reads and writes come one after the other, so the buckets' floors add up)."""
+    if not limited:
+        return None
+    floor = 0.0
+    for key, method, part in limited:
+        limit = scenario.rate_limits.get(key)
+        if limit is None:
+            continue
+        counted = sum(1 for r in calls if part in r["path"] and (method is None or r["method"] == method)
+                      and not (key == "shopify" and "graphql" in r["path"]))
+        floor += max(0, counted - limit.burst) / (limit.per_second * scenario.speed)
+    return floor
+
+
+def _inventory_run(definitions: dg.Definitions, instance, simulator: Simulator, scenario: Scenario,
+                   limited: list, read_listings: bool) -> dict:
+    """One timed inventory_sync run of the channel: what it wrote, its calls, and the floor the limits allow."""
+    from sync_pipeline.inventory.schedules import CHANGES_ONLY
+
+    name = scenario.channels[0].name
+    simulator.clear_requests()
+    began = time.perf_counter()
+    result = definitions.resolve_job_def("inventory_sync").execute_in_process(
+        instance=instance, partition_key=name, raise_on_error=False, run_config={} if read_listings else CHANGES_ONLY)
+    elapsed = time.perf_counter() - began
+    calls = [r for r in simulator.requests if r["channel"] == name]
+    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata if result.success else {}
+    written = metadata["status_PUSHED"].value if "status_PUSHED" in metadata else 0
+    floor = _floor(calls, scenario, limited)
+    return {
+        "run": "SUCCESS" if result.success else "FAILURE", "read_listings": read_listings,
+        "listings_written": written, "api_calls": len(calls), "seconds": round(elapsed, 3),
+        "api_calls_per_listing": round(len(calls) / written, 3) if written else None,
+        "listings_written_per_s": round(written / elapsed, 1) if elapsed else None,
+        "floor_seconds": round(floor, 3) if floor is not None else None,
+        "rate_limit_utilization": round(floor / elapsed, 3) if floor is not None and elapsed else None,
+        # What the same calls need at the platform's real limits (the simulator runs `speed` times faster).
+        "floor_seconds_at_real_limits": round(floor * scenario.speed, 1) if floor is not None else None,
+    }
+
+
+def _move_stock(simulator: Simulator, share: float, rng: random.Random) -> int:
+    items = simulator.warehouse.items()
+    for item in rng.sample(items, max(1, round(len(items) * share))):
+        simulator.warehouse.put_item({"sku": item["sku"], "good": item["good"] + rng.randint(1, 20)})
+    return max(1, round(len(items) * share))
+
+
+def _inventory(workdir: Path, channel_type: str, speed: float, limited: list, skus: int, changed_share: float) -> dict:
+    """A full first sync; `changed_share` of the stock moves and a run writes what moved (as the stock sensor's
+    runs do); as much moves again and a run reads every listing first (as the schedule's do). In sync is counted
+    from the simulated channel's records against the simulated warehouse's."""
+    scenario = _inventory_scenario(channel_type, skus, speed)
+    name = scenario.channels[0].name
+    overrides: dict = {"inventory_sync": True}
+    main = scenario.rate_limits.get(limited[0][0]) if limited else None
+    if main is not None:  # the client's model of the limit at the simulator's speed
+        overrides["rate_limit"] = {"per_second": main.per_second * speed, "burst": main.burst}
+    rng = random.Random(7)
+    with Simulator(scenario).start() as simulator:
+        _, _, definitions = _definitions(workdir, scenario, simulator, {name: overrides}, f"inventory-{channel_type}")
+        instance = dg.DagsterInstance.ephemeral()
+        figures: dict = {"first_sync": _inventory_run(definitions, instance, simulator, scenario, limited, True)}
+        for label, read_listings in (("resync_changes_only", False), ("resync_reading_listings", True)):
+            if main is not None:  # let the buckets fill again, as between two runs
+                time.sleep(main.burst / (main.per_second * speed))
+            moved = _move_stock(simulator, changed_share, rng)
+            figures[label] = {"items_moved": moved,
+                              **_inventory_run(definitions, instance, simulator, scenario, limited, read_listings)}
+        listings = [listing for listing in simulator.listings(name) if not listing.get("deleted")]
+        free = {i["sku"]: max(0, i["good"] - i["allocated"]) for i in simulator.warehouse.items()}
+    return {"listings": len(listings), "in_sync": sum(1 for listing in listings
+                                                      if listing["quantity"] == free.get(listing["warehouse_sku"])),
+            "speed": speed, **figures}
+
+
+def run_inventory_benchmark(skus: int = INVENTORY_SKUS, changed_share: float = INVENTORY_CHANGED_SHARE,
+                            platforms: list[str] | None = None) -> dict:
+    """Per platform, `skus` listings: a full first sync and two resyncs after `changed_share` of the warehouse's
+    stock moved, timed, with the calls each made and the floor the platform's limits allow."""
+    per_platform = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for channel_type, speed, limited in INVENTORY_PLATFORMS:
+            if platforms is None or channel_type in platforms:
+                per_platform[channel_type] = _inventory(Path(workdir), channel_type, speed, limited, skus, changed_share)
+    return {
+        "skus": skus, "changed_share": changed_share,
+        "in_sync": sum(f["in_sync"] for f in per_platform.values()),
+        "listings": sum(f["listings"] for f in per_platform.values()),
         "platforms": per_platform,
     }

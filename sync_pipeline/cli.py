@@ -118,6 +118,22 @@ def cmd_check_connection(args) -> int:
     return 0
 
 
+def cmd_health(args) -> int:
+    from sync_pipeline.db.engine import database_url, get_engine
+    from sync_pipeline.operations.health import HEALTHY, check_health, print_health
+
+    rows = check_health(get_engine(database_url()), load_config())
+    if args.json:
+        print(json.dumps([_jsonable(row) for row in rows]))
+    else:
+        print_health(rows)
+    return 0 if all(row["status"] in (HEALTHY, "DISABLED") for row in rows) else 1
+
+
+def _jsonable(row: dict) -> dict:
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
+
+
 def cmd_why(args) -> int:
     from sync_pipeline.db.engine import database_url, get_engine
     from sync_pipeline.orders.why import OrderNotFound, explain
@@ -149,13 +165,15 @@ def cmd_reimport(args) -> int:
 def cmd_bench(args) -> int:
     from sync_pipeline.bench import (
         run_ingest_benchmark,
+        run_inventory_benchmark,
         run_submit_benchmark,
         run_tracking_benchmark,
         run_transform_benchmark,
     )
 
     run = {"ingest": run_ingest_benchmark, "transform": run_transform_benchmark, "submit": run_submit_benchmark,
-           "tracking": run_tracking_benchmark}
+           "tracking": run_tracking_benchmark,
+           "inventory": lambda: run_inventory_benchmark(args.skus, platforms=args.platform or None)}
     figures = run[args.which]()
     print(json.dumps(figures) if args.json else "\n".join(f"{k}: {v}" for k, v in figures.items()))
     return 0
@@ -182,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("channel")
     check.set_defaults(func=cmd_check_connection)
 
+    health = commands.add_parser("health", help="every channel's and flow's health, with what to do when not healthy")
+    health.add_argument("--json", action="store_true", help="one JSON list of rows, for scripts")
+    health.set_defaults(func=cmd_health)
+
     why = commands.add_parser("why", help="where an order is, its errors with their fixes, and its raw payload")
     why.add_argument("order", help="an order id (channel:external id), or a channel followed by ID")
     why.add_argument("id", nargs="?", help="external order id or order number, when ORDER is a channel")
@@ -193,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     again.set_defaults(func=cmd_reimport)
 
     bench = commands.add_parser("bench", help="benchmarks that print their figures")
-    bench.add_argument("which", choices=["ingest", "transform", "submit", "tracking"])
+    bench.add_argument("which", choices=["ingest", "transform", "submit", "tracking", "inventory"])
     bench.add_argument("--json", action="store_true", help="one JSON object")
+    bench.add_argument("--skus", type=int, default=20_000, help="inventory: listings per platform (default 20,000)")
+    bench.add_argument("--platform", action="append", help="inventory: only this platform (repeatable)")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Who answers for every asset, as the UI shows it (a Dagster owner: a team or an email).
+ASSET_OWNERS = ["team:order-sync"]
 DATA_DIR = Path(os.environ.get("SYNC_DATA_DIR", PROJECT_ROOT / "data"))
 CHANNEL_NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 ChannelType = Literal["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]

@@ -17,6 +17,18 @@ from sync_pipeline.inventory.inventory_assets import (
     channel_partitions,
 )
 from sync_pipeline.inventory.schedules import build_inventory_schedules, build_stock_sensor
+from sync_pipeline.operations.completeness_assets import (
+    build_completeness_schedule,
+    build_completeness_sensor,
+    build_order_completeness,
+)
+from sync_pipeline.operations.health_assets import build_channel_health, build_health_checks, build_health_schedule
+from sync_pipeline.operations.reconcile_assets import (
+    build_reconciliation_assets,
+    build_reconciliation_checks,
+    build_reconciliation_job,
+    build_reconciliation_schedule,
+)
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_continuation_sensor, build_order_sync_schedules
@@ -45,19 +57,30 @@ def build_definitions(
     inventory_snapshots = build_inventory_snapshots()
     inventory_pushes = build_inventory_pushes(channel_partitions(config))
     inventory_sync = dg.define_asset_job("inventory_sync", selection=[inventory_pushes])
+    order_completeness = build_order_completeness(partitions)
+    completeness_check = dg.define_asset_job("completeness_check", selection=[order_completeness])
+    reconciliation_assets = build_reconciliation_assets()
+    reconciliation = build_reconciliation_job(reconciliation_assets)
+    channel_health = build_channel_health()
+    health_check = dg.define_asset_job("health_check", selection=[channel_health])
     poll_seconds = config.warehouse.shipments_poll_seconds if config.warehouse else 60
     return dg.Definitions(
-        assets=[raw_orders, normalized_orders, fulfilment_orders, tracking_updates, inventory_snapshots, inventory_pushes],
-        jobs=[order_sync, fulfilment_retry, tracking_sync, inventory_sync],
+        assets=[raw_orders, normalized_orders, fulfilment_orders, tracking_updates, inventory_snapshots, inventory_pushes,
+                order_completeness, *reconciliation_assets, channel_health],
+        asset_checks=[*build_reconciliation_checks(), build_health_checks(config)],
+        jobs=[order_sync, fulfilment_retry, tracking_sync, inventory_sync, completeness_check, reconciliation,
+              health_check],
         schedules=[
             *build_order_sync_schedules(config.channels, order_sync), build_fulfilment_retry_schedule(fulfilment_retry),
             build_tracking_retry_schedule(tracking_sync, [c.name for c in config.channels]),
-            *build_inventory_schedules(config.channels, inventory_sync),
+            *build_inventory_schedules(config.channels, inventory_sync), build_health_schedule(health_check),
+            build_completeness_schedule(completeness_check, [c.name for c in config.channels if c.order_sync]),
+            build_reconciliation_schedule(reconciliation),
         ],
         sensors=[
             build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),
             build_shipments_sensor(tracking_sync, poll_seconds), build_stock_sensor(inventory_sync, poll_seconds),
-            build_carrier_map_sensor(tracking_sync),
+            build_carrier_map_sensor(tracking_sync), build_completeness_sensor(order_sync),
         ],
         resources={
             "database": database or DatabaseResource(),

@@ -4,8 +4,12 @@ per channel."""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import textwrap
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +30,7 @@ from sync_pipeline.config import (
 from sync_pipeline.db.engine import database_url, get_engine
 from sync_pipeline.db.tables import (
     api_calls,
+    channel_health,
     fulfilment_orders,
     inventory_drift,
     inventory_pushes,
@@ -36,6 +41,7 @@ from sync_pipeline.db.tables import (
 )
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.inventory.stock import promised_units
+from sync_pipeline.operations.attempts import FLOWS
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
 from sync_pipeline.simulator.platforms.amazon import seller_id_for
@@ -68,6 +74,7 @@ class ChannelSummary:
     tracking_by_status: dict[str, int] = field(default_factory=dict)  # tracking_updates rows by status
     # listings, in_sync (from the simulator's records), drift_found, inventory_by_status (from our tables)
     inventory: dict = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)  # channel_health status by flow, after the demo's runs
 
 
 def scenario_channels_file(
@@ -133,7 +140,7 @@ class Demo:
                            "fulfilment": dict(sorted(s.fulfilment_errors_by_code.items()))},
                 "at_3pl": s.warehouse_orders, "duplicate_references": s.duplicate_references,
                 **s.tracking, "tracking_by_status": dict(sorted(s.tracking_by_status.items())), **s.inventory,
-                "error": s.error,
+                "health": {flow: s.health[flow] for flow in FLOWS if flow in s.health}, "error": s.error,
             }
         return {"channels": channels, "warehouse": self.warehouse}
 
@@ -149,7 +156,12 @@ def next_warehouse_numbers() -> tuple[int, int]:
         return after(fulfilment_orders.c.warehouse_order_id), after(tracking_updates.c.shipment_id)
 
 
-def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
+def say(message: str) -> None:
+    """The demo's progress, on stderr (stdout holds only the summary, or the JSON)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[str], None] = say) -> Demo:
     # The channels file lives as long as the demo, in a folder of its own: two demos at once never share one.
     with Simulator(scenario, first_warehouse_numbers=next_warehouse_numbers()).start() as simulator, \
             tempfile.TemporaryDirectory(prefix="demo-") as folder:
@@ -162,6 +174,7 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
         summaries = []
         for channel in config.channels:
             # One run per channel over the whole date range: what a single-run backfill launches.
+            started = time.perf_counter()
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
@@ -178,10 +191,13 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
             at_warehouse = Counter(order["channel"] for order in simulator.warehouse.orders() if order["status"] != "cancelled")
             twice = Counter(ref.split(":", 1)[0] for ref, r in simulator.warehouse.references().items() if len(r["orders"]) > 1)
             summaries.append(_summary(channel.name, channel.type, first, last, result, at_warehouse, twice))
+            progress(f"orders   {channel.name} {first}..{last}: {'SUCCESS' if result.success else 'FAILURE'} "
+                     f"({time.perf_counter() - started:.1f} s)")
         # Tracking: the packages the 3PL shipped meanwhile, pushed to each channel. Two passes, as two sensor ticks
         # would run: the second pushes the numbers the 3PL corrected after the first read them (S34).
         tracking_job = definitions.resolve_job_def("tracking_sync")
-        for _ in range(2):
+        for number in (1, 2):
+            progress(f"tracking pass {number} of 2, every channel")
             for channel in config.channels:
                 tracking_job.execute_in_process(
                     instance=instance, raise_on_error=False,
@@ -196,11 +212,21 @@ def run_demo(scenario: Scenario, full_resync: bool = False) -> Demo:
         # Stock: one inventory run per channel; each is counted before the next one's read moves the stock again.
         inventory_job = definitions.resolve_job_def("inventory_sync")
         for channel, summary in zip(config.channels, summaries):
+            progress(f"stock    {channel.name}")
             inventory_job.execute_in_process(
                 instance=instance, raise_on_error=False, partition_key=channel.name,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             summary.inventory = channel_inventory_figures(simulator, channel, config)
+        # Health: judged once every flow has run, as the health schedule would.
+        progress("health   every channel and flow")
+        definitions.resolve_job_def("health_check").execute_in_process(
+            instance=instance, raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        with get_engine(database_url()).connect() as connection:
+            for row in connection.execute(sa.select(channel_health.c.channel, channel_health.c.flow, channel_health.c.status)):
+                for summary in summaries:
+                    if summary.channel == row.channel:
+                        summary.health[row.flow] = row.status
         records = simulator.warehouse.references().values()
         warehouse = {
             "name": scenario.warehouse.name, "duplicate_references_setting": scenario.warehouse.duplicate_references,
@@ -324,24 +350,35 @@ def _summary(
     )
 
 
+SUMMARY_COLUMNS = (  # (header, width): the table fits a 100-column terminal; LEGEND says what each one counts
+    ("channel", 18), ("run", 8), ("orders", 7), ("norm", 6), ("filt", 6), ("quar", 6), ("acc", 6), ("stop", 6),
+    ("held", 6), ("man", 5), ("canc", 5), ("3PL", 5), ("ship", 6), ("trk", 6),
+)
+LEGEND = ("orders landed; norm(alized), filt(ered), quar(antined); fulfilment: acc(epted), stop(ped: IMPORT_ERROR), "
+          "held, man(ual), canc(elled); 3PL: live warehouse orders this demo's simulated 3PL holds (a rerun sends "
+          "nothing twice, so 0); ship(ped packages), tr(ac)k(ing on the channel)")
+
+
 def format_summary(summaries: list[ChannelSummary]) -> str:
-    header = (
-        f"{'channel':<18}{'type':<13}{'days':<24}{'run':<9}{'orders':>7}{'versions':>9}{'api calls':>10}{'429s':>6}"
-        f"{'normalized':>11}{'filtered':>9}{'quarantined':>12}{'accepted':>9}{'stopped':>8}{'held':>6}{'manual':>7}"
-        f"{'cancelled':>10}{'at 3PL':>7}{'shipped':>8}{'tracked':>8}"
-    )
+    header = "".join(f"{name:<{width}}" if i < 2 else f"{name:>{width}}"
+                     for i, (name, width) in enumerate(SUMMARY_COLUMNS))
     lines = [header, "-" * len(header)]
     for s in summaries:
         status = s.fulfilment_by_status
-        lines.append(
-            f"{s.channel:<18}{s.type:<13}{s.days:<24}{s.run_status:<9}{s.orders:>7}{s.payload_versions:>9}"
-            f"{s.api_calls:>10}{s.http_429:>6}{s.normalized:>11}{s.filtered:>9}{sum(s.quarantined_by_code.values()):>12}"
-            f"{status.get('ACCEPTED', 0):>9}{status.get('IMPORT_ERROR', 0):>8}{status.get('HELD', 0):>6}"
-            f"{status.get('MANUAL', 0):>7}{status.get('CANCELLED', 0):>10}{s.warehouse_orders:>7}"
-            f"{s.tracking.get('shipped_packages', 0):>8}{s.tracking.get('tracking_on_channel', 0):>8}"
-        )
+        values = [s.channel, s.run_status, s.orders, s.normalized, s.filtered, sum(s.quarantined_by_code.values()),
+                  status.get("ACCEPTED", 0), status.get("IMPORT_ERROR", 0), status.get("HELD", 0),
+                  status.get("MANUAL", 0), status.get("CANCELLED", 0), s.warehouse_orders,
+                  s.tracking.get("shipped_packages", 0), s.tracking.get("tracking_on_channel", 0)]
+        lines.append("".join(f"{value:<{width}}" if i < 2 else f"{value:>{width}}"
+                             for i, (value, (_, width)) in enumerate(zip(values, SUMMARY_COLUMNS))))
+        lines.append(f"    {s.type}, {s.days}: {s.payload_versions} payload versions, {s.api_calls} API calls, "
+                     f"{s.http_429} answered 429")
         if s.tracking_by_status:
             lines.append("    tracking: " + ", ".join(f"{k} {v}" for k, v in sorted(s.tracking_by_status.items())))
+        if s.health:
+            lines.append("    health: " + ", ".join(f"{flow} {s.health[flow]}" for flow in FLOWS if flow in s.health)
+                         + ("" if set(s.health.values()) <= {"HEALTHY", "DISABLED"} else
+                            "  (`sync-pipeline health` says what to do)"))
         if s.inventory.get("inventory_by_status"):
             lines.append(f"    stock: {s.inventory['in_sync']} of {s.inventory['listings']} listings in sync, drift found "
                          f"{s.inventory['drift_found']}; " + ", ".join(
@@ -352,5 +389,5 @@ def format_summary(summaries: list[ChannelSummary]) -> str:
                 lines.append(f"    {stage} {code}: {count}, e.g. {order}: {message}")
         if s.error:
             lines.append(f"    ! {s.error}")
-    lines.append("where any order is, and why: sync-pipeline why <channel> <order id>")
+    lines += ["", textwrap.fill(LEGEND, 100), "where any order is, and why: sync-pipeline why <channel> <order id>"]
     return "\n".join(lines)

@@ -44,3 +44,9 @@ def dates_by_channel(context: dg.AssetExecutionContext) -> dict[str, list[date]]
         dims = partitions_def.get_partition_key_from_str(str(key)).keys_by_dimension
         by_channel[dims["channel"]].add(date.fromisoformat(dims["date"]))
     return {channel: sorted(days) for channel, days in sorted(by_channel.items())}
+
+
+def judged(by_channel: dict[str, list[date]]) -> dict[str, str]:
+    """Check metadata naming the channels and days a run judged (dates_by_channel's rectangle)."""
+    return {"channels": ", ".join(by_channel), "days": ", ".join(
+        f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0]) for days in by_channel.values())}

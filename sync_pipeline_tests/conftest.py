@@ -21,6 +21,7 @@ from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.db.tables import api_calls, raw_orders
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.demo import scenario_channels_file
+from sync_pipeline.inventory.schedules import CHANGES_ONLY
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
 
@@ -136,10 +137,12 @@ class Harness:
         tags = {RANGE_START_TAG: str(partition_key(channel, first)), RANGE_END_TAG: str(partition_key(channel, last))}
         return job.execute_in_process(instance=self.instance, tags=tags, raise_on_error=raise_on_error)
 
-    def push_stock(self, channel: str, *, raise_on_error=True):
-        """One inventory_sync run for the channel (its partition)."""
+    def push_stock(self, channel: str, *, read_listings=True, raise_on_error=True):
+        """One inventory_sync run for the channel (its partition): reading every listing, as the schedule does, or
+        (read_listings=False) writing what moved from what is known, as the stock sensor's runs do."""
         job = self.definitions().resolve_job_def("inventory_sync")
-        return job.execute_in_process(instance=self.instance, partition_key=channel, raise_on_error=raise_on_error)
+        return job.execute_in_process(instance=self.instance, partition_key=channel, raise_on_error=raise_on_error,
+                                      run_config={} if read_listings else CHANGES_ONLY)
 
     def continue_failed_run(self, result) -> list:
         """What the daemon does after a run fails: evaluate `order_sync_continue` on it and run what it requests."""

@@ -78,3 +78,23 @@ def test_each_syncing_channel_has_a_schedule_for_today_and_yesterday():
     )
     requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["shopify-demo|2026-11-19", "shopify-demo|2026-11-20"]
+
+
+def test_channel_health_spec_and_every_asset_sensor_and_schedule_is_described_and_owned():
+    definitions = defs()
+    assets_def = definitions.resolve_assets_def("channel_health")
+    assert assets_def.specs_by_key[dg.AssetKey("channel_health")].group_name == "operations"
+    graph = definitions.resolve_asset_graph()
+    checks = {key.name for key in graph.asset_check_keys if key.asset_key == dg.AssetKey("channel_health")}
+    assert checks == {f"{c.replace('-', '_')}_healthy" for c in (
+        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo", "bigcommerce-demo", "ebay-demo")}
+    health_check = definitions.resolve_job_def("health_check")
+    assert {key.to_user_string() for key in health_check.asset_layer.executable_asset_keys} == {"channel_health"}
+    schedule = definitions.get_schedule_def("channel_health_every_5_minutes")
+    assert schedule.cron_schedule == "*/5 * * * *" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == ["team:order-sync"] and node.description and node.group_name, key
+    for definition in [*definitions.schedules, *definitions.sensors]:
+        assert definition.description, definition.name
+    assert definitions.get_sensor_def("inventory_stock_moved").job_name == "inventory_sync"

@@ -39,12 +39,19 @@ def test_demo_lands_orders_for_all_six_channel_types_and_can_run_again(tmp_path,
             assert sum(by_status.values()) <= s.inventory["listings"]
         else:
             assert by_status == {}, s.channel
+    for s in summaries:  # judged after every flow ran: nothing stale, refused or failing
+        assert s.health["orders"] == "HEALTHY", (s.channel, s.health)
+        # The scenario's S33 share: pushes refused for a missing scope make tracking PERMISSION_DENIED, with its fix.
+        expected = "DISABLED" if s.type == "takealot" else \
+            "PERMISSION_DENIED" if s.tracking_by_status.get("PERMISSION_DENIED") else "HEALTHY"
+        assert s.health["tracking"] == expected, (s.channel, s.health, s.tracking_by_status)
+        assert s.health["inventory"] == ("HEALTHY" if s.channel in syncing else "DISABLED"), (s.channel, s.health)
     again = run_demo(default_scenario(days=2)).channels
     assert [s.payload_versions for s in again] == [s.payload_versions for s in summaries]
     assert [s.warehouse_orders for s in again] == [0] * 6, "a rerun sends nothing already accepted"
     instance = dg.DagsterInstance.get()
-    # Per demo: one order run per channel, then two tracking runs and one inventory run per channel.
-    assert len(instance.get_runs()) == 2 * (6 + 12 + 6), "every demo run is recorded for the UI"
+    # Per demo: one order run per channel, two tracking runs and one inventory run per channel, one health run.
+    assert len(instance.get_runs()) == 2 * (6 + 12 + 6 + 1), "every demo run is recorded for the UI"
     evaluations = [
         record.event_log_entry.dagster_event.event_specific_data
         for run in instance.get_runs()
@@ -60,18 +67,23 @@ def test_demo_lands_orders_for_all_six_channel_types_and_can_run_again(tmp_path,
     assert "shopify-demo" in output and "takealot-demo" in output and "bigcommerce-demo" in output and "ebay-demo" in output
 
 
+def demo_scenario(tmp_path, monkeypatch, channels: list[tuple[str, str, int]], **more):
+    """A scenario file of two days ending today for `demo --scenario`, on a database and DAGSTER_HOME of the test's."""
+    monkeypatch.setenv("SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump({
+        "seed": 4, "start_date": (date.today() - timedelta(days=1)).isoformat(), "days": 2, "speed": 200,
+        "channels": [{"name": n, "type": t, "orders_per_day": k} for n, t, k in channels], **more,
+    }))
+    return path
+
+
 def test_demo_json_is_one_object_counted_from_the_simulator_and_takes_a_scenario(tmp_path, monkeypatch, capsys):
     """`demo --json --scenario FILE` against a warehouse that stores a repeated reference again: at_3pl and
     duplicate_references come from the simulator's own records, and nothing else is on stdout."""
-    monkeypatch.setenv("SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    scenario_file = tmp_path / "scenario.yaml"
-    scenario_file.write_text(yaml.safe_dump({
-        "seed": 4, "start_date": (date.today() - timedelta(days=1)).isoformat(), "days": 2, "speed": 200,
-        "channels": [{"name": "shopify-demo", "type": "shopify", "orders_per_day": 6},
-                     {"name": "woocommerce-demo", "type": "woocommerce", "orders_per_day": 6}],
-        "warehouse": {"duplicate_references": "accept", "preexisting_orders": 0.3},
-    }))
+    scenario_file = demo_scenario(tmp_path, monkeypatch, [("shopify-demo", "shopify", 6), ("woocommerce-demo", "woocommerce", 6)],
+                                  warehouse={"duplicate_references": "accept", "preexisting_orders": 0.3})
     assert main(["demo", "--json", "--scenario", str(scenario_file)]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert set(figures) == {"channels", "warehouse"} and set(figures["channels"]) == {"shopify-demo", "woocommerce-demo"}
@@ -87,3 +99,21 @@ def test_demo_json_is_one_object_counted_from_the_simulator_and_takes_a_scenario
     assert warehouse["duplicate_references_setting"] == "accept"
     assert warehouse["duplicate_references"] == 0 and warehouse["duplicate_posts"] == 0
     assert warehouse["orders"] >= sum(c["at_3pl"] for c in figures["channels"].values())
+
+
+def test_demo_with_one_channels_credentials_expired_shows_it_auth_failed_and_the_rest_healthy(tmp_path, monkeypatch,
+                                                                                            capsys):
+    """S01 end to end: `demo --json` and then `health --json` on the same database."""
+    scenario_file = demo_scenario(tmp_path, monkeypatch, [("shopify-demo", "shopify", 5), ("woo-demo", "woocommerce", 5),
+                                                          ("bigcommerce-demo", "bigcommerce", 5)],
+                                  faults={"expired_credentials": ["woo-demo"]})
+    assert main(["demo", "--json", "--scenario", str(scenario_file)]) == 1  # one channel's runs failed
+    figures = json.loads(capsys.readouterr().out)["channels"]
+    assert figures["woo-demo"]["health"]["orders"] == "AUTH_FAILED"
+    assert figures["shopify-demo"]["health"]["orders"] == figures["bigcommerce-demo"]["health"]["orders"] == "HEALTHY"
+    assert main(["health", "--json"]) == 1
+    rows = {(r["channel"], r["flow"]): r for r in json.loads(capsys.readouterr().out)}
+    woo = rows[("woo-demo", "orders")]
+    assert woo["status"] == "AUTH_FAILED" and "WOO" in woo["reason"]  # the variables to update
+    assert woo["reason"] == woo["last_error"] or woo["last_error"] in woo["reason"]
+    assert {rows[(c, "orders")]["status"] for c in ("shopify-demo", "bigcommerce-demo")} == {"HEALTHY"}

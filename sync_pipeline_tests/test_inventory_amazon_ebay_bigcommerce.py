@@ -24,7 +24,7 @@ from sync_pipeline.channels.inventory import (
     StockUpdate,
 )
 from sync_pipeline.simulator import Scenario
-from sync_pipeline_tests.conftest import TODAY
+from sync_pipeline_tests.conftest import TODAY, scenario
 
 ANOMALIES = {
     "listing_sku_case_mismatch": 0.08, "listing_deleted": 0.08, "listing_not_tracked": 0.08,
@@ -247,3 +247,17 @@ def test_amazon_needs_the_seller_id_option(harness_factory):
     channel.connector.config.options.pop("seller_id")
     with pytest.raises(ChannelRequestError, match="seller_id"):
         channel.push.listings()
+
+
+def test_amazon_listings_past_its_search_cap_are_read_by_sku_and_synced(harness_factory):
+    harness = harness_factory(scenario([("amz", "amazon", 0)], days=1, start=TODAY - timedelta(days=1),
+                                       extra_listings=1_050, speed=1000.0),
+                              overrides_in={"amz": {"inventory_sync": True}})
+    harness.push_stock("amz")
+    free = {i["sku"]: max(0, i["good"] - i["allocated"]) for i in harness.simulator.warehouse.items()}
+    live = harness.simulator.listings("amz")
+    assert len(live) > 1_000
+    assert all(l["quantity"] == free[l["warehouse_sku"]] for l in live)  # from the simulator's records
+    narrowed = [r for r in harness.simulator.requests if r["channel"] == "amz" and "identifiers" in r["query"]]
+    assert len(narrowed) == -(-(len(live) - 1_000) // 20)  # 20 SKUs a call, only for those past the cap
+    assert all(len(r["query"]["identifiers"].split(",")) <= 20 for r in narrowed)

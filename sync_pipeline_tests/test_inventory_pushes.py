@@ -175,3 +175,89 @@ def test_a_platform_without_a_stock_api_is_skipped_with_its_reason(harness_facto
     assert api_writes(harness, "tkl") == 0
     metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
     assert metadata["skipped_not_supported"].value == 1  # S37
+
+
+def channel_calls(harness, channel: str) -> list[dict]:
+    return [r for r in harness.simulator.requests if r["channel"] == channel]
+
+
+@pytest.mark.parametrize("channel_type", ["woocommerce", "ebay", "takealot"])
+def test_a_run_after_the_stock_moved_writes_only_what_moved_without_reading_the_channel(harness_factory, database_url,
+                                                                                     channel_type):
+    harness = harness_factory(scenario([("shop", channel_type, 0)], days=1, start=YESTERDAY, extra_listings=60),
+                              overrides_in=on("shop"), database_url=database_url)
+    harness.push_stock("shop")  # the first run reads every listing
+    moved = sorted(free_stock(harness))[:3]
+    for sku in moved:
+        item = next(i for i in harness.simulator.warehouse.items() if i["sku"] == sku)
+        harness.simulator.warehouse.put_item({"sku": sku, "good": item["good"] + 9})
+    harness.simulator.clear_requests()
+    before = len(harness.simulator._platform("shop").listings.history())
+    result = harness.push_stock("shop", read_listings=False)
+    calls = channel_calls(harness, "shop")
+    assert calls and all(r["method"] != "GET" for r in calls), [r["path"] for r in calls]  # nothing read
+    history = harness.simulator._platform("shop").listings.history()[before:]
+    assert sorted({e["listing_id"] for e in history if e["source"] == "api"}) == sorted(
+        l["listing_id"] for l in listings(harness, "shop") if l["warehouse_sku"] in moved)
+    free = free_stock(harness)
+    assert all(l["quantity"] == free[l["warehouse_sku"]] for l in listings(harness, "shop"))
+    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    assert metadata["listings_read"].value == 0 and metadata["status_PUSHED"].value == len(moved)
+    harness.simulator.clear_requests()
+    harness.push_stock("shop", read_listings=False)  # nothing moved since: no call at all
+    assert channel_calls(harness, "shop") == []
+
+
+def test_hand_changes_wait_for_the_scheduled_read_and_are_put_right_there(harness_factory):
+    harness = harness_factory(scenario([("shop", "woocommerce", 0)], days=1, start=YESTERDAY, extra_listings=20),
+                              overrides_in=on("shop"))
+    harness.push_stock("shop")
+    store = harness.simulator._platform("shop").listings
+    touched = store.all()[0]
+    store.update(touched["listing_id"], quantity=touched["quantity"] + 50)  # a person, on the channel (S40)
+    harness.push_stock("shop", read_listings=False)  # knows nothing of it: the channel is not read
+    assert store.read(touched["listing_id"])["quantity"] == touched["quantity"] + 50
+    harness.push_stock("shop")  # the scheduled run reads, finds it and writes the warehouse's figure back
+    assert store.read(touched["listing_id"])["quantity"] == free_stock(harness)[touched["warehouse_sku"]]
+    with get_engine(harness.database_url).connect() as connection:
+        drift = connection.execute(sa.select(inventory_drift)).all()
+    assert [(d.listing_id, d.found) for d in drift] == [(touched["listing_id"], touched["quantity"] + 50)]
+
+
+def test_a_channel_never_read_is_read_even_when_only_changes_are_asked(harness_factory):
+    harness = harness_factory(scenario([("shop", "woocommerce", 0)], days=1, start=YESTERDAY), overrides_in=on("shop"))
+    result = harness.push_stock("shop", read_listings=False)
+    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    assert metadata["listings_read"].value == metadata["listings"].value > 0
+    free = free_stock(harness)
+    assert all(l["quantity"] == free[l["warehouse_sku"]] for l in listings(harness, "shop"))
+
+
+def test_the_stock_sensor_asks_for_a_changes_only_run_of_each_inventory_channel_when_stock_moves(harness_factory):
+    import dagster as dg
+
+    from sync_pipeline.db.resource import DatabaseResource
+    from sync_pipeline.inventory.schedules import CHANGES_ONLY
+
+    harness = harness_factory(scenario([("shop", "woocommerce", 0), ("bay", "ebay", 0), ("off", "bigcommerce", 0)],
+                                       days=1, start=YESTERDAY), overrides_in={**on("shop"), **on("bay")})
+    definitions = harness.definitions()
+    sensor = definitions.resolve_sensor_def("inventory_stock_moved")
+    resources = {"database": DatabaseResource(url=harness.database_url), "channels": harness.channels,
+                 "warehouse": definitions.resources["warehouse"]}
+    first = sensor(dg.build_sensor_context(resources=resources))
+    assert sorted(r.partition_key for r in first.run_requests) == ["bay", "shop"]  # "off" has inventory_sync off
+    assert all(r.run_config == CHANGES_ONLY for r in first.run_requests)
+    assert isinstance(sensor(dg.build_sensor_context(cursor=first.cursor, resources=resources)), dg.SkipReason)
+    sku = sorted(free_stock(harness))[0]
+    harness.simulator.warehouse.put_item({"sku": sku, "good": 77})
+    moved = sensor(dg.build_sensor_context(cursor=first.cursor, resources=resources))
+    assert sorted(r.partition_key for r in moved.run_requests) == ["bay", "shop"]
+    assert moved.cursor > first.cursor
+    job = definitions.resolve_job_def("inventory_sync")
+    for request in moved.run_requests:  # what the daemon launches
+        assert job.execute_in_process(instance=harness.instance, partition_key=request.partition_key,
+                                      run_config=request.run_config).success
+    for channel in ("shop", "bay"):
+        assert all(l["quantity"] == free_stock(harness)[l["warehouse_sku"]] for l in listings(harness, channel)
+                   if l["warehouse_sku"] == sku and not l.get("deleted"))

@@ -156,3 +156,24 @@ def test_takealot_line_totals_become_unit_prices_and_add_up_to_the_order_total(h
         assert float(order.total_amount) == round(sum(s["selling_price"] for s in sales), 2)
         for line, sale in zip(sorted(lines[order.order_id], key=lambda l: l.line_number), sales):
             assert round(float(line.unit_price) * line.quantity, 2) == sale["selling_price"]
+
+
+def test_the_gate_warns_on_a_new_code_or_a_high_share_not_on_every_quarantined_order(harness_factory):
+    harness = harness_factory(scenario([("shop", "shopify", 25)], anomalies={}))
+    base = copy.deepcopy(next(iter(harness.expected("shop", YESTERDAY).values())).payload)
+
+    def broken(order_id: int) -> dict:
+        return dict(copy.deepcopy(base), id=order_id, financial_status="on_layaway")  # STATUS_NOT_MAPPED
+
+    def gate(result):
+        return next(e for e in result.get_asset_check_evaluations() if e.check_name == "pandera_gate")
+
+    post_order(harness, "shop", broken(777000201))
+    first = gate(harness.materialize("shop", YESTERDAY))
+    assert not first.passed and "new error codes: shop:STATUS_NOT_MAPPED" in first.description
+    assert first.metadata["errors_STATUS_NOT_MAPPED"].value == 1
+    assert first.metadata["errors_NO_LINE_ITEMS"].value == 0  # every known code, zero included
+    assert first.metadata["channels"].value == "shop" and str(YESTERDAY) in first.metadata["days"].value
+    post_order(harness, "shop", broken(777000202))  # the same code again, one order in 25: the gate working
+    second = gate(harness.materialize("shop", YESTERDAY))
+    assert second.passed and second.metadata["quarantined"].value >= 1

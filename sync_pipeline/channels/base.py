@@ -66,6 +66,8 @@ class ChannelConnector(ABC):
     max_page_size: ClassVar[int]
     # Windows are halved on timeouts down to this size.
     min_window: ClassVar[timedelta] = timedelta(hours=1)
+    # Why count_orders has no answer on this platform (the completeness check shows it with NO_COUNT).
+    no_count_reason: ClassVar[str] = "its API offers no count of orders"
 
     def __init__(
         self,
@@ -140,6 +142,12 @@ class ChannelConnector(ABC):
             o.external_order_id: o for o in orders if o.placed_at is None or placed_from <= o.placed_at < placed_to
         }
         return list(latest.values())
+
+    def count_orders(self, start: datetime, end: datetime) -> int | None:
+        """The channel's own count of the orders placed in [start, end), from its count endpoint or its list's total,
+        filtered as `pages` filters (every status), so it counts what a fetch of the window lands. None: the platform
+        gives no count (`no_count_reason` says why)."""
+        return None
 
     def check_connection(self) -> dict:
         """Reachability, auth, one page of the last day's orders and the rate-limit headroom left."""

@@ -20,15 +20,21 @@ USER_AGENT = "sync-pipeline/0.1 (+order-sync)"
 
 
 class ChannelError(Exception):
-    """A channel call failed; the message names the channel and what to do."""
+    """A channel call failed; the message names the channel and what to do. `code` says which kind of trouble it
+    is, for channel health: AUTH_FAILED, PERMISSION_DENIED, RATE_LIMITED, UNAVAILABLE or REFUSED."""
 
-    def __init__(self, channel: str, message: str, kind: str = "channel"):
+    code = "REFUSED"
+
+    def __init__(self, channel: str, message: str, kind: str = "channel", code: str | None = None):
         super().__init__(f"{kind} {channel!r}: {message}")
         self.channel = channel
+        self.code = code or self.code
 
 
 class ChannelAuthError(ChannelError):
-    """401/403: retrying cannot help, a person has to renew the credentials."""
+    """401/403: retrying cannot help, a person has to renew the credentials (or grant the missing scope)."""
+
+    code = "AUTH_FAILED"
 
 
 class ChannelRequestError(ChannelError):
@@ -38,6 +44,8 @@ class ChannelRequestError(ChannelError):
 class ChannelUnavailable(ChannelRequestError):
     """No definite answer after every attempt (timeouts, dropped connections, 5xx, 429): whether a write
     took effect is unknown, so a caller that wrote must look before writing again."""
+
+    code = "UNAVAILABLE"
 
 
 class ChannelTimeout(ChannelUnavailable):
@@ -255,7 +263,9 @@ class ChannelHttp:
                 f"{method} {endpoint} failed {attempts} time{'s' if attempts > 1 else ''}, last with {exc.reason}; "
                 f"the {self.config.type} API is unavailable or overloaded: the next scheduled run retries"
             )
-            raise (ChannelTimeout if exc.timed_out else ChannelUnavailable)(self.config.name, message, self._kind) from None
+            code = "RATE_LIMITED" if exc.reason.startswith("HTTP 429") else None
+            raise (ChannelTimeout if exc.timed_out else ChannelUnavailable)(
+                self.config.name, message, self._kind, code) from None
         return response
 
     def _attempt(self, method, url, endpoint, bucket, allowed, number, kwargs) -> requests.Response:
@@ -268,15 +278,15 @@ class ChannelHttp:
                 method, url, timeout=(CONNECT_TIMEOUT_S, self.config.timeout_seconds), **kwargs
             )
         except requests.Timeout:
-            self._record(method, endpoint, None, "timeout", started, None, number)
+            self._record(method, endpoint, bucket, None, "timeout", started, None, number)
             raise _Retryable("a timeout", timed_out=True) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-            self._record(method, endpoint, None, "connection_reset", started, None, number)
+            self._record(method, endpoint, bucket, None, "connection_reset", started, None, number)
             raise _Retryable("a dropped connection") from None
         except requests.RequestException as exc:
             # Not sent, or its answer unreadable (e.g. a header value requests refuses): the exception's text
             # may quote the request's headers or URL, so it is redacted and the original is dropped.
-            self._record(method, endpoint, None, "request_error", started, None, number)
+            self._record(method, endpoint, bucket, None, "request_error", started, None, number)
             raise ChannelRequestError(
                 self.config.name, f"{method} {endpoint} could not be sent or read: {self.redact(f'{type(exc).__name__}: {exc}')}",
                 self._kind,
@@ -287,7 +297,7 @@ class ChannelHttp:
             self.last_reading = reading
             if limiter is not None:
                 limiter.observe(reading)
-        self._record(method, endpoint, response.status_code, None, started, reading, number)
+        self._record(method, endpoint, bucket, response.status_code, None, started, reading, number)
 
         status = response.status_code
         if status in allowed:
@@ -307,17 +317,18 @@ class ChannelHttp:
                 self.config.name,
                 f"the {self.config.type} API refused the credentials (HTTP {status}) on {endpoint}; "
                 f"{self.auth_fix}. Nothing was written for this {self._kind}.",
-                self._kind,
+                self._kind, "AUTH_FAILED" if status == 401 else "PERMISSION_DENIED",
             )
         raise ChannelRequestError(
             self.config.name, f"{method} {endpoint} was refused with HTTP {status}: {self.redact(response.text[:300])}",
             self._kind,
         )
 
-    def _record(self, method, endpoint, status, error, started, reading, attempt) -> None:
+    def _record(self, method, endpoint, bucket, status, error, started, reading, attempt) -> None:
         self.log.record(
             method=method,
             endpoint=endpoint,
+            bucket=bucket or "default",
             status_code=status,
             error=error,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),

@@ -9,6 +9,7 @@ answer at all (ChannelUnavailable after the retries) is raised, and the listing 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -64,8 +65,10 @@ class InventoryPush(ABC):
         self.http = connector.http
 
     @abstractmethod
-    def listings(self) -> list[Listing]:
-        """Every listing the channel has for sale (deleted ones are not there), with its stock, every page."""
+    def listings(self, skus: Collection[str] = ()) -> list[Listing]:
+        """Every listing the channel has for sale (deleted ones are not there), with its stock, every page. `skus`
+        are the SKUs the sync looks for (the warehouse's, the SKU map's and those listed before): a platform that
+        pages every listing ignores them; one whose list is capped (Amazon) asks for those past the cap by SKU."""
 
     @abstractmethod
     def write(self, updates: list[StockUpdate]) -> list[Written]:

@@ -62,6 +62,7 @@ api_calls = sa.Table(
     sa.Column("channel", sa.String(64), nullable=False),
     sa.Column("method", sa.String(8), nullable=False),
     sa.Column("endpoint", sa.String(256), nullable=False, comment="path without query string"),
+    sa.Column("bucket", sa.String(64), comment="the client's rate-limit bucket it drew on (channel health's budget share)"),
     sa.Column("status_code", sa.Integer, nullable=True, comment="null when no response arrived"),
     sa.Column("error", sa.String(64), nullable=True, comment="timeout, connection_reset, ..."),
     sa.Column("latency_ms", sa.Float, nullable=False),
@@ -253,6 +254,8 @@ inventory_pushes = sa.Table(
     sa.Column("warehouse_sku", sa.String(128), comment="what it stands for at the warehouse (null: none found)"),
     sa.Column("quantity", sa.Integer, comment="the quantity the listing should show, as last decided"),
     sa.Column("previous", sa.Integer, comment="what the listing showed before this run wrote it"),
+    sa.Column("shown", sa.Integer, comment="what it shows as far as we know: as last read, or as written since"),
+    sa.Column("listing", sa.JSON, comment="as last read (tracked, active, the ids a write needs); null: not listed"),
     sa.Column("pushed_quantity", sa.Integer, comment="the last quantity written to it: drift is measured against it"),
     sa.Column("status", sa.String(32), nullable=False,
               comment="PUSHED, UNCHANGED, PRODUCT_NOT_FOUND, INVENTORY_NOT_TRACKED, NOT_ACTIVE, NOT_SUPPORTED, "
@@ -278,4 +281,111 @@ inventory_drift = sa.Table(
     sa.Column("corrected_at", UtcDateTime, comment="when the warehouse's figure was written back over it"),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Index("ix_inventory_drift_channel", "channel", "listing_id"),
+)
+
+sync_attempts = sa.Table(
+    "sync_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("flow", sa.String(16), nullable=False, comment="orders, tracking or inventory"),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False, comment="SUCCESS or FAILED"),
+    sa.Column("error_code", sa.String(32), comment="AUTH_FAILED, PERMISSION_DENIED, RATE_LIMITED, UNAVAILABLE, "
+                                                   "REFUSED, CONFIG"),
+    sa.Column("error", sa.Text, comment="what went wrong, with its fix"),
+    sa.Index("ix_sync_attempts_channel_flow", "channel", "flow", "finished_at"),
+)
+
+channel_health = sa.Table(
+    "channel_health",
+    metadata,
+    sa.Column("channel", sa.String(64), primary_key=True),
+    sa.Column("flow", sa.String(16), primary_key=True),
+    sa.Column("status", sa.String(24), nullable=False, comment="HEALTHY, STALE, AUTH_FAILED, PERMISSION_DENIED, "
+                                                               "RATE_LIMITED, DEGRADED, FAILING, DISABLED"),
+    sa.Column("reason", sa.Text, comment="why the status, and what to do when it is not HEALTHY"),
+    sa.Column("last_success_at", UtcDateTime),
+    sa.Column("last_attempt_at", UtcDateTime),
+    sa.Column("last_error", sa.Text, comment="the last failed attempt's error, with its fix"),
+    sa.Column("last_error_code", sa.String(32), comment="its kind: AUTH_FAILED, PERMISSION_DENIED, RATE_LIMITED, ..."),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("interval_minutes", sa.Integer, comment="how often the flow runs: STALE past twice this"),
+    sa.Column("calls_1h", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("http_429_1h", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("http_5xx_1h", sa.Integer, nullable=False, server_default="0", comment="5xx and no answer at all"),
+    sa.Column("p95_latency_ms_1h", sa.Float),
+    sa.Column("budget_used_1h", sa.Float, comment="the busiest rate-limit bucket's calls over what it allows"),
+    sa.Column("calls_24h", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("http_429_24h", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("http_5xx_24h", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("p95_latency_ms_24h", sa.Float),
+    sa.Column("budget_used_24h", sa.Float),
+    sa.Column("open_errors", sa.JSON, comment="open problems by code: {code: count}"),
+    sa.Column("oldest_open_error_at", UtcDateTime),
+    sa.Column("checked_at", UtcDateTime, nullable=False),
+)
+
+channel_health_history = sa.Table(
+    "channel_health_history",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("flow", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("previous_status", sa.String(24)),
+    sa.Column("reason", sa.Text),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+    sa.Index("ix_channel_health_history", "channel", "flow", "changed_at"),
+)
+
+# One row per channel and UTC day: the latest judgement (upserted, so re-checking a day replaces it).
+order_completeness = sa.Table(
+    "order_completeness",
+    metadata,
+    sa.Column("channel", sa.String(64), primary_key=True),
+    sa.Column("partition_date", sa.Date, primary_key=True),
+    sa.Column("channel_type", sa.String(32), nullable=False),
+    sa.Column("channel_count", sa.Integer, nullable=True, comment="the channel's own count; null: NO_COUNT"),
+    sa.Column("landed", sa.Integer, nullable=False, comment="distinct orders in raw_orders for the partition"),
+    sa.Column("missing", sa.Integer, nullable=True, comment="max(0, channel_count - landed); null: NO_COUNT"),
+    sa.Column("status", sa.String(16), nullable=False, comment="COMPLETE, SHORT, NO_COUNT"),
+    sa.Column("reason", sa.Text, nullable=False, comment="what was counted, or why nothing could be"),
+    sa.Column("counted_from", UtcDateTime, nullable=False),
+    sa.Column("counted_until", UtcDateTime, nullable=False, comment="the day's end, or the last fetch's start if earlier"),
+    sa.Column("checked_at", UtcDateTime, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+)
+
+reconciliation_findings = sa.Table(
+    "reconciliation_findings",
+    metadata,
+    sa.Column("finding_id", sa.String(300), primary_key=True, comment="S42:<order id> or S43:<warehouse order id>"),
+    sa.Column("kind", sa.String(8), nullable=False, comment="S42 (open here, closed on the channel) or S43 (unlinked)"),
+    sa.Column("channel", sa.String(64), comment="the channel order's (S43: the first candidate's; null: none)"),
+    sa.Column("order_id", sa.String(200), comment="the channel order (S43: the one linked or matched uniquely)"),
+    sa.Column("warehouse_order_id", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False, comment="FOUND, REFRESHED, LINKED, NEEDS_PERSON"),
+    sa.Column("candidates", sa.Text, comment="S43: JSON list of the channel orders it matches"),
+    sa.Column("message", sa.Text, nullable=False, comment="what was found, what was done, the fix when a person must act"),
+    sa.Column("found_at", UtcDateTime, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime, nullable=False),
+    sa.Column("resolved_at", UtcDateTime, comment="settled (REFRESHED, LINKED), or no longer found"),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Index("ix_reconciliation_findings_order", "order_id"),
+    sa.Index("ix_reconciliation_findings_kind", "kind", "status"),
+)
+
+channel_state_checks = sa.Table(
+    "channel_state_checks",
+    metadata,
+    sa.Column("order_id", sa.String(200), primary_key=True, comment="<channel>:<external_order_id>"),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("checked_at", UtcDateTime, nullable=False, comment="when S42 last read it on its channel"),
+    sa.Column("channel_status", sa.String(64), comment="as the channel said; null: the channel does not know it"),
+    sa.Column("canonical_status", sa.String(32)),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Index("ix_channel_state_checks_channel", "channel", "checked_at"),
 )

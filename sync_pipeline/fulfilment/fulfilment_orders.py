@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import ConfigError
+from sync_pipeline.config import ASSET_OWNERS, ConfigError
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.db.tables import fulfilment_orders as fulfilment_table
 from sync_pipeline.db.tables import order_lines, orders
@@ -20,7 +20,7 @@ from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError
 from sync_pipeline.fulfilment.prepare import prepare
 from sync_pipeline.fulfilment.submit import fulfil
-from sync_pipeline.partitions import dates_by_channel
+from sync_pipeline.partitions import dates_by_channel, judged
 from sync_pipeline.warehouse.client import WarehouseClient
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
@@ -81,7 +81,7 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
     @dg.asset(
         key=key,
         deps=[normalized],
-        group_name="fulfilment",
+        group_name="fulfilment", owners=ASSET_OWNERS,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"api", "sql"},
@@ -104,11 +104,12 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
         totals: Counter = Counter()
         duplicates: list[dict] = []
         missing: list[dict] = []
+        by_channel = dates_by_channel(context)
         try:
             client = warehouse.client(settings, log)
             catalogue = set(client.items())
             po_box_codes = {code for code, method in client.ship_methods().items() if method["po_box"]}
-            for channel_name, days in dates_by_channel(context).items():
+            for channel_name, days in by_channel.items():
                 channel = settings.channel(channel_name)
                 with engine.connect() as connection:
                     normalized_orders, lines = read_normalized(connection, channel_name, days)
@@ -136,10 +137,10 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
         return dg.MaterializeResult(
             metadata=metadata,
             check_results=[
-                dg.AssetCheckResult(check_name=ONE_PER_ORDER_CHECK, passed=not duplicates,
-                                    metadata={"duplicates": len(duplicates), "detail": dg.MetadataValue.json(duplicates)}),
-                dg.AssetCheckResult(check_name=ACCOUNTED_CHECK, passed=not missing,
-                                    metadata={"unsettled": len(missing), "detail": dg.MetadataValue.json(missing[:100])}),
+                dg.AssetCheckResult(check_name=ONE_PER_ORDER_CHECK, passed=not duplicates, metadata={
+                    **judged(by_channel), "duplicates": len(duplicates), "detail": dg.MetadataValue.json(duplicates)}),
+                dg.AssetCheckResult(check_name=ACCOUNTED_CHECK, passed=not missing, metadata={
+                    **judged(by_channel), "unsettled": len(missing), "detail": dg.MetadataValue.json(missing[:100])}),
             ],
         )
 

@@ -43,10 +43,11 @@ def unsettled_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
 
 
 def build_fulfilment_retry_schedule(job) -> dg.ScheduleDefinition:
-    @dg.schedule(job=job, cron_schedule="15 * * * *", execution_timezone="UTC")
+    @dg.schedule(job=job, cron_schedule="15 * * * *", execution_timezone="UTC",
+        description=(
+            "Hourly, older partitions too: a fix made at the warehouse or on the channel lets stopped orders "
+            "through, and an order in doubt is looked up, however old its partition."))
     def fulfilment_retry_hourly(context: dg.ScheduleEvaluationContext, database: DatabaseResource):
-        """Hourly, older partitions too: a fix made at the warehouse or on the channel lets stopped orders through,
-        and an order in doubt is looked up, however old its partition."""
         tick = context.scheduled_execution_time.isoformat()
         for channel, day in unsettled_partitions(database.engine()):
             yield dg.RunRequest(run_key=f"{channel}|{day}@{tick}", partition_key=partition_key(channel, day))
@@ -55,9 +56,10 @@ def build_fulfilment_retry_schedule(job) -> dg.ScheduleDefinition:
 
 
 def build_mapping_change_sensor(job) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Re-runs fulfilment for partitions with SKU or ship-method errors whenever a mapping file changes."))
     def fulfilment_mapping_change(context: dg.SensorEvaluationContext, database: DatabaseResource):
-        """Re-runs fulfilment for partitions with SKU or ship-method errors whenever a mapping file changes."""
         current = fingerprint(sku_map_file(), ship_maps_file())
         if context.cursor is None:
             return dg.SensorResult(skip_reason="first look at the mapping files: remembered", cursor=current)

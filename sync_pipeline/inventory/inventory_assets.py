@@ -5,15 +5,17 @@ import time
 from datetime import datetime, timezone
 
 import dagster as dg
+from pydantic import Field
 
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import ConfigError, PipelineConfig
+from sync_pipeline.config import ASSET_OWNERS, ConfigError, PipelineConfig
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError
 from sync_pipeline.inventory.push import sync_inventory
 from sync_pipeline.inventory.stock import read_stock
+from sync_pipeline.operations.attempts import INVENTORY, record_attempt
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 SNAPSHOTS = dg.AssetKey("inventory_snapshots")
@@ -38,7 +40,7 @@ def _read(database: DatabaseResource, channels: ChannelsResource, warehouse: War
 
 
 def build_inventory_snapshots() -> dg.AssetsDefinition:
-    @dg.asset(key=SNAPSHOTS, group_name="inventory", kinds={"api", "sql"})
+    @dg.asset(key=SNAPSHOTS, group_name="inventory", owners=ASSET_OWNERS, kinds={"api", "sql"})
     def inventory_snapshots(context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource,
                             warehouse: WarehouseApiResource) -> dg.MaterializeResult:
         """The warehouse's stock, appended for every item that moved since the last read (GET items?updated_since)."""
@@ -49,11 +51,17 @@ def build_inventory_snapshots() -> dg.AssetsDefinition:
     return inventory_snapshots
 
 
+class InventoryPushConfig(dg.Config):
+    read_listings: bool = Field(default=True, description=(
+        "read every listing from the channel first (finds drift, new and deleted listings); false: write only the "
+        "listings whose quantity moved since the last read, from what it and the writes since left"))
+
+
 def build_inventory_pushes(partitions_def: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(name="inventory_pushes", group_name="inventory", partitions_def=partitions_def, deps=[SNAPSHOTS],
+    @dg.asset(name="inventory_pushes", group_name="inventory", owners=ASSET_OWNERS, partitions_def=partitions_def, deps=[SNAPSHOTS],
               kinds={"api", "sql"})
-    def inventory_pushes(context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource,
-                         warehouse: WarehouseApiResource) -> dg.MaterializeResult:
+    def inventory_pushes(context: dg.AssetExecutionContext, config: InventoryPushConfig, database: DatabaseResource,
+                         channels: ChannelsResource, warehouse: WarehouseApiResource) -> dg.MaterializeResult:
         """The channel's listings at the warehouse's free Good stock less what is promised: the stock is read first
         (what moved since the last read), so nothing is pushed from a stale figure."""
         started = time.perf_counter()
@@ -62,12 +70,16 @@ def build_inventory_pushes(partitions_def: dg.StaticPartitionsDefinition) -> dg.
         stock = _read(database, channels, warehouse, context.run.run_id)
         channel = settings.channel(context.partition_key)
         log = ApiCallLog(channel.name)
+        attempt_started = datetime.now(timezone.utc)
         try:
-            counts = sync_inventory(engine, channels.inventory(channel, log), channel, settings, context.run.run_id)
+            counts = sync_inventory(engine, channels.inventory(channel, log), channel, settings, context.run.run_id,
+                                    read_listings=config.read_listings)
         except (ChannelError, ConfigError, MapFileError) as exc:
+            record_attempt(engine, channel.name, INVENTORY, context.run.run_id, attempt_started, exc)
             raise dg.Failure(description=str(exc)) from None
         finally:
             log_api_calls(engine, log, context.run.run_id)
+        record_attempt(engine, channel.name, INVENTORY, context.run.run_id, attempt_started)
         written = counts.get("status_PUSHED", 0)
         return dg.MaterializeResult(metadata={
             **{k: int(v) for k, v in sorted(counts.items())}, **stock,

@@ -26,6 +26,7 @@ from sync_pipeline.channels.inventory import (
     RETRYING,
     UNCHANGED,
     InventoryPush,
+    Listing,
     StockUpdate,
     Written,
 )
@@ -39,8 +40,13 @@ from sync_pipeline.inventory.stock import impossible, latest_stock, promised_uni
 
 
 def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: ChannelConfig, config: PipelineConfig,
-                   run_id: str) -> Counter:
-    """Bring every listing of the channel to its quantity; returns the run's counters."""
+                   run_id: str, read_listings: bool = True) -> Counter:
+    """Bring every listing of the channel to its quantity; returns the run's counters.
+
+    `read_listings` reads every listing from the channel first (what a scheduled run does: it finds drift, new
+    listings and deleted ones). Without it the run works from what the last read and the writes since left in
+    inventory_pushes and writes only the listings whose quantity moved: what a run right after the warehouse's
+    stock moved needs, at a fraction of the calls. A channel never read is read whatever is asked."""
     now = datetime.now(timezone.utc)
     if not channel.inventory_sync:  # S38: nothing is read or written
         return Counter({"skipped_inventory_sync_off": 1})
@@ -51,9 +57,13 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
         promised = promised_units(connection, config)
         known = {row.listing_id: row for row in connection.execute(
             sa.select(inventory_pushes).where(inventory_pushes.c.channel == channel.name))}
-    listings = push.listings()
-    by_lower = {sku.casefold(): sku for sku in stock}
     mapped = sku_to_warehouse(read_map(sku_map_file(), SKU_MAP_COLUMNS, ["variant_id"]), channel)
+    full = read_listings or not any(row.listing is not None for row in known.values())
+    if full:
+        listings = push.listings(set(stock) | set(mapped) | {row.sku for row in known.values()})
+    else:
+        listings = [_as_known(row) for row in known.values() if row.listing is not None]
+    by_lower = {sku.casefold(): sku for sku in stock}
     decisions: dict[str, dict] = {}
     updates: list[StockUpdate] = []
     drift_rows: list[dict] = []
@@ -63,6 +73,7 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
         earlier = known.get(listing.listing_id)
         row = {"channel": channel.name, "listing_id": listing.listing_id, "sku": listing.sku,
                "warehouse_sku": warehouse_sku if warehouse_sku in stock else None, "previous": listing.quantity,
+               "shown": listing.quantity, "listing": _listing_fields(listing),
                "updated_at": now, "run_id": run_id, "message": None,
                # What was written before stays known (drift is measured against it; daily caps count it).
                "pushed_quantity": earlier.pushed_quantity if earlier else None,
@@ -101,12 +112,13 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
                 f"listing: {target} goes out after midnight UTC"))
         else:
             updates.append(StockUpdate(listing, target))
-        if earlier is not None and earlier.pushed_quantity is not None and listing.quantity is not None \
+        if full and earlier is not None and earlier.pushed_quantity is not None and listing.quantity is not None \
                 and listing.quantity != earlier.pushed_quantity and listing.tracked:
             drift_rows.append({"channel": channel.name, "listing_id": listing.listing_id, "sku": listing.sku,
                                "pushed": earlier.pushed_quantity, "found": listing.quantity, "first_seen_at": now,
                                "run_id": run_id})
-    counts = Counter({"listings": len(listings), "to_write": len(updates), "drift_found": len(drift_rows)})
+    counts = Counter({"listings": len(listings), "listings_read": len(listings) if full else 0,
+                      "to_write": len(updates), "drift_found": len(drift_rows)})
     try:
         for start in range(0, len(updates), push.batch_size):
             batch = updates[start:start + push.batch_size]
@@ -122,18 +134,22 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
         row.setdefault("status", RETRYING)
     # A listing written before that the channel no longer lists (deleted there): said, not left as it was.
     for listing_id, earlier in known.items():
-        if listing_id not in decisions:
+        if listing_id not in decisions and full:
             decisions[listing_id] = {
                 "channel": channel.name, "listing_id": listing_id, "sku": earlier.sku,
-                "warehouse_sku": earlier.warehouse_sku, "previous": None, "updated_at": now, "run_id": run_id,
+                "warehouse_sku": earlier.warehouse_sku, "previous": None, "shown": None, "listing": None,
+                "updated_at": now, "run_id": run_id,
                 "pushed_quantity": earlier.pushed_quantity, "pushed_at": earlier.pushed_at,
                 "writes_day": earlier.writes_day, "writes_that_day": earlier.writes_that_day,
                 "quantity": earlier.quantity, "status": PRODUCT_NOT_FOUND, "message": (
                     f"{earlier.sku} is no longer listed on {channel.name} (deleted there?): nothing is written to it; "
                     "list it again to have it synced"),
             }
+    # A full read stamps every listing as read now; a run from what is known keeps the rows nothing changed.
+    rows = list(decisions.values()) if full else [
+        row for row in decisions.values() if _moved(row, known.get(row["listing_id"]))]
     with engine.begin() as connection:
-        upsert(connection, inventory_pushes, list(decisions.values()), ["channel", "listing_id"])
+        upsert(connection, inventory_pushes, rows, ["channel", "listing_id"])
         if drift_rows:
             connection.execute(inventory_drift.insert(), drift_rows)
         corrected = [r["listing_id"] for r in decisions.values() if r["status"] == PUSHED]
@@ -143,6 +159,24 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
                 inventory_drift.c.corrected_at.is_(None)).values(corrected_at=now))
     counts.update(f"status_{r['status']}" for r in decisions.values())
     return counts
+
+
+def _listing_fields(listing: Listing) -> dict:
+    """What a write needs of a listing besides its quantity, kept for the runs that do not read the channel."""
+    return {"tracked": listing.tracked, "active": listing.active, "ids": listing.ids}
+
+
+def _as_known(row) -> Listing:
+    """A listing as the last read and the writes since left it."""
+    fields = row.listing
+    return Listing(listing_id=row.listing_id, sku=row.sku, quantity=row.shown, tracked=fields["tracked"],
+                   active=fields["active"], ids=fields.get("ids") or {})
+
+
+def _moved(row: dict, earlier) -> bool:
+    """The run changed what the table says of the listing."""
+    return earlier is None or any(row[name] != getattr(earlier, name) for name in (
+        "status", "quantity", "shown", "message", "warehouse_sku", "pushed_quantity"))
 
 
 def _target(stock: dict, promised: int, buffer: int) -> int:
@@ -158,7 +192,7 @@ def _apply(row: dict, update: StockUpdate, written: Written, earlier, today: dat
     row.update(status=written.status, message=written.message)
     if written.status == PUSHED:
         same_day = earlier is not None and earlier.writes_day == today
-        row.update(pushed_quantity=update.quantity, pushed_at=now, writes_day=today,
+        row.update(pushed_quantity=update.quantity, shown=update.quantity, pushed_at=now, writes_day=today,
                    writes_that_day=(earlier.writes_that_day if same_day else 0) + 1)
 
 

@@ -1,5 +1,6 @@
-"""Stock on every channel: each channel on its own interval (`inventory_interval_minutes`), and soon after the
-warehouse's stock moves (a sensor polls GET items?updated_since)."""
+"""Stock on every channel: each channel on its own interval (`inventory_interval_minutes`), reading every listing
+(drift, new and deleted listings are found there), and soon after the warehouse's stock moves (a sensor polls GET
+items?updated_since), writing only the listings whose quantity moved, without reading the channel again."""
 
 from datetime import datetime, timezone
 
@@ -13,6 +14,9 @@ from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.inventory.stock import LOOKBACK
 from sync_pipeline.orders.schedules import cron_every
 from sync_pipeline.warehouse.resource import WarehouseApiResource
+
+# The sensor's runs write what moved from what inventory_pushes knows; the schedule's read the channel.
+CHANGES_ONLY = {"ops": {"inventory_pushes": {"config": {"read_listings": False}}}}
 
 
 def build_inventory_schedules(channels: list[ChannelConfig], job) -> list[dg.ScheduleDefinition]:
@@ -29,10 +33,11 @@ def build_inventory_schedules(channels: list[ChannelConfig], job) -> list[dg.Sch
 
 
 def build_stock_sensor(job, poll_seconds: int) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=poll_seconds, default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.sensor(job=job, minimum_interval_seconds=poll_seconds, default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "The warehouse's stock moved -> push every inventory channel (run key = channel + the newest change)."))
     def inventory_stock_moved(context: dg.SensorEvaluationContext, database: DatabaseResource,
                               channels: ChannelsResource, warehouse: WarehouseApiResource):
-        """The warehouse's stock moved -> push every inventory channel (run key = channel + the newest change)."""
         settings = channels.pipeline_config()
         cursor = datetime.fromisoformat(context.cursor) if context.cursor else None
         log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
@@ -47,7 +52,8 @@ def build_stock_sensor(job, poll_seconds: int) -> dg.SensorDefinition:
         if cursor is not None and newest <= cursor:
             return dg.SkipReason("the warehouse's stock has not moved")
         return dg.SensorResult(cursor=newest.isoformat(), run_requests=[
-            dg.RunRequest(run_key=f"{channel.name}@{newest.isoformat()}", partition_key=channel.name)
+            dg.RunRequest(run_key=f"{channel.name}@{newest.isoformat()}", partition_key=channel.name,
+                          run_config=CHANGES_ONLY)
             for channel in settings.channels if channel.inventory_sync
         ])
 

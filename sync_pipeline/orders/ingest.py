@@ -16,6 +16,7 @@ from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.config import ChannelConfig, ConfigError
 from sync_pipeline.db.tables import ingest_cursors, raw_orders
 from sync_pipeline.db.writes import insert_new, lock_partitions, log_api_calls, upsert
+from sync_pipeline.operations.attempts import ORDERS, record_attempt
 from sync_pipeline.orders.csv_import import CsvImportError, imports_dir, read_exports
 
 # Re-read this much before the cursor: channel clocks drift and updates commit late.
@@ -92,8 +93,10 @@ def ingest_channel(
 ) -> ChannelIngest:
     """Land the channel's orders placed on `days`. All or nothing per channel; API calls are always logged."""
     started = time.perf_counter()
+    started_at = datetime.now(timezone.utc)
     result = ChannelIngest(channel.name, days, ApiCallLog(channel.name))
     requested = set(days)
+    failure: Exception | None = None
     try:
         rows, api_days, sync_started = _fetch_rows(
             engine, channel, days, run_id, result, full_resync, connector_factory, today
@@ -112,9 +115,11 @@ def ingest_channel(
     except (ChannelError, ConfigError, CsvImportError) as exc:
         result.error = str(exc)
         result.failed_days = list(days)
+        failure = exc
     finally:
         log_api_calls(engine, result.log, run_id)
         result.seconds = time.perf_counter() - started
+    record_attempt(engine, channel.name, ORDERS, run_id, started_at, failure)
     return result
 
 

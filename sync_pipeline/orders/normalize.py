@@ -346,6 +346,9 @@ MESSAGES = {
                     "and re-import it (sync-pipeline reimport), or report the format if {type} really writes it so",
 }
 
+# Every code this stage can give an order it quarantines (metadata reports each, zero included).
+ERROR_CODES = (*MESSAGES, "MAPPING_FAILED", "NO_LINE_ITEMS")
+
 
 def _validate(frame: pd.DataFrame, channel: ChannelConfig, line_problems: pd.DataFrame) -> pd.DataFrame:
     """Run the Pandera gate lazily, so every failing order and reason is collected in one pass."""

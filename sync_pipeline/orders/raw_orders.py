@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.config import ASSET_OWNERS
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.orders.ingest import ChannelIngest, ingest_channel
 from sync_pipeline.partitions import dates_by_channel, partition_key
@@ -41,7 +42,7 @@ def ingest_metadata(results: list[ChannelIngest], seconds: float) -> dict[str, f
 def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="raw_orders",
-        group_name="orders",
+        group_name="orders", owners=ASSET_OWNERS,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"api", "sql"},

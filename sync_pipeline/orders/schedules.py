@@ -92,11 +92,12 @@ def continuation_requests(instance: dg.DagsterInstance, run_id: str) -> list[dg.
 
 
 def build_continuation_sensor(job) -> dg.SensorDefinition:
-    @dg.run_failure_sensor(name="order_sync_continue", request_job=job, default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.run_failure_sensor(name="order_sync_continue", request_job=job, default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "A run that landed some partitions and failed on others (a channel's refused key, days older than its"
+            " API keeps) skipped normalized_orders and fulfilment_orders for all of them; this runs those two for"
+            " the partitions that landed, so a failing channel or day does not hold back the others."))
     def order_sync_continue(context: dg.RunFailureSensorContext):
-        """A run that landed some partitions and failed on others (a channel's refused key, days older than its
-        API keeps) skipped normalized_orders and fulfilment_orders for all of them; this runs those two for
-        the partitions that landed, so a failing channel or day does not hold back the others."""
         yield from continuation_requests(context.instance, context.dagster_run.run_id)
 
     return order_sync_continue

@@ -22,6 +22,7 @@ from sync_pipeline.db.tables import (
     tracking_updates,
 )
 from sync_pipeline.db.writes import insert_new, log_api_calls
+from sync_pipeline.operations.reconcile import findings_for
 from sync_pipeline.orders.ingest import VERSION_KEY, at_home, payload_row
 from sync_pipeline.orders.normalize import normalize
 from sync_pipeline.orders.normalized_orders import read_raw_versions, write_normalized
@@ -86,6 +87,7 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
             sa.select(tracking_updates).where(tracking_updates.c.order_id == f"{ref.channel}:{ref.external_order_id}")
             .order_by(tracking_updates.c.shipped_at, tracking_updates.c.package_id)
         ).all()
+        findings = findings_for(connection, f"{ref.channel}:{ref.external_order_id}")
         working = connection.execute(
             sa.select(raw_orders.c.payload, raw_orders.c.external_order_id).join(
                 orders, (orders.c.channel == raw_orders.c.channel) & (orders.c.payload_sha256 == raw_orders.c.payload_sha256)
@@ -127,6 +129,11 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
         for e in errors:
             state = f"resolved {e.resolved_at:%Y-%m-%d %H:%M}" if e.resolved_at else f"open since {e.first_seen_at:%Y-%m-%d %H:%M}"
             lines.append(f"    {e.error_code} [{e.field}] ({state}): {e.message}")
+    if findings:
+        lines.append("  reconciliation:")
+        for f in findings:
+            state = f"resolved {f.resolved_at:%Y-%m-%d %H:%M}" if f.resolved_at else "open"
+            lines.append(f"    {f.kind} {f.status} (found {f.found_at:%Y-%m-%d %H:%M}, {state}): {f.message}")
     if fulfilment is not None and fulfilment.status == "IMPORT_ERROR":
         lines += _compare_with_accepted(engine, ref.channel, normalized)
     payload = orjson.loads(latest.payload)

@@ -195,6 +195,9 @@ class SimOrder:
     # ship-to, an odd line product, SAME_DAY shipping); the renderers read the rest from here: unmapped_status,
     # invalid_amount, invalid_date.
     anomalies: frozenset[str] = field(default_factory=frozenset)
+    # silent_status_changes (S42): the status ("cancelled" or "shipped") the channel gives this open order later
+    # without moving its modification time; None for every other order. Rendering ignores it: see later_version.
+    silent_change: str | None = None
 
     def has(self, anomaly: str) -> bool:
         return anomaly in self.anomalies
@@ -246,6 +249,10 @@ def generate_orders(
                         key=lambda d: d.placed_at)
         if order_anomalies:  # drawn apart from the day's RNG, so orders without them stay byte-identical
             drafts = [_with_anomalies(d, seed, channel, anomalies, market, products) for d in drafts]
+        if anomalies.repeat_orders > 0:
+            drafts = _with_repeats(drafts, seed, channel, anomalies.repeat_orders)
+        if anomalies.silent_status_changes > 0:
+            drafts = [_with_silent_change(d, seed, channel, anomalies.silent_status_changes) for d in drafts]
         first_seq = (day - SEQ_EPOCH).days * MAX_ORDERS_PER_DAY
         for index, draft in enumerate(drafts):
             if draft.placed_at > now:
@@ -255,6 +262,42 @@ def generate_orders(
                 draft = replace(draft, status="open", changed_at=None)
             orders.append(replace(draft, seq=first_seq + index, updated_at=draft.changed_at or draft.placed_at))
     return orders
+
+
+def later_version(order: SimOrder, at: datetime) -> SimOrder:
+    """A silent_status_changes order as the channel holds it after its change at `at`: cancelled or shipped (and
+    then paid), with `updated_at` left where it was, as a platform that does not bump it writes the change."""
+    assert order.silent_change is not None, "only a silent_status_changes order changes later"
+    return replace(order, status=order.silent_change, changed_at=at, paid=order.paid or order.silent_change == "shipped")
+
+
+def _with_repeats(drafts: list[SimOrder], seed: int, channel: str, share: float) -> list[SimOrder]:
+    """repeat_orders: an order drawn (its own RNG, seeded by its uid) is ordered again by the same customer: the
+    next order of the day takes its customer, addresses, currency, lines, shipping and tax, keeping its own time,
+    ids, status and payment. Orders with a data anomaly are neither repeated nor repeats."""
+    drafts = list(drafts)
+    for index in range(len(drafts) - 1):
+        source, follower = drafts[index], drafts[index + 1]
+        if source.anomalies or follower.anomalies:
+            continue
+        if channel_rng(seed, channel, f":anomalies:{source.uid}:repeat_orders").random() < share:
+            drafts[index + 1] = replace(
+                follower, customer=source.customer, billing=source.billing, ship_to=source.ship_to,
+                currency=source.currency, lines=source.lines, shipping=source.shipping,
+                shipping_price=source.shipping_price, tax_rate=source.tax_rate,
+            )
+    return drafts
+
+
+def _with_silent_change(order: SimOrder, seed: int, channel: str, share: float) -> SimOrder:
+    """silent_status_changes: an order that stays open (no change drawn, no unmapped status) drawn from its own
+    RNG is cancelled or shipped later (half each), when Platform.apply_silent_changes() says so."""
+    if order.status != "open" or order.changed_at is not None or order.has("unmapped_status"):
+        return order
+    rng = channel_rng(seed, channel, f":anomalies:{order.uid}:silent_status_changes")
+    if rng.random() >= share:
+        return order
+    return replace(order, silent_change=rng.choice(["cancelled", "shipped"]))
 
 
 def catalogue(seed: int, channel: str) -> list[Product]:

@@ -68,6 +68,16 @@ class Bucket:
                 self._tokens -= 1.0
             return BucketReading(allowed, self.capacity, self._tokens, self.per_second)
 
+    def spend(self, points: float) -> BucketReading:
+        """A cost-based limit (Shopify GraphQL's query points): take `points` tokens at once if that many are there,
+        else refuse without taking any. A negative amount gives points back (a refund), up to the capacity."""
+        with self._lock:
+            self._refill()
+            allowed = points <= 0 or self._tokens >= points
+            if allowed:
+                self._tokens = min(float(self.capacity), self._tokens - points)
+            return BucketReading(allowed, self.capacity, self._tokens, self.per_second)
+
     def peek(self) -> BucketReading:
         """The current state, for responses that do not count against the limit (injected faults, auth errors)."""
         with self._lock:

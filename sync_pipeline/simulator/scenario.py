@@ -53,6 +53,10 @@ DEFAULT_RATE_LIMITS = {
     "bigcommerce": RateLimit(burst=150, per_second=5.0),  # Standard plan: 150 per 30 s window per store
     "amazon_confirmShipment": RateLimit(burst=10, per_second=2.0),
     "amazon_listings": RateLimit(burst=5, per_second=5.0),  # Listings Items API getListingsItem / patchListingsItem
+    # Shopify GraphQL Admin, cost-based and separate from the REST bucket: burst = bucket points, per_second = restore
+    # rate. Standard plan 100 points/s (shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits); a live 2025-01
+    # answer reports maximumAvailable 2000, restoreRate 100 (see templates/shopify_inventory_set_quantities.json).
+    "shopify_graphql": RateLimit(burst=2000, per_second=100.0),
 }
 
 
@@ -150,6 +154,13 @@ class Anomalies:
     listing_not_tracked: float = 0.0  # "Inventory management disabled" for the listing
     listing_not_active: float = 0.0  # S41: a product not active for sync (draft, archived, disabled)
     listing_drift: float = 0.0  # S40: a person changes the stock by hand after the pipeline first wrote it
+    # S42: open orders later fulfilled or cancelled on the channel without their modification time moving (a
+    # back-office bulk action or an app writing the status directly), so no incremental fetch returns them again;
+    # the change happens when Platform.apply_silent_changes() is called (see the simulator README).
+    silent_status_changes: float = 0.0
+    # The same customer orders the same items again: the next order of the day becomes a repeat of this one (two
+    # channel orders a matcher on time, customer and items cannot tell apart; S43's ambiguous case).
+    repeat_orders: float = 0.0
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> Anomalies:
@@ -204,6 +215,9 @@ class WarehouseSpec:
     receipts: float = 0.0
     hurt: float = 0.0
     stock_anomalies: float = 0.0
+    # S43: share of channel orders a person keyed in by hand under another reference or none (no channel, no
+    # channel order id): only time, customer and items tie them to their channel order.
+    hand_keyed_orders: float = 0.0
 
     @classmethod
     def from_dict(cls, raw: Any, where: str, channel_names: list[str]) -> WarehouseSpec:
@@ -228,6 +242,7 @@ class WarehouseSpec:
             receipts=_share(raw.get("receipts", 0.0), f"{where}.receipts"),
             hurt=_share(raw.get("hurt", 0.0), f"{where}.hurt"),
             stock_anomalies=_share(raw.get("stock_anomalies", 0.0), f"{where}.stock_anomalies"),
+            hand_keyed_orders=_share(raw.get("hand_keyed_orders", 0.0), f"{where}.hand_keyed_orders"),
         )
 
 

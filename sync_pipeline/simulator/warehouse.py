@@ -18,6 +18,7 @@ with Simulator(scenario).start() as sim:
     sim.warehouse.tick()                   # run one stock round now: the items it changed (as POST /_admin/warehouse/tick)
     sim.warehouse.stock_anomalies()        # {sku: kind} of the impossible stock records (S39)
     sim.warehouse.shipments()              # every package (shipment object), by shipment id
+    sim.warehouse.hand_keyed()             # orders keyed in by hand under another reference or none (S43), by id
     sim.warehouse.set_faults({"connection_reset": 0.1})   # as POST /_admin/warehouse/faults
 ```
 
@@ -84,7 +85,7 @@ leaves the record as it is; `negative_hurt` allocates and ships as usual (`hurt`
 | `GET ship-methods` | | 200 `{"ship_methods": [{"code", "carrier", "service", "po_box"}]}` | |
 | `POST orders` | an order (below) | 201 `{"order_id", "client_reference", "status", "backordered": [{"sku", "quantity"}], "created_at"}` | 409 duplicate, 422 rejected (below) |
 | `GET orders?client_reference=X` | | 200 `{"orders": [<order>]}` (every order stored under X, oldest first: 0 or 1 entries unless `duplicate_references: accept` let a second in) | |
-| `GET orders` | `channel` (optional, exact), `page`, `page_size` as for items | 200 `{"orders": [...], "page", "page_size", "total"}`, by order id | 400 bad `page`/`page_size` |
+| `GET orders` | `channel` (optional, exact), `created_since` (ISO-8601, optional, inclusive: orders whose `created_at` is at or after it), `page`, `page_size` as for items | 200 `{"orders": [...], "page", "page_size", "total"}`, by order id | 400 bad `page`/`page_size`/`created_since` |
 | `GET orders/<order_id>` | | 200 `<order>` | 404 `{"error": "Not found"}` |
 | `POST orders/<order_id>/cancel` | (no body) | 200 `{"order_id", "status": "cancelled"}`, also when already cancelled | 404 `{"error": "Not found"}`; `shipped` or `partially_shipped`: 409 `{"status": "rejected", "error": "Order already shipped"}` |
 | `GET shipments` | `updated_since` (ISO-8601, optional), `channel` (optional, exact), `limit` (1..500, default 100), `cursor` (opaque, optional) | 200 `{"shipments": [<shipment>], "next_cursor": str or null}` (below) | 400 bad `updated_since`/`limit`/`cursor` |
@@ -148,6 +149,21 @@ placed (never after the simulator started). They take the first order ids and do
 `allocated` (the drawn `allocated` stands for them): they count as wholly allocated, so they ship in full, and
 shipping or cancelling one takes its quantities out of `allocated`. The pipeline meets `Duplicate order
 number` for them.
+
+**Orders keyed in by hand under another reference (S43, `warehouse.hand_keyed_orders`).** A share of each channel's
+generated orders (one draw per order from an RNG seeded `...:hand-keyed:<channel>`, the same every run; orders
+already there under the pipeline's reference, and orders posted to `/_admin`, are never drawn) is stored at start
+the same way, but as a person at the warehouse types an order they took from the channel's back office: `channel`
+and `channel_order_id` null, and `client_reference` (= `order_number`) one of (drawn) `#<external_order_id>`, the
+warehouse's own numbering `MAN-000001`, `MAN-000002`, ... (also when that `#` reference is taken already), or null
+(stored under no reference: `GET orders?client_reference` never finds it). Customer, address, lines, ship method,
+`created_at` (5..240 minutes after the channel placed it, never after the simulator started) and stock as for the
+orders above. With `ship_after_hours` set they ship by their channel order's `placed_at` like any order (their
+packages carry `channel` null). Only time, customer and items tie one to its channel order: `sim.warehouse.hand_keyed()`
+gives, per warehouse order id, `channel`, `external_order_id` (the order it was keyed from), `client_reference` and
+`same_customer_and_items` (the channel's other orders with the same lines, SKU and quantity, and the same e-mail or
+the same name and ship-to postal code, oldest first: with `anomalies.repeat_orders` some have one, and a matcher
+cannot tell which of them it is).
 
 ### Shipping (`warehouse.ship_after_hours`, `multi_package`, `unknown_carrier`, `tracking_corrections`)
 
@@ -399,6 +415,11 @@ class Warehouse:
         self._allocations: dict[str, dict[str, int]] = {}  # order id -> sku -> quantity it holds allocated
         self._seq = first_numbers[0] - 1
         self._tracking_rng = channel_rng(scenario.seed, self.name, ":tracking")
+        # Orders keyed in by hand under another reference or none (S43): order id -> what they were keyed from.
+        self._hand_keyed_share = scenario.warehouse.hand_keyed_orders
+        self._hand_keyed: dict[str, dict] = {}
+        self._hand_placed: dict[str, datetime] = {}  # order id -> its channel order's placed_at (it ships by it)
+        self._manual_seq = 0  # the warehouse's own numbering of orders keyed in by hand (MAN-000001, ...)
         # Shipping.
         spec = scenario.warehouse
         self._ship_after_hours = spec.ship_after_hours
@@ -558,67 +579,118 @@ class Warehouse:
     def add_preexisting(
         self, channel: ChannelSpec, records: Iterable[tuple[SimOrderRecord, SimOrder | None]], share: float, now: datetime
     ) -> None:
-        """Store a share of a channel's orders (oldest first) as if a person had entered them already."""
+        """Store a share of a channel's orders (oldest first) as if a person had entered them already: under the
+        pipeline's reference (`share`, warehouse.preexisting_orders), then (warehouse.hand_keyed_orders) under
+        another reference or none, with no channel and no channel order id (S43)."""
+        records = list(records)
         pick = channel_rng(self._seed, self.name, f":preexisting:{channel.name}")
         delay = channel_rng(self._seed, self.name, f":preexisting-created:{channel.name}")
+        preexisting = set()
         for record, generated in records:
             if pick.random() >= share:
                 continue
             created = min(record.placed_at + timedelta(minutes=delay.randint(5, 240)), now)
-            order = {
-                "order_id": None,
-                "client_reference": f"{channel.name}:{record.external_order_id}",
-                "order_number": record.external_order_id,
-                "channel": channel.name,
-                "channel_order_id": record.external_order_id,
-                "status": "accepted",
-                "ship_method": None,
-                "ship_to": dict.fromkeys(SHIP_TO_FIELDS),
-                "customer": dict.fromkeys(CUSTOMER_FIELDS),
-                "lines": [],
-                "backordered": [],
-                "created_at": iso_utc(created),
-                "cancelled_at": None,
-                "shipments": [],
-            }
-            if generated is not None:
-                address = generated.ship_to or generated.billing
-                person = generated.customer
-                by_speed = HAND_ENTERED_SHIP_METHODS.get(address.country_code, {})
-                order["ship_method"] = (
-                    "TKL-DC" if channel.type == "takealot"
-                    else by_speed.get(generated.shipping, by_speed.get("standard", "DHL-INTL"))
-                )
-                order["ship_to"] = {
-                    "name": person.name, "company": None, "address1": address.address1, "address2": address.address2 or None,
-                    "city": address.city, "region": address.province_code or address.province or None,
-                    "postal_code": address.postcode, "country": address.country_code, "phone": person.phone,
-                }
-                order["customer"] = {"name": person.name, "email": person.email, "phone": person.phone}
-                order["lines"] = [
-                    {"line_number": index, "sku": line.product.sku, "quantity": line.quantity}
-                    for index, line in enumerate(generated.lines, start=1)
-                ]
-            held: dict[str, int] = {}  # wholly allocated, inside the drawn `allocated`
-            for line in order["lines"]:
-                held[line["sku"]] = held.get(line["sku"], 0) + line["quantity"]
+            order = self._keyed_in(channel, record, generated, f"{channel.name}:{record.external_order_id}", created)
             with self._lock:
                 if self._by_reference.get(order["client_reference"]):
                     continue
-                self._store(order, held)
+                self._store(order, _held(order))
+                preexisting.add(record.external_order_id)
+        if self._hand_keyed_share > 0:
+            self._add_hand_keyed(channel, records, preexisting, now)
+
+    def _add_hand_keyed(self, channel: ChannelSpec, records: list[tuple[SimOrderRecord, SimOrder | None]],
+                        preexisting: set[str], now: datetime) -> None:
+        """hand_keyed_orders: one draw per channel order (seeded per channel, the same every run); an order already
+        keyed in under the pipeline's reference is not keyed in twice, and one without its generated content (posted
+        to /_admin) is not keyed in at all."""
+        share = self._hand_keyed_share
+        pick = channel_rng(self._seed, self.name, f":hand-keyed:{channel.name}")
+        draws = channel_rng(self._seed, self.name, f":hand-keyed-reference:{channel.name}")
+        for record, generated in records:
+            chosen, form, minutes = pick.random() < share, draws.random(), draws.randint(5, 240)
+            if not chosen or generated is None or record.external_order_id in preexisting:
+                continue
+            with self._lock:
+                # A person's reference: the channel's order id with a mark of their own, the warehouse's own manual
+                # numbering (also when that mark is taken), or nothing at all.
+                reference = f"#{record.external_order_id}" if form < 1 / 3 else None
+                if (reference is None and form < 2 / 3) or reference in self._by_reference:
+                    self._manual_seq += 1
+                    reference = f"MAN-{self._manual_seq:06d}"
+                created = min(record.placed_at + timedelta(minutes=minutes), now)
+                order = self._keyed_in(channel, record, generated, reference, created)
+                order.update(channel=None, channel_order_id=None, order_number=reference)
+                stored = self._store(order, _held(order))
+                self._hand_placed[stored["order_id"]] = record.placed_at
+                self._hand_keyed[stored["order_id"]] = {
+                    "channel": channel.name, "external_order_id": record.external_order_id, "client_reference": reference,
+                    "same_customer_and_items": _lookalikes(record, generated, records),
+                }
+
+    def hand_keyed(self) -> dict[str, dict]:
+        """S43's truth: every order keyed in by hand under another reference or none, by warehouse order id, with
+        the `channel` and `external_order_id` it was keyed from, its `client_reference` (None: none) and
+        `same_customer_and_items`: the channel's other orders a matcher on time, customer and items cannot tell
+        from it (same lines, and the same e-mail or the same name and postal code), oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._hand_keyed)
+
+    def _keyed_in(self, channel: ChannelSpec, record: SimOrderRecord, generated: SimOrder | None,
+                  reference: str | None, created: datetime) -> dict:
+        """A channel order as a person types it in: the generated customer, address and lines (anomalies included), a
+        ship method fitting the country and speed, status accepted."""
+        order = {
+            "order_id": None,
+            "client_reference": reference,
+            "order_number": record.external_order_id,
+            "channel": channel.name,
+            "channel_order_id": record.external_order_id,
+            "status": "accepted",
+            "ship_method": None,
+            "ship_to": dict.fromkeys(SHIP_TO_FIELDS),
+            "customer": dict.fromkeys(CUSTOMER_FIELDS),
+            "lines": [],
+            "backordered": [],
+            "created_at": iso_utc(created),
+            "cancelled_at": None,
+            "shipments": [],
+        }
+        if generated is not None:
+            address = generated.ship_to or generated.billing
+            person = generated.customer
+            by_speed = HAND_ENTERED_SHIP_METHODS.get(address.country_code, {})
+            order["ship_method"] = (
+                "TKL-DC" if channel.type == "takealot"
+                else by_speed.get(generated.shipping, by_speed.get("standard", "DHL-INTL"))
+            )
+            order["ship_to"] = {
+                "name": person.name, "company": None, "address1": address.address1, "address2": address.address2 or None,
+                "city": address.city, "region": address.province_code or address.province or None,
+                "postal_code": address.postcode, "country": address.country_code, "phone": person.phone,
+            }
+            order["customer"] = {"name": person.name, "email": person.email, "phone": person.phone}
+            order["lines"] = [
+                {"line_number": index, "sku": line.product.sku, "quantity": line.quantity}
+                for index, line in enumerate(generated.lines, start=1)
+            ]
+        return order
 
     def _store(self, order: dict, allocation: dict[str, int]) -> dict:
         """Number and keep an order; the caller holds the lock."""
         self._seq += 1
         order["order_id"] = f"W{self._seq:07d}"
         self._orders[order["order_id"]] = order
-        under_reference = self._by_reference.setdefault(order["client_reference"], [])
+        # An order keyed in by hand with no reference is stored under none: GET orders?client_reference never finds it.
+        under_reference = ([] if order["client_reference"] is None
+                           else self._by_reference.setdefault(order["client_reference"], []))
         under_reference.append(order["order_id"])
         self._allocations[order["order_id"]] = allocation
         self._shipped[order["order_id"]] = [0] * len(order["lines"])
         if self._ship_after_hours is not None:
             further = len(under_reference) - 1
-            purpose = f":ship:{order['client_reference']}" + (f"#{further}" if further else "")
+            keyed = order["client_reference"] if order["client_reference"] is not None else f"hand:{order['order_id']}"
+            purpose = f":ship:{keyed}" + (f"#{further}" if further else "")
             rng = channel_rng(self._seed, self.name, purpose)
             low, high = self._ship_after_hours
             self._due[order["order_id"]] = (purpose, rng, timedelta(hours=rng.uniform(low, high)))
@@ -715,8 +787,14 @@ class Warehouse:
             return paging
         page, size = paging
         channel = request.param("channel")
+        since = request.param("created_since")
+        try:
+            since = _parse_time(since) if since is not None else None
+        except ValueError:
+            return _invalid(f"created_since must be an ISO-8601 time, got {request.param('created_since')!r}")
         with self._lock:
-            ids = [k for k in sorted(self._orders) if channel is None or self._orders[k]["channel"] == channel]
+            ids = [k for k in sorted(self._orders) if (channel is None or self._orders[k]["channel"] == channel)
+                   and (since is None or _parse_time(self._orders[k]["created_at"]) >= since)]
             selected = [copy.deepcopy(self._orders[k]) for k in ids[(page - 1) * size: page * size]]
         return ApiResponse(200, {"orders": selected, "page": page, "page_size": size, "total": len(ids)})
 
@@ -940,7 +1018,7 @@ class Warehouse:
                     del self._due[order_id]
                     continue
                 channel, channel_order_id = order["channel"], order["channel_order_id"]
-                placed = (
+                placed = self._hand_placed.get(order_id) or (
                     self._placed_at(channel, channel_order_id)
                     if isinstance(channel, str) and isinstance(channel_order_id, str) else None
                 )
@@ -1131,6 +1209,37 @@ class Warehouse:
         else:
             body = "".join(rng.choice("0123456789") for _ in range(digits))
         return f"{letters}{body}{suffix}"
+
+
+def _held(order: dict) -> dict[str, int]:
+    """What an order keyed in by hand holds allocated: all of it, inside the drawn `allocated`."""
+    held: dict[str, int] = {}
+    for line in order["lines"]:
+        held[line["sku"]] = held.get(line["sku"], 0) + line["quantity"]
+    return held
+
+
+def _lookalikes(record: SimOrderRecord, generated: SimOrder,
+                records: list[tuple[SimOrderRecord, SimOrder | None]]) -> list[str]:
+    """The channel's other orders with the same lines (SKU and quantity) and the same customer (e-mail, or name
+    and ship-to postal code), oldest first: what an order keyed in from `generated` could as well be."""
+    def items(order: SimOrder) -> list[tuple[str, int]]:
+        totals: dict[str, int] = {}
+        for line in order.lines:
+            totals[line.product.sku] = totals.get(line.product.sku, 0) + line.quantity
+        return sorted(totals.items())
+
+    def postcode(order: SimOrder) -> str:
+        return (order.ship_to or order.billing).postcode
+
+    person = generated.customer
+    return [
+        other_record.external_order_id for other_record, other in records
+        if other is not None and other_record.external_order_id != record.external_order_id
+        and items(other) == items(generated)
+        and ((person.email and other.customer.email == person.email)
+             or (person.name and other.customer.name == person.name and postcode(other) == postcode(generated)))
+    ]
 
 
 def _split(pieces: list[tuple[int, int]], count: int, rng: random.Random) -> list[list[tuple[int, int]]]:

@@ -31,13 +31,15 @@ def _moment(text: str) -> datetime:
 
 
 def build_shipments_sensor(job, poll_seconds: int) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=poll_seconds, default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.sensor(job=job, minimum_interval_seconds=poll_seconds, default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "New and corrected packages at the warehouse -> runs for exactly their (channel, day of shipment); "
+            "every `warehouse.shipments_poll_seconds` (channels.yaml, default 60). Each tick reads from a little "
+            "before its cursor (a change committed late is not skipped); a partition is asked for again only when"
+            " it holds a change newer than the last request for it (the run key names that change, and Dagster "
+            "never repeats a run key)."))
     def tracking_shipments(context: dg.SensorEvaluationContext, database: DatabaseResource,
                            channels: ChannelsResource, warehouse: WarehouseApiResource):
-        """New and corrected packages at the warehouse -> runs for exactly their (channel, day of shipment); every
-        `warehouse.shipments_poll_seconds` (channels.yaml, default 60). Each tick reads from a little before its
-        cursor (a change committed late is not skipped); a partition is asked for again only when it holds a change
-        newer than the last request for it (the run key names that change, and Dagster never repeats a run key)."""
         settings = channels.pipeline_config()
         cursor = datetime.fromisoformat(context.cursor) if context.cursor else None
         since = cursor - LOOKBACK if cursor else datetime.now(timezone.utc) - timedelta(days=2)
@@ -76,11 +78,13 @@ def unfinished_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
 
 
 def build_tracking_retry_schedule(job, channels: list[str]) -> dg.ScheduleDefinition:
-    @dg.schedule(job=job, cron_schedule="40 * * * *", execution_timezone="UTC")
+    @dg.schedule(job=job, cron_schedule="40 * * * *", execution_timezone="UTC",
+        description=(
+            "Hourly, the safety net: every partition with a package not on its channel yet (locked, unanswered, "
+            "in doubt, a correction), and today and yesterday of every channel, so a shipment whose run failed "
+            "before it was filed (the warehouse down, the run cancelled) is read again although the sensor moved "
+            "past it."))
     def tracking_retry_hourly(context: dg.ScheduleEvaluationContext, database: DatabaseResource):
-        """Hourly, the safety net: every partition with a package not on its channel yet (locked, unanswered, in
-        doubt, a correction), and today and yesterday of every channel, so a shipment whose run failed before it
-        was filed (the warehouse down, the run cancelled) is read again although the sensor moved past it."""
         tick = context.scheduled_execution_time
         recent = {(channel, day) for channel in channels for day in (tick.date() - timedelta(days=1), tick.date())}
         for channel, day in sorted(recent | set(unfinished_partitions(database.engine()))):
@@ -90,9 +94,10 @@ def build_tracking_retry_schedule(job, channels: list[str]) -> dg.ScheduleDefini
 
 
 def build_carrier_map_sensor(job) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.sensor(job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "An edit of data/carrier_map.csv re-runs every partition holding CARRIER_NOT_MAPPED packages."))
     def tracking_carrier_map_change(context: dg.SensorEvaluationContext, database: DatabaseResource):
-        """An edit of data/carrier_map.csv re-runs every partition holding CARRIER_NOT_MAPPED packages."""
         current = fingerprint(carrier_map_file())
         if context.cursor is None:
             return dg.SensorResult(skip_reason="first look at the carrier map: remembered", cursor=current)

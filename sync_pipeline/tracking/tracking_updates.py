@@ -4,16 +4,17 @@ shipment (re-pushing a range is a backfill)."""
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import ConfigError
+from sync_pipeline.config import ASSET_OWNERS, ConfigError
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError
+from sync_pipeline.operations.attempts import TRACKING, record_attempt
 from sync_pipeline.partitions import dates_by_channel, partition_key
 from sync_pipeline.tracking.push import Settings, sync_tracking
 from sync_pipeline.warehouse.resource import WarehouseApiResource
@@ -22,7 +23,7 @@ from sync_pipeline.warehouse.resource import WarehouseApiResource
 def build_tracking_updates(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="tracking_updates",
-        group_name="tracking",
+        group_name="tracking", owners=ASSET_OWNERS,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"api", "sql"},
@@ -49,6 +50,7 @@ def build_tracking_updates(partitions_def: dg.MultiPartitionsDefinition) -> dg.A
             for channel_name, days in dates_by_channel(context).items():
                 channel = settings.channel(channel_name)
                 log = ApiCallLog(channel_name)
+                attempt_started = datetime.now(timezone.utc)
                 try:
                     push = channels.tracking(channel, log)
                     counts = sync_tracking(engine, client, push, channel, days, context.run.run_id, Settings(
@@ -58,10 +60,12 @@ def build_tracking_updates(partitions_def: dg.MultiPartitionsDefinition) -> dg.A
                 except (ChannelError, ConfigError, MapFileError) as exc:
                     failures.append(f"{channel_name} {days[0]}..{days[-1]}: {exc}")
                     totals["channels_failed"] += 1
+                    record_attempt(engine, channel_name, TRACKING, context.run.run_id, attempt_started, exc)
                     continue
                 finally:
                     log_api_calls(engine, log, context.run.run_id)
                     api_calls += len(log.calls)
+                record_attempt(engine, channel_name, TRACKING, context.run.run_id, attempt_started)
                 totals.update(counts)
                 done.append((channel_name, days))
                 context.log.info(f"{channel_name} {days[0]}..{days[-1]}: " + ", ".join(

@@ -118,6 +118,12 @@ class WarehouseClient:
         """Every warehouse order of one channel (for the duplicate check)."""
         return list(self._pages("orders", "orders", {"channel": channel}))
 
+    def orders_created_since(self, since: datetime) -> list[dict]:
+        """Every warehouse order created since `since` (inclusive), whatever its channel or none: the ones a person
+        keyed in by hand included (reconciliation, S43)."""
+        params = {"created_since": since.astimezone(timezone.utc).isoformat(timespec="seconds")}
+        return list(self._pages("orders", "orders", params))
+
     def orders_by_reference(self, channel: str) -> dict[str, dict]:
         """The channel's warehouse orders by client reference (the oldest where a reference is held twice)."""
         found: dict[str, dict] = {}

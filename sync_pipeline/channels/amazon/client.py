@@ -35,6 +35,12 @@ class AmazonConnector(ChannelConnector):
     csv_export = CsvExport(order_id="amazon-order-id", placed_at="purchase-date", updated_at="last-updated-date")
     mapping = AMAZON_ORDERS
     max_page_size = 100
+    # ordersV0.json: getOrders answers {Orders, NextToken, CreatedBefore | LastUpdatedBefore}; no total, no count call
+    # (nor in Orders API 2026-01-01: searchOrders' pagination holds only a nextToken). So count_orders stays None.
+    no_count_reason = (
+        "SP-API getOrders (Orders v0) answers a page of Orders and a NextToken, with no total, and there is no count "
+        "operation (searchOrders of Orders API 2026-01-01 neither: its pagination holds only a nextToken)"
+    )
 
     def authenticate(self, session, secrets) -> None:
         # Login with Amazon takes the app's id and secret in the form; SP-API wants the token in its own header.

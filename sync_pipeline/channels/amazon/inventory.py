@@ -7,6 +7,10 @@ patches: [{op: replace, path: /attributes/fulfillment_availability, value: [{ful
 quantity}]}]} sets one listing's quantity (Amazon has no bulk form here but the JSON_LISTINGS_FEED, so batch_size
 is 1). Every call is on one bucket, listingsItems (5/s, burst 5).
 
+One search pages at most 1,000 listings. A seller with more is read in two steps: the first 1,000 by paging, then
+the SKUs the sync looks for (the warehouse's, the SKU map's, those listed before) that the pages did not reach,
+20 per call through `identifiers=<sku,...>&identifiersType=SKU`: 20,000 listings cost 50 + 950 reads.
+
 Only DEFAULT (merchant-fulfilled) listings are ours to set: an FBA listing's quantity is Amazon's, so it is
 listed as not tracked. Amazon answers a readable PATCH it cannot take with 200 status INVALID and issues; that is
 a status of the listing, never an error of the run.
@@ -19,6 +23,7 @@ value too, so a guessed id would be sent as if real. Without the option the push
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from urllib.parse import quote
 
 from sync_pipeline.channels.http import ChannelRequestError
@@ -41,6 +46,7 @@ BUCKET = "listingsItems"
 LISTINGS_PATH = "/listings/2021-08-01/items"
 PAGE_SIZE = 20  # the most searchListingsItems takes
 SEARCH_CAP = 1000  # Amazon pages at most this many results of one search
+IDENTIFIERS_PER_CALL = 20  # the most SKUs searchListingsItems takes in `identifiers`
 MERCHANT_CHANNEL = "DEFAULT"
 FULFILLMENT_PATH = "/attributes/fulfillment_availability"
 
@@ -63,12 +69,29 @@ class AmazonInventory(InventoryPush):
         return {"marketplaceIds": self.connector.marketplace_id, **more}
 
     # --- listings -----------------------------------------------------------------------------------------------
-    def listings(self) -> list[Listing]:
+    def listings(self, skus: Collection[str] = ()) -> list[Listing]:
+        """Every listing by paging one search; when Amazon's cap on a search cuts it short, the SKUs looked for that
+        it did not reach are asked for by name, IDENTIFIERS_PER_CALL at a time."""
+        found = self._search()
+        if len(found) >= SEARCH_CAP:
+            seen = {listing.sku for listing in found}
+            rest = sorted(set(skus) - seen)
+            for start in range(0, len(rest), IDENTIFIERS_PER_CALL):
+                found.extend(self._search(rest[start:start + IDENTIFIERS_PER_CALL]))
+            log.info("%s: Amazon pages at most %d listings of one search: %d more were asked for by SKU, %d found; a "
+                     "listing past the cap whose SKU neither the warehouse nor the SKU map names is not seen",
+                     self.connector.config.name, SEARCH_CAP, len(rest), len(found) - SEARCH_CAP)
+        return found
+
+    def _search(self, identifiers: list[str] | None = None) -> list[Listing]:
+        """One searchListingsItems, every page: all listings (up to the cap), or those with these SKUs."""
         path = f"{LISTINGS_PATH}/{quote(self._seller(), safe='')}"
         found: list[Listing] = []
         token: str | None = None
         while True:
             params = self._params(includedData="summaries,fulfillmentAvailability", pageSize=PAGE_SIZE)
+            if identifiers:
+                params.update(identifiers=",".join(identifiers), identifiersType="SKU")
             if token:
                 params["pageToken"] = token
             response = self.connector.request(
@@ -78,13 +101,7 @@ class AmazonInventory(InventoryPush):
             found.extend(self._listing(item) for item in body.get("items") or [])
             token = (body.get("pagination") or {}).get("nextToken")
             if not token:
-                break
-        if len(found) >= SEARCH_CAP:
-            log.warning(
-                "%s: Amazon pages at most %d listings of one search and %d came back: listings past them are not "
-                "seen by this read", self.connector.config.name, SEARCH_CAP, len(found),
-            )
-        return found
+                return found
 
     @staticmethod
     def _listing(item: dict) -> Listing:

@@ -14,6 +14,8 @@ Every call is on the store's one quota, with the connector's bucket."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sync_pipeline.channels.http import ChannelRequestError
 from sync_pipeline.channels.inventory import (
     INVALID_QUANTITY,
@@ -40,7 +42,7 @@ class BigCommerceInventory(InventoryPush):
     daily_writes_per_listing = None
 
     # --- listings -----------------------------------------------------------------------------------------------
-    def listings(self) -> list[Listing]:
+    def listings(self, skus: Collection[str] = ()) -> list[Listing]:
         found: list[Listing] = []
         page = 1
         while True:

@@ -60,11 +60,15 @@ class EbayConnector(ChannelConnector):
         updated = self.mapping.times(order, self.config.tz).updated_at
         return since is None or updated is None or updated >= since
 
+    @staticmethod
+    def _created(placed_from: datetime, placed_to: datetime) -> str:
+        """The `filter` for orders created in [placed_from, placed_to), every status: the list's, and its total's."""
+        return f"creationdate:[{_iso_ms(placed_from)}..{_iso_ms(placed_to - timedelta(milliseconds=1))}]"  # inclusive
+
     def pages(self, placed_from, placed_to, updated_since) -> Iterator[list[RawOrder]]:
         # eBay ignores lastmodifieddate beside creationdate: filter by placement there and by update here.
-        created = f"[{_iso_ms(placed_from)}..{_iso_ms(placed_to - timedelta(milliseconds=1))}]"  # inclusive bounds
         url: str | None = f"{self.config.base_url}{ORDERS_PATH}"
-        params: dict | None = {"filter": f"creationdate:{created}", "limit": self.page_size, "offset": 0}
+        params: dict | None = {"filter": self._created(placed_from, placed_to), "limit": self.page_size, "offset": 0}
         while url:
             response = self._get(url, endpoint="sell/fulfillment/v1/order", params=params)
             self.log.pages += 1
@@ -75,6 +79,13 @@ class EbayConnector(ChannelConnector):
                 if self._updated_since(order, updated_since)
             ]
             url, params = body.get("next"), None  # `next` carries the filter, limit and offset
+
+    def count_orders(self, start: datetime, end: datetime) -> int:
+        """getOrders has no count call; its paged answer's `total` is the number of orders matching the filter
+        (OrderSearchPagedCollection), so one page of one order counts them."""
+        response = self._get(f"{self.config.base_url}{ORDERS_PATH}", endpoint="sell/fulfillment/v1/order",
+                             params={"filter": self._created(start, end), "limit": 1, "offset": 0})
+        return int(response.json()["total"])
 
     def fetch_order(self, external_order_id: str) -> RawOrder | None:
         response = self._get(

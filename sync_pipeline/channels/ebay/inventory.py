@@ -14,6 +14,7 @@ listing per calendar day; the 251st is refused and HELD_BACK until the next day.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Collection
 
 from sync_pipeline.channels.inventory import (
     HELD_BACK,
@@ -39,7 +40,7 @@ class EbayInventory(InventoryPush):
     daily_writes_per_listing = 250  # revisions of one listing per calendar day
 
     # --- listings -----------------------------------------------------------------------------------------------
-    def listings(self) -> list[Listing]:
+    def listings(self, skus: Collection[str] = ()) -> list[Listing]:
         found: list[Listing] = []
         offset = 0
         while True:

@@ -32,6 +32,12 @@ class TakealotConnector(ChannelConnector):
     max_page_size = 100
     # The API filters by whole local days, so smaller windows would not make a request any lighter.
     min_window = timedelta(days=1)
+    # takealot-seller-openapi.yml: GET /v2/sales' page_summary.total counts sale rows (one per order line), and
+    # /v2/sales/summary gives amounts and units per fixed range; neither counts orders. So count_orders stays None.
+    no_count_reason = (
+        "the Seller API v2 counts no orders: GET /v2/sales' page_summary.total counts sale lines (one per order "
+        "line) over whole local dates, and /v2/sales/summary gives amounts and units, not orders"
+    )
 
     def authenticate(self, session, secrets) -> None:
         session.headers["Authorization"] = f"Key {secrets['api_key']}"

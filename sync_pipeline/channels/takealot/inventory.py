@@ -17,6 +17,8 @@ merchant warehouse to write to, is not sent (no call)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import requests
 
 from sync_pipeline.channels.inventory import (
@@ -48,7 +50,7 @@ class TakealotInventory(InventoryPush):
         return int(value) if value not in (None, "") else None
 
     # --- the interface --------------------------------------------------------------------------------
-    def listings(self) -> list[Listing]:
+    def listings(self, skus: Collection[str] = ()) -> list[Listing]:
         listings: list[Listing] = []
         page = 1
         while True:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from sync_pipeline.channels.base import ChannelConnector, CsvExport, RawOrder, utc
-from sync_pipeline.channels.http import RateLimitReading
+from sync_pipeline.channels.http import ChannelRequestError, RateLimitReading
 from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_ORDERS
 
 
@@ -31,11 +31,18 @@ class WooCommerceConnector(ChannelConnector):
     def read_rate_limit(self, headers) -> RateLimitReading | None:
         return None  # core wc/v3 has no rate limit
 
-    def pages(self, placed_from, placed_to, updated_since) -> Iterator[list[RawOrder]]:
-        params = {
+    @staticmethod
+    def _created(placed_from: datetime, placed_to: datetime) -> dict:
+        """Orders created in [placed_from, placed_to), every status (the default `any`): the list's filters."""
+        return {
             "after": _gmt_param(placed_from - timedelta(seconds=1)),  # `after` is exclusive
             "before": _gmt_param(placed_to),
             "dates_are_gmt": "true",
+        }
+
+    def pages(self, placed_from, placed_to, updated_since) -> Iterator[list[RawOrder]]:
+        params = {
+            **self._created(placed_from, placed_to),
             "per_page": self.page_size,
             "orderby": "id",  # stable order, so pages do not shift while new orders arrive
             "order": "asc",
@@ -51,6 +58,21 @@ class WooCommerceConnector(ChannelConnector):
             if params["page"] >= int(response.headers.get("X-WP-TotalPages", 1)):
                 return
             params["page"] += 1
+
+    def count_orders(self, start: datetime, end: datetime) -> int:
+        """WooCommerce has no count endpoint; every list answer carries the number of matching orders in
+        `X-WP-Total` (REST API v3 introduction, Pagination), so one list request of one order counts them."""
+        response = self.http.request(
+            "GET", f"{self.config.base_url}/wp-json/wc/v3/orders", endpoint="wc/v3/orders",
+            params={**self._created(start, end), "per_page": 1, "page": 1},
+        )
+        total = response.headers.get("X-WP-Total")
+        if total is None or not total.strip().isdigit():
+            raise ChannelRequestError(
+                self.config.name, f"GET wc/v3/orders answered without a readable X-WP-Total header ({total!r}), so the "
+                "orders cannot be counted; check that no proxy or security plugin strips the WP REST headers",
+            )
+        return int(total)
 
     def fetch_order(self, external_order_id: str) -> RawOrder | None:
         response = self.http.request(

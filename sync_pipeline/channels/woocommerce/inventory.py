@@ -17,6 +17,8 @@ words. A refusal of the whole call (a body Woo cannot read) is a request it cann
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sync_pipeline.channels.http import ChannelRequestError
 from sync_pipeline.channels.inventory import (
     INVALID_QUANTITY,
@@ -45,7 +47,7 @@ class WooCommerceInventory(InventoryPush):
         return self.connector.config.name
 
     # --- the interface --------------------------------------------------------------------------------
-    def listings(self) -> list[Listing]:
+    def listings(self, skus: Collection[str] = ()) -> list[Listing]:
         listings, page, pages = [], 1, 1
         while page <= pages:
             response = self.http.request(

@@ -23,8 +23,8 @@ bucket of scenario key amazon_listings, 5/s burst 5): `GET listings/2021-08-01/i
 summaries; 404 NOT_FOUND for an unknown or deleted SKU; SKUs match exactly, case included);
 `GET listings/2021-08-01/items/<sellerId>?marketplaceIds=&pageSize=(1..20, default 10)&pageToken=` (searchListingsItems,
 which 2021-08-01 has: {numberOfResults, pagination: {nextToken?, previousToken?}, items}, by SKU, at most 1000
-pageable as Amazon documents; `identifiers=<sku,...>&identifiersType=SKU` narrows it); `PATCH` the item path
-{productType, patches: [{op: add|replace, path: "/attributes/fulfillment_availability", value:
+pageable as Amazon documents; `identifiers=<sku,...>&identifiersType=SKU`, at most 20, narrows it); `PATCH` the
+item path {productType, patches: [{op: add|replace, path: "/attributes/fulfillment_availability", value:
 [{fulfillment_channel_code: "DEFAULT", quantity}]}]} -> 200 {sku, status: ACCEPTED, submissionId, issues: []}
 (`mode=VALIDATION_PREVIEW`: status VALID, nothing stored). A body that cannot be read (not JSON, no productType or
 patches) is 400 InvalidInput; a readable one with a bad value, or a quantity for an FBA listing, is 200 status INVALID
@@ -97,7 +97,7 @@ FULFILLMENT_PATH = "/attributes/fulfillment_availability"
 INCLUDED_DATA = frozenset({
     "summaries", "attributes", "issues", "offers", "fulfillmentAvailability", "procurement", "relationships", "productTypes",
 })
-SEARCH_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE, SEARCH_MAX_RESULTS = 10, 20, 1000
+SEARCH_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE, SEARCH_MAX_RESULTS, SEARCH_MAX_IDENTIFIERS = 10, 20, 1000, 20
 FBA_CHANNEL = "AMAZON_NA"
 
 
@@ -518,9 +518,13 @@ class Amazon(Platform):
         identifiers = request.values("identifiers")
         if identifiers and request.param("identifiersType") != "SKU":
             return self.error(400, "identifiersType is required with identifiers; the simulator supports SKU.")
-        live = sorted((l for l in self.listings.all() if not l["deleted"]), key=lambda l: l["sku"])
-        if identifiers:
-            live = [l for l in live if l["sku"] in set(identifiers)]
+        if len(identifiers) > SEARCH_MAX_IDENTIFIERS:
+            return self.error(400, f"identifiers takes at most {SEARCH_MAX_IDENTIFIERS} values.")
+        if identifiers:  # looked up by SKU, not by a pass over the catalogue
+            found = (self.listings.by_sku(sku) for sku in dict.fromkeys(identifiers))
+            live = sorted((l for l in found if l is not None and not l["deleted"]), key=lambda l: l["sku"])
+        else:
+            live = sorted((l for l in self.listings.all() if not l["deleted"]), key=lambda l: l["sku"])
         live = live[:SEARCH_MAX_RESULTS]
         offset = 0
         if request.param("pageToken") is not None:

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from sync_pipeline.simulator.orders import Market, Product, SimOrder, SimOrderRecord, channel_rng
+from sync_pipeline.simulator.orders import (
+    Market,
+    Product,
+    SimOrder,
+    SimOrderRecord,
+    channel_rng,
+    generate_orders,
+    later_version,
+)
 from sync_pipeline.simulator.ratelimit import Bucket, BucketReading
 from sync_pipeline.simulator.scenario import ChannelSpec, RateLimit, Scenario
 
@@ -185,6 +193,9 @@ class ListingStore:
                  stamp_updated_at: bool = False):
         self._lock = threading.Lock()
         self._listings = {listing["listing_id"]: dict(listing) for listing in listings}
+        # field -> value -> listing ids holding it, in insertion order: built on a field's first find, kept up to
+        # date by every change, so a lookup per request stays cheap on a catalogue of 100,000 listings.
+        self._indexes: dict[str, dict[Any, list[str]]] = {}
         self._drift_rule = drift
         self._stamp = stamp_updated_at
         self._drift: dict[str, bool] = {}  # listing id -> hand change applied (False: due at the next read)
@@ -202,10 +213,30 @@ class ListingStore:
     def find(self, **values: Any) -> dict | None:
         """The first listing whose fields equal all these values (a copy; deleted ones too), or None."""
         with self._lock:
-            for listing in self._listings.values():
-                if all(listing.get(key, _ABSENT) == value for key, value in values.items()):
+            key, value = next(iter(values.items()))
+            for listing_id in self._index(key).get(value, ()):
+                listing = self._listings[listing_id]
+                if all(listing.get(k, _ABSENT) == v for k, v in values.items()):
                     return dict(listing)
         return None
+
+    def _index(self, key: str) -> dict[Any, list[str]]:
+        """The index of one field (built now if this is its first lookup); the caller holds the lock."""
+        if key not in self._indexes:
+            index: dict[Any, list[str]] = {}
+            for listing_id, listing in self._listings.items():
+                index.setdefault(listing.get(key, _ABSENT), []).append(listing_id)
+            self._indexes[key] = index
+        return self._indexes[key]
+
+    def _change(self, listing_id: str, values: dict) -> None:
+        """Set a listing's fields, keeping the indexes true; the caller holds the lock."""
+        listing = self._listings[listing_id]
+        for key, index in self._indexes.items():
+            if key in values and listing.get(key, _ABSENT) != values[key]:
+                index[listing.get(key, _ABSENT)].remove(listing_id)
+                index.setdefault(values[key], []).append(listing_id)
+        listing.update(values)
 
     def by_sku(self, sku: str) -> dict | None:
         """The listing under exactly this SKU as the channel holds it (not the warehouse's; deleted ones too)."""
@@ -245,17 +276,14 @@ class ListingStore:
         """set_quantity with the lock held; `values` (and with `stamp`, updated_at) are set with it."""
         listing = self._listings[listing_id]
         now = datetime.now(timezone.utc)
-        listing["quantity"] = quantity
-        listing.update(values)
-        if stamp:
-            listing["updated_at"] = now
+        self._change(listing_id, {"quantity": quantity, **values, **({"updated_at": now} if stamp else {})})
         self._history.append({"listing_id": listing_id, "quantity": quantity, "at": iso_utc(now), "source": source})
         return dict(listing)
 
     def update(self, listing_id: str, **values) -> dict:
         """Change a listing's other fields (tracked, active, ...); quantities go through written / set_quantity."""
         with self._lock:
-            self._listings[listing_id].update(values)
+            self._change(listing_id, values)
             return dict(self._listings[listing_id])
 
     def history(self) -> list[dict]:
@@ -300,6 +328,8 @@ class Platform(ABC):
         self.credentials = credentials
         self.store = OrderStore()
         self.tracking = TrackingStore()
+        self._spec, self._scenario = spec, scenario
+        self._silent_done: set[str] = set()  # silent_status_changes orders changed already, by external id
         self._seed = scenario.seed
         self._tracking_shares = [(name, getattr(scenario.anomalies, name)) for name in TRACKING_ANOMALIES]
         self._listing_shares = [(name, getattr(scenario.anomalies, name)) for name in LISTING_ANOMALIES]
@@ -346,6 +376,41 @@ class Platform(ABC):
     @abstractmethod
     def parse_admin(self, body: Any) -> list[SimOrderRecord]:
         """Orders posted to /_admin in the platform's own shape (one order or its list response)."""
+
+    def silent_changes(self, at: datetime | None = None) -> dict[str, SimOrder]:
+        """The channel's silent_status_changes orders not changed yet, by external id, as generated (open), with
+        `silent_change` the status they will take. Orders placed after the simulator was built are not served, so
+        not here either."""
+        spec, scenario = self._spec, self._scenario
+        generated = generate_orders(scenario.seed, spec.name, self.tz, scenario.start_date, scenario.days,
+                                    spec.orders_per_day, scenario.anomalies, self.market,
+                                    at or datetime.now(timezone.utc))
+        pending = {}
+        for order in generated:
+            if order.silent_change is None:
+                continue
+            record = self.render(order)
+            if record.external_order_id not in self._silent_done and self.store.get(record.external_order_id) is not None:
+                pending[record.external_order_id] = order
+        return pending
+
+    def apply_silent_changes(self, at: datetime | None = None) -> dict[str, str]:
+        """S42: cancel or fulfil every silent_status_changes order now (`at`, default now), writing the change the
+        way a platform that does not bump the modification time does: the payload shows the new status (and its
+        cancel or fulfilment time), `updated_at` and the list filters' time stay what they were. Lists and one-order
+        reads serve the new version from then on. An order changed meanwhile by something else (a tracking push that
+        set its status) is left alone. Returns {external id: "cancelled" | "shipped"} of the orders changed."""
+        at = at or datetime.now(timezone.utc)
+        changed = {}
+        for external_id, order in self.silent_changes(at).items():
+            if self.store.get(external_id).payload != self.render(order).payload:
+                continue
+            later = self.render(later_version(order, at))
+            assert later.updated_at == self.store.get(external_id).updated_at
+            self.store.put([later])
+            self._silent_done.add(external_id)
+            changed[external_id] = order.silent_change
+        return changed
 
     # --- tracking -------------------------------------------------------------------------------------
     # Platforms without a tracking push (Takealot) never call these.

@@ -1,6 +1,9 @@
 """BigCommerce Orders V2 (/v2/orders, optionally under /stores/<hash>): `X-Auth-Token`, page/limit paging with
 HTTP 204 for an empty page, RFC-2822 (or ISO-8601) date filters, products and shipping addresses as
 sub-resources of each order, and one quota per store shared by every endpoint, reported in X-Rate-Limit-*.
+`GET v2/orders/count` takes the list's filters and answers the spec's getOrdersCount shape, {"statuses": [{id, name,
+system_label, custom_label, system_description, count, sort_order}, ...] (every status of ORDER_STATUSES, zeros
+too, in the example's order), "count": N}, N the orders the list would page through.
 
 Tracking (same quota): `POST v2/orders/<id>/shipments` {order_address_id, items: [{order_product_id, quantity}],
 tracking_number?, shipping_provider?, tracking_carrier?, shipping_method?, comments?, tracking_link?} answers 201
@@ -42,6 +45,7 @@ import random
 import re
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -95,6 +99,27 @@ SHIPPING_PROVIDERS = {
 CUSTOM_PROVIDER = re.compile(r"^carrier_\d+$")
 AFTERSHIP_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 CANCELLED_STATUS_ID = 5
+# GET /v2/order_statuses: (id, name, system_description), in the sort order of the getOrdersCount example.
+ORDER_STATUSES = (
+    (0, "Incomplete", "An incomplete order happens when a shopper reached the payment page, but did not complete the "
+                      "transaction."),
+    (1, "Pending", "Customer started the checkout process, but did not complete it."),
+    (7, "Awaiting Payment", "Customer has completed checkout process, but payment has yet to be confirmed."),
+    (11, "Awaiting Fulfillment", "Customer has completed the checkout process and payment has been confirmed."),
+    (9, "Awaiting Shipment", "Order has been pulled and packaged, and is awaiting collection from a shipping provider."),
+    (8, "Awaiting Pickup", "Order has been pulled, and is awaiting customer pickup from a seller-specified location."),
+    (3, "Partially Shipped", "Only some items in the order have been shipped, due to some products being pre-order "
+                             "only or other reasons."),
+    (10, "Completed", "Client has paid for their digital product and their file(s) are available for download."),
+    (2, "Shipped", "Order has been shipped, but receipt has not been confirmed; seller has used the Ship Items action."),
+    (5, "Cancelled", "Seller has cancelled an order, due to a stock inconsistency or other reasons."),
+    (6, "Declined", "Seller has marked the order as declined for lack of manual payment, or other reasons."),
+    (4, "Refunded", "Seller has used the Refund action."),
+    (13, "Disputed", "Customer has initiated a dispute resolution process for the PayPal transaction that paid for "
+                     "the order."),
+    (12, "Manual Verification Required", "Order is on hold while some aspect needs to be manually confirmed."),
+    (14, "Partially Refunded", "Seller has partially refunded the order."),
+)
 LOCATION_ID = 1  # the default location
 PRODUCTS_LIMIT, PRODUCTS_MAX_LIMIT = 50, 250
 ADJUSTMENT_TEMPLATE = load_template("bigcommerce_inventory_absolute_adjustment.json")
@@ -161,6 +186,8 @@ class BigCommerce(Platform):
             return None
         if len(path) == 2:
             return Route("orders", self.list_orders, window=self.created_window)
+        if path == ["v2", "orders", "count"]:
+            return Route("orders_count", self.count_orders)
         if len(path) == 3:
             return Route("order", lambda r: self.get_order(path[2]))
         if len(path) == 4 and path[3] in SUB_RESOURCES:
@@ -442,6 +469,24 @@ class BigCommerce(Platform):
         }[field]
         matching.sort(key=sort_key, reverse=direction == "desc")
         return self._page([r.payload["order"] for r in matching], *paging)
+
+    def count_orders(self, request: ApiRequest) -> ApiResponse:
+        """v2/orders/count: the list's filters over the same store, by status and in all."""
+        filters = self._filters(request)
+        if isinstance(filters, ApiResponse):
+            return filters
+        by_status = Counter(r.payload["order"].get("status_id") for r in self.store.all() if _matches(r, filters))
+        known = [status_id for status_id, _, _ in ORDER_STATUSES]
+        statuses = [
+            {"id": status_id, "name": name, "system_label": name, "custom_label": name, "system_description": about,
+             "count": by_status.get(status_id, 0), "sort_order": position}
+            for position, (status_id, name, about) in enumerate(ORDER_STATUSES)
+        ]
+        for status_id in sorted((s for s in by_status if s not in known), key=str):  # an order posted with its own
+            statuses.append({"id": status_id, "name": str(status_id), "system_label": str(status_id),
+                             "custom_label": str(status_id), "system_description": "", "count": by_status[status_id],
+                             "sort_order": len(statuses)})
+        return ApiResponse(200, {"statuses": statuses, "count": sum(by_status.values())})
 
     # --- listings -------------------------------------------------------------------------------------
     def _listing(self, product: Product) -> dict:

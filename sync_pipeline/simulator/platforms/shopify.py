@@ -1,6 +1,8 @@
 """Shopify REST Admin API (orders.json): X-Shopify-Access-Token, cursor paging by page_info in the Link
 header (filters refused beside page_info), shop-local offsets in timestamps, and the 40-call leaky bucket
-reported in X-Shopify-Shop-Api-Call-Limit, one bucket for every endpoint below.
+reported in X-Shopify-Shop-Api-Call-Limit, one bucket for every REST endpoint below (GraphQL has its own, by cost).
+`GET admin/api/<v>/orders/count.json` takes the list's filters (`status`, open by default, and the created_at and
+updated_at bounds; no page_info) and answers {"count": N}, N the orders the list would page through.
 
 Tracking (fulfillment orders and fulfillments, answers built on templates/shopify_fulfillment_*.json):
 - `GET admin/api/<v>/orders/<id>/fulfillment_orders.json`: one fulfillment order per order (id = order id +
@@ -44,21 +46,96 @@ templates/shopify_inventory_levels_set.json):
   location 422 `{"errors": ["An item cannot be active at more than one location if one of them is a fulfillment
   service location."]}`; an unknown or deleted item 404; not tracked 422 `{"errors": ["Inventory item does not
   have inventory tracking enabled"]}`. A negative `available` is taken (Shopify allows overselling).
+- `POST admin/api/<v>/graphql.json` `{"query", "variables"?, "operationName"?}`: the GraphQL Admin API, of which only
+  the `inventorySetQuantities` mutation is served (below); it writes the same ListingStore as set.json (the shared
+  `_location_refusal`, `_item_refusal`, `_set_available`), so `sim.listings(ch)` and the history record it alike.
 Listing anomalies: case mismatch -> the variant's sku lower-cased; deleted -> absent from products and levels, set
 404; not tracked -> `inventory_management: null`, set 422; not active -> product `status` draft or archived (set
 still works, as on Shopify); drift -> after the first set, the next read of it (products or levels) first
-applies a hand change (the written quantity less 1..5, or plus when that would go below 0)."""
+applies a hand change (the written quantity less 1..5, or plus when that would go below 0).
+
+GraphQL `inventorySetQuantities(input: InventorySetQuantitiesInput!)`, in 2025-01's shape whatever version the path
+names (https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/inventorySetQuantities): input `{name, reason,
+referenceDocumentUri?, ignoreCompareQuantity? (default false), quantities: [{inventoryItemId, locationId, quantity,
+compareQuantity?}]}` (input-objects/InventorySetQuantitiesInput, InventoryQuantityInput; 2026-04's
+`changeFromQuantity` is refused as an undefined field, its `@idempotent` ignored like any directive but @skip and
+@include). The document is parsed with graphql-core and checked against the part of the schema served (payload
+`inventoryAdjustmentGroup {id createdAt reason referenceDocumentUri changes {name delta quantityAfterChange
+ledgerDocumentUri item {id sku tracked} location {id name}}}`, `userErrors {field message code}`; aliases,
+fragments, @skip/@include). Every answer is HTTP 200 with `extensions.cost {requestedQueryCost, actualQueryCost,
+throttleStatus {maximumAvailable, currentlyAvailable, restoreRate}}` (actualQueryCost null when the document did not
+run); the shapes come from templates/shopify_inventory_set_quantities.json (the shopify.dev example, and a live
+2025-01 answer's userErrors and cost).
+- Refused before running, as top-level `errors` with no `data`, in graphql-ruby's words as far as known (a syntax
+  error in graphql-core's): any field but this mutation ("Field 'shop' doesn't exist on type 'QueryRoot'", code
+  undefinedField); a payload field unknown or
+  selected wrongly (selectionMismatch); `input` missing, or a value the input types refuse ("Variable $input of type
+  InventorySetQuantitiesInput! was provided invalid value for reason (Expected value to not be null), ...",
+  `extensions {value, problems [{path, explanation}]}`; an ID not a gid is "Invalid global id `123`"; an Int past
+  32 bits); more than 250 quantities: "The input array size of 251 is greater than the maximum allowed of 250.",
+  `path ["inventorySetQuantities", "input", "quantities"]`, code MAX_INPUT_SIZE_EXCEEDED (the Admin API's limit on
+  every input array, https://shopify.dev/docs/api/usage/limits). A 400 `{"errors": {"query": ...}}` for a body that is
+  not JSON with a query.
+- Cost (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits): 10 for the mutation plus 1 per object
+  field selected (a plain list's items counted once; scalars 0), so the documented example's selection requests 11 and
+  `... changes { item { id } location { id name } }` 13, which is what a live 2025-01 shop answers; nothing scales with
+  the number of quantities (no source says it does). Actual: the same when the group is returned, 10 when it is null
+  (userErrors), as that live answer shows. The points come from this shop's own bucket, scenario rate limit
+  `shopify_graphql` (default 2000 points restoring 100/s: the Standard plan's 100 points/s, the 2000 a live answer's
+  maximumAvailable), separate from the REST bucket and sending no X-Shopify-Shop-Api-Call-Limit: the requested cost is
+  taken before running and the difference refunded after; short of it, nothing runs and the answer is HTTP 200
+  `{"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": ...}}], "extensions":
+  {"cost": {..., "actualQueryCost": null}}}`. Injected faults (5xx, 429, resets, lost_reply) meet this route like any.
+- userErrors, checked in this order, each stopping the check: reason not one of Shopify's (INVALID_REASON, ["input",
+  "reason"]); a quantity without compareQuantity unless ignoreCompareQuantity (COMPARE_QUANTITY_REQUIRED, ["input",
+  "ignoreCompareQuantity"]); name not `available` or `on_hand` (INVALID_NAME, ["input", "name"]); a
+  referenceDocumentUri that is no URI (INVALID_REFERENCE_DOCUMENT). Then each quantity, all reported, field
+  ["input", "quantities", "<i>", <input field>]: above 1,000,000,000 or below -1,000,000,000
+  (INVALID_QUANTITY_TOO_HIGH/_LOW; a negative `available` is taken, a negative `on_hand` is INVALID_QUANTITY_NEGATIVE);
+  the same item and location twice (NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR on each, "locationId"); an unknown
+  or deleted item (INVALID_INVENTORY_ITEM "The specified inventory item could not be found.", "inventoryItemId"); a
+  location not the shop's (INVALID_LOCATION, "locationId"); OTHER_LOCATION_ID, the fulfillment service's, which stocks
+  none of the items (ITEM_NOT_STOCKED_AT_LOCATION "The specified inventory item is not stocked at the location.");
+  an untracked item (NON_MUTABLE_INVENTORY_ITEM with set.json's words "Inventory item does not have inventory
+  tracking enabled": the enum has no code of its own for it, and what a live shop says is not recorded; an
+  assumption); compareQuantity not the level's (COMPARE_QUANTITY_STALE). Messages and field paths are those of live
+  2025-01/2026-04 answers where one was found (airhorns/shopify-draft-proxy's conformance captures), else the enum's
+  descriptions (enums/InventorySetQuantitiesUserErrorCode).
+- All or nothing: with any userError nothing is set and `inventoryAdjustmentGroup` is null. shopify.dev does not say
+  either way. The live answers recorded with userErrors all have a null group, but none mixes refused and acceptable
+  quantities, so they do not settle it; the conformance emulator built from live answers (airhorns/shopify-draft-proxy,
+  its inventory_set_quantities) checks every quantity before writing any, and a set of stock is one adjustment group.
+  The client does not depend on it: it resends the rest of a refused batch, and setting again is harmless. Else every
+  quantity is written (history source "api", drift armed, as set.json) and the group lists the non-zero deltas, first
+  under `name` for every item, then under the other name (no committed units are simulated, so on_hand and available
+  move together), reason as sent, quantityAfterChange null."""
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import string
 import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
+
+from graphql import GraphQLSyntaxError, get_location, print_ast
+from graphql import parse as graphql_parse
+from graphql.language import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+)
+from graphql.utilities import value_from_ast_untyped
 
 from sync_pipeline.simulator.orders import (
     Address,
@@ -82,6 +159,7 @@ from sync_pipeline.simulator.platforms.base import (
     decode_token,
     drift_bounce,
     encode_token,
+    iso_utc,
     load_template,
     overwrite,
     parse_time,
@@ -137,6 +215,67 @@ MISSING = "Required parameter missing or invalid"
 CANCELLED_ORDER = "The order has been canceled and can't be fulfilled."
 LOCKED_ORDER = "Conflict: the order is being edited in another request. Wait a moment and try again."
 MISSING_SCOPE = "[API] This action requires merchant approval for write_merchant_managed_fulfillment_orders scope."
+# GraphQL Admin inventorySetQuantities (2025-01's input shape; see the module docstring and
+# templates/shopify_inventory_set_quantities.json, whose shapes the answers keep).
+SET_QUANTITIES = json.loads(load_template("shopify_inventory_set_quantities.json"))
+SET_TEMPLATE = SET_QUANTITIES["response_body"]["data"]["inventorySetQuantities"]
+COST_TEMPLATE = SET_QUANTITIES["response_body"]["extensions"]["cost"]
+USER_ERROR_TEMPLATE = SET_QUANTITIES["user_errors_example"]["data"]["inventorySetQuantities"]["userErrors"][0]
+THROTTLED = SET_QUANTITIES["throttled_example"]["errors"][0]
+MAX_INPUT_SIZE = 250  # every input array of the Admin API (shopify.dev/docs/api/usage/limits)
+MUTATION_COST = 10  # a mutation's base points; each object field selected under it adds 1
+QUANTITY_NAMES = ("available", "on_hand")
+QUANTITY_LIMIT = 1_000_000_000
+REASONS = ("correction", "cycle_count_available", "damaged", "movement_created", "movement_updated",
+           "movement_received", "movement_canceled", "other", "promotion", "quality_control", "received",
+           "reservation_created", "reservation_deleted", "reservation_updated", "restock", "safety_stock", "shrinkage")
+LOCATION_NAME = "3PL Warehouse"
+GROUP_OFFSET = 90_000_000_000  # inventory adjustment group ids
+ITEM_NOT_FOUND = "The specified inventory item could not be found."
+LOCATION_NOT_FOUND = "The specified location could not be found."
+NOT_STOCKED = "The specified inventory item is not stocked at the location."
+DUPLICATE_PAIR = "The combination of inventoryItemId and locationId must be unique."
+INVALID_NAME = "The quantity name must be either 'available' or 'on_hand'."
+COMPARE_REQUIRED = "The compareQuantity argument must be given to each quantity or ignored using ignoreCompareQuantity."
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+GID = re.compile(r"gid://[\w-]+/\w+/[^/\s]+")
+# The input types, as 2025-01 has them ("!": required; "[...]": a list).
+INPUTS = {
+    "InventorySetQuantitiesInput": {"name": "String!", "reason": "String!", "referenceDocumentUri": "String",
+                                    "ignoreCompareQuantity": "Boolean", "quantities": "[InventoryQuantityInput!]!"},
+    "InventoryQuantityInput": {"inventoryItemId": "ID!", "locationId": "ID!", "quantity": "Int!",
+                               "compareQuantity": "Int"},
+}
+
+
+def _scalar(shown: str) -> tuple[str, None, bool]:
+    return shown, None, False
+
+
+# The output types served: type -> field -> (the type as Shopify prints it, the object type or None for a scalar or
+# enum, whether it is a plain list of objects). Cost: 1 per object field selected, once per list (its items' fields).
+SCHEMA = {
+    "InventorySetQuantitiesPayload": {
+        "inventoryAdjustmentGroup": ("InventoryAdjustmentGroup", "InventoryAdjustmentGroup", False),
+        "userErrors": ("[InventorySetQuantitiesUserError!]!", "InventorySetQuantitiesUserError", True),
+    },
+    "InventoryAdjustmentGroup": {
+        "id": _scalar("ID!"), "createdAt": _scalar("DateTime!"), "reason": _scalar("String!"),
+        "referenceDocumentUri": _scalar("String"), "changes": ("[InventoryChange!]!", "InventoryChange", True),
+    },
+    "InventoryChange": {
+        "name": _scalar("String!"), "delta": _scalar("Int!"), "quantityAfterChange": _scalar("Int"),
+        "ledgerDocumentUri": _scalar("URL"), "item": ("InventoryItem", "InventoryItem", False),
+        "location": ("Location", "Location", False),
+    },
+    "InventoryItem": {"id": _scalar("ID!"), "sku": _scalar("String"), "tracked": _scalar("Boolean!")},
+    "Location": {"id": _scalar("ID!"), "name": _scalar("String!")},
+    "InventorySetQuantitiesUserError": {
+        "field": _scalar("[String!]"), "message": _scalar("String!"),
+        "code": _scalar("InventorySetQuantitiesUserErrorCode"),
+    },
+}
+ROOT_TYPES = {OperationType.QUERY: "QueryRoot", OperationType.MUTATION: "Mutation"}
 
 
 class Shopify(Platform):
@@ -147,7 +286,8 @@ class Shopify(Platform):
     rate_limit_keys = {
         "orders": "shopify", "order": "shopify", "fulfillment_orders": "shopify", "fulfillments": "shopify",
         "create_fulfillment": "shopify", "update_tracking": "shopify", "products": "shopify", "locations": "shopify",
-        "inventory_levels": "shopify", "set_inventory_level": "shopify",
+        "inventory_levels": "shopify", "set_inventory_level": "shopify", "count": "shopify",
+        "graphql": "shopify_graphql",  # the GraphQL Admin's points bucket, separate from the REST one
     }
     errors = {
         400: ("", "Bad Request"),
@@ -165,6 +305,7 @@ class Shopify(Platform):
         super().__init__(spec, credentials, scenario)
         self._writes = threading.Lock()  # a push's checks and its store are one step
         self._urls: dict[str, list[str]] = {}  # fulfillment id -> the tracking URLs sent with it, when some were
+        self._groups = 0  # inventory adjustment groups made (their ids)
         self.listings = ListingStore(map(self._listing, listed_products(scenario.seed, spec)), drift_bounce,
                                      stamp_updated_at=True)
 
@@ -176,6 +317,8 @@ class Shopify(Platform):
         rest = path[3:]
         if method == "GET" and rest == ["orders.json"]:
             return Route("orders", self.list_orders, window=self.created_window)
+        if method == "GET" and rest == ["orders", "count.json"]:
+            return Route("count", self.count_orders)
         if method == "GET" and len(rest) == 2 and rest[0] == "orders" and rest[1].endswith(".json"):
             return Route("order", self.get_order)
         if method == "GET" and len(rest) == 3 and rest[0] == "orders" and rest[2] == "fulfillment_orders.json":
@@ -194,10 +337,14 @@ class Shopify(Platform):
             return Route("inventory_levels", self.list_inventory_levels)
         if method == "POST" and rest == ["inventory_levels", "set.json"]:
             return Route("set_inventory_level", self.set_inventory_level)
+        if method == "POST" and rest == ["graphql.json"]:
+            return Route("graphql", self.graphql)
         return None
 
     def bucket(self, route: Route) -> Bucket | None:
-        return self._buckets["orders"] if route.operation in self.rate_limit_keys else None  # one per shop
+        if route.operation == "graphql":
+            return None  # cost-based: the handler takes each document's points from its own bucket (GraphQL below)
+        return self._buckets["orders"] if route.operation in self.rate_limit_keys else None  # one per shop (REST)
 
     def authorized(self, request: ApiRequest) -> bool:
         return self.check_credentials(request.headers.get("X-Shopify-Access-Token"), "access_token")
@@ -292,6 +439,15 @@ class Shopify(Platform):
                 query = {"limit": limit, **({"fields": ",".join(fields)} if fields else {}), "page_info": token}
                 links.append(f'<{base}?{urlencode(query)}>; rel="{direction}"')
         return ApiResponse(200, {"orders": orders}, {"Link": ", ".join(links)} if links else {})
+
+    def count_orders(self, request: ApiRequest) -> ApiResponse:
+        """orders/count.json: the list's filters, counted over the same store."""
+        if request.param("page_info") is not None:
+            return self.error(400, {"page_info": "page_info is not a parameter of count"})
+        parsed = self._filters(request)
+        if isinstance(parsed, ApiResponse):
+            return parsed
+        return ApiResponse(200, {"count": sum(1 for r in self.store.all() if _matches(r, parsed[0]))})
 
     # --- tracking -------------------------------------------------------------------------------------
     def _order(self, order_id: str) -> SimOrderRecord | None:
@@ -654,7 +810,7 @@ class Shopify(Platform):
                 "admin_graphql_api_id": f"gid://shopify/Location/{location_id}",
                 "localized_country_name": "United States", "localized_province_name": "Ohio",
             }
-        return ApiResponse(200, {"locations": [location(LOCATION_ID, "3PL Warehouse", False),
+        return ApiResponse(200, {"locations": [location(LOCATION_ID, LOCATION_NAME, False),
                                                location(OTHER_LOCATION_ID, "Partner Fulfillment Service", True)]})
 
     def list_inventory_levels(self, request: ApiRequest) -> ApiResponse:
@@ -693,17 +849,141 @@ class Shopify(Platform):
                 return self.error(400, {name: MISSING})
             if not _whole(body[name]):
                 return self.error(422, {name: [f"expected {type(body[name]).__name__} to be a Integer"]})
-        if body["location_id"] == OTHER_LOCATION_ID:
-            return self.error(422, [FULFILLMENT_SERVICE_LOCATION])
-        if body["location_id"] != LOCATION_ID:
-            return self.error(404)
-        listing = self.listings.find(inventory_item_id=body["inventory_item_id"])
-        if listing is None or listing["deleted"]:
-            return self.error(404)
-        if not listing["tracked"]:
-            return self.error(422, [NOT_TRACKED])
-        listing = self.listings.written(listing["listing_id"], body["available"])
+        with self._writes:
+            location = self._location_refusal(body["location_id"])
+            if location == "fulfillment_service":
+                return self.error(422, [FULFILLMENT_SERVICE_LOCATION])
+            if location == "unknown":
+                return self.error(404)
+            refusal, listing = self._item_refusal(body["inventory_item_id"])
+            if refusal == "unknown":
+                return self.error(404)
+            if refusal == "not_tracked":
+                return self.error(422, [NOT_TRACKED])
+            listing = self._set_available(listing, body["available"])
         return ApiResponse(200, {"inventory_level": self._level(listing)})
+
+    # The per-listing refusals and the write that set.json and inventorySetQuantities share.
+    @staticmethod
+    def _location_refusal(location_id: int | None) -> str | None:
+        """Why stock cannot be set at this location: "fulfillment_service" (OTHER_LOCATION_ID, `legacy`, which stocks
+        none of the items), "unknown" (any other id but LOCATION_ID), or None."""
+        if location_id == OTHER_LOCATION_ID:
+            return "fulfillment_service"
+        return None if location_id == LOCATION_ID else "unknown"
+
+    def _item_refusal(self, inventory_item_id: int | None) -> tuple[str | None, dict | None]:
+        """Why this inventory item's stock cannot be set ("unknown": no such item or deleted; "not_tracked"), or
+        None, with the listing it belongs to (None when unknown)."""
+        listing = self.listings.find(inventory_item_id=inventory_item_id) if inventory_item_id is not None else None
+        if listing is None or listing["deleted"]:
+            return "unknown", None
+        return (None if listing["tracked"] else "not_tracked"), listing
+
+    def _set_available(self, listing: dict, quantity: int) -> dict:
+        """An API write of the listing's available quantity at LOCATION_ID, in the ListingStore (history source
+        "api", the drift bookkeeping armed); returns the listing after it."""
+        return self.listings.written(listing["listing_id"], quantity)
+
+    # --- GraphQL Admin: inventorySetQuantities (see the module docstring) ------------------------------
+    def graphql(self, request: ApiRequest) -> ApiResponse:
+        try:
+            body = json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
+            return self.error(400, {"query": MISSING})
+        variables = body.get("variables")
+        if variables is not None and not isinstance(variables, dict):
+            return self.error(400, {"variables": MISSING})
+        bucket = self._buckets["graphql"]
+        try:
+            document = graphql_parse(body["query"])
+        except GraphQLSyntaxError as exc:
+            return _graphql_answer(bucket.peek(), 0, None, errors=[_error(exc.message, exc.locations)])
+        plan = _Plan(document, body.get("operationName"), variables or {})
+        if plan.errors:
+            return _graphql_answer(bucket.peek(), plan.requested, None, errors=plan.errors)
+        reading = bucket.spend(plan.requested)
+        if not reading.allowed:  # before execution the bucket must hold the requested cost; nothing is done
+            return _graphql_answer(reading, plan.requested, None, errors=[dict(THROTTLED)])
+        data, actual = {}, 0
+        with self._writes:  # each mutation's checks and its writes are one step
+            for key, given, selection in plan.fields:
+                if given is None:
+                    data[key] = "Mutation"  # __typename
+                    continue
+                payload = self._set_quantities(given)
+                data[key] = plan.select(payload, selection, "InventorySetQuantitiesPayload")
+                actual += MUTATION_COST + plan.cost(selection, "InventorySetQuantitiesPayload", payload)
+        reading = bucket.spend(actual - plan.requested)  # refunded the difference between requested and actual
+        return _graphql_answer(reading, plan.requested, actual, data=data)
+
+    def _set_quantities(self, given: dict) -> dict:
+        """One inventorySetQuantities, all or nothing: every quantity is checked first; any userError and none is set
+        (inventoryAdjustmentGroup null), else all are, and the group lists the changes."""
+        name, reason, reference = given["name"], given["reason"], given.get("referenceDocumentUri")
+        quantities, ignore_compare = given["quantities"], bool(given.get("ignoreCompareQuantity"))
+        if reason not in REASONS:
+            return _refused((["input", "reason"], "The specified reason is invalid.", "INVALID_REASON"))
+        if not ignore_compare and any(q.get("compareQuantity") is None for q in quantities):
+            return _refused((["input", "ignoreCompareQuantity"], COMPARE_REQUIRED, "COMPARE_QUANTITY_REQUIRED"))
+        if name not in QUANTITY_NAMES:
+            return _refused((["input", "name"], INVALID_NAME, "INVALID_NAME"))
+        if reference is not None and not URI.match(reference):
+            return _refused((["input", "referenceDocumentUri"], "The specified reference document is invalid.",
+                             "INVALID_REFERENCE_DOCUMENT"))
+        pairs = Counter((q["inventoryItemId"], q["locationId"]) for q in quantities)
+        errors, targets = [], []
+        for index, wanted in enumerate(quantities):
+            at, quantity = ["input", "quantities", str(index)], wanted["quantity"]
+            if quantity > QUANTITY_LIMIT:
+                errors.append((at + ["quantity"], "The quantity can't be higher than 1,000,000,000.",
+                               "INVALID_QUANTITY_TOO_HIGH"))
+            elif quantity < -QUANTITY_LIMIT:
+                errors.append((at + ["quantity"], "The quantity can't be lower than -1,000,000,000.",
+                               "INVALID_QUANTITY_TOO_LOW"))
+            elif quantity < 0 and name == "on_hand":
+                errors.append((at + ["quantity"], "The quantity can't be negative.", "INVALID_QUANTITY_NEGATIVE"))
+            if pairs[(wanted["inventoryItemId"], wanted["locationId"])] > 1:
+                errors.append((at + ["locationId"], DUPLICATE_PAIR, "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR"))
+                continue
+            item, listing = self._item_refusal(_gid_number(wanted["inventoryItemId"], "InventoryItem"))
+            location = self._location_refusal(_gid_number(wanted["locationId"], "Location"))
+            if item == "unknown":
+                errors.append((at + ["inventoryItemId"], ITEM_NOT_FOUND, "INVALID_INVENTORY_ITEM"))
+            if location == "unknown":
+                errors.append((at + ["locationId"], LOCATION_NOT_FOUND, "INVALID_LOCATION"))
+            if "unknown" in (item, location):
+                continue
+            if location == "fulfillment_service":  # a fulfillment service's location stocks none of the items
+                errors.append((at + ["locationId"], NOT_STOCKED, "ITEM_NOT_STOCKED_AT_LOCATION"))
+            elif item == "not_tracked":
+                errors.append((at + ["inventoryItemId"], NOT_TRACKED, "NON_MUTABLE_INVENTORY_ITEM"))
+            elif not ignore_compare and wanted["compareQuantity"] != listing["quantity"]:
+                errors.append((at + ["compareQuantity"], "The compareQuantity value does not match persisted value.",
+                               "COMPARE_QUANTITY_STALE"))
+            else:
+                targets.append((listing, quantity))
+        if errors:
+            return _refused(*errors)
+        moved = []
+        for listing, quantity in targets:  # no committed units are simulated: on_hand and available move together
+            moved.append((self._set_available(listing, quantity), quantity - listing["quantity"]))
+        self._groups += 1
+        group = json.loads(json.dumps(SET_TEMPLATE["inventoryAdjustmentGroup"]))
+        change = group["changes"][0]
+        changes = [
+            {**overwrite(dict(change), name=kind, delta=delta, quantityAfterChange=None), "ledgerDocumentUri": None,
+             "item": {"id": f"gid://shopify/InventoryItem/{listing['inventory_item_id']}", "sku": listing["sku"],
+                      "tracked": listing["tracked"]},
+             "location": {"id": f"gid://shopify/Location/{LOCATION_ID}", "name": LOCATION_NAME}}
+            for kind in (name, *(n for n in QUANTITY_NAMES if n != name)) for listing, delta in moved if delta
+        ]
+        group = {"id": f"gid://shopify/InventoryAdjustmentGroup/{GROUP_OFFSET + self._groups}",
+                 "createdAt": iso_utc(datetime.now(timezone.utc)),
+                 **overwrite(group, reason=reason, referenceDocumentUri=reference, changes=changes)}
+        return {"inventoryAdjustmentGroup": group, "userErrors": []}
 
     # --- orders ---------------------------------------------------------------------------------------
     def _local(self, value: datetime | None) -> str | None:
@@ -916,3 +1196,282 @@ def _matches(record: SimOrderRecord, filters: dict) -> bool:
             if (moment < bound) if name.endswith("_min") else (moment > bound):
                 return False
     return True
+
+
+# --- GraphQL ----------------------------------------------------------------------------------------
+_STATIC = object()
+
+
+class _Plan:
+    """A GraphQL document checked against the part of the Admin schema simulated (the inventorySetQuantities mutation,
+    SCHEMA and INPUTS): its root fields with their coerced input, and its requested cost; or the errors Shopify
+    answers instead of running it (`errors`)."""
+
+    def __init__(self, document: DocumentNode, operation_name: Any, variables: dict):
+        self.errors: list[dict] = []
+        # key, input (None: the root's __typename), selection
+        self.fields: list[tuple[str, dict | None, SelectionSetNode | None]] = []
+        self.requested = 0
+        self.variables = variables
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name:
+            operation = next((o for o in operations if o.name and o.name.value == operation_name), None)
+            if operation is None:
+                self.errors.append(_error(f'No operation named "{operation_name}"'))
+                return
+        elif len(operations) != 1:
+            self.errors.append(_error("An operation name is required" if operations
+                                      else "No operations in query string"))
+            return
+        else:
+            operation = operations[0]
+        root = ROOT_TYPES.get(operation.operation)
+        if root is None:
+            self.errors.append(_error("Schema is not configured for subscriptions", _where(operation)))
+            return
+        for node in self.flatten(operation.selection_set):
+            name, key = node.name.value, (node.alias or node.name).value
+            if name == "__typename":
+                self.fields.append((key, None, None))
+                continue
+            if root != "Mutation" or name != "inventorySetQuantities":  # nothing else of the schema is simulated
+                self._fail(f"Field '{name}' doesn't exist on type '{root}'", node, "undefinedField", typeName=root,
+                           fieldName=name)
+                continue
+            self._check_selection(node, ("InventorySetQuantitiesPayload", "InventorySetQuantitiesPayload", False))
+            given = self._input(node, operation)
+            if given is not None and len(given["quantities"]) > MAX_INPUT_SIZE:
+                self.errors.append(_error(
+                    f"The input array size of {len(given['quantities'])} is greater than the maximum allowed of "
+                    f"{MAX_INPUT_SIZE}.", _where(node), path=[name, "input", "quantities"],
+                    code="MAX_INPUT_SIZE_EXCEEDED"))
+            self.fields.append((key, given, node.selection_set))
+            self.requested += MUTATION_COST + self.cost(node.selection_set, "InventorySetQuantitiesPayload")
+        unique = {json.dumps(e, sort_keys=True): e for e in self.errors}  # a fragment is walked more than once
+        self.errors = list(unique.values())
+
+    def _fail(self, message: str, node, code: str, **extensions) -> None:
+        self.errors.append(_error(message, _where(node), code=code, **extensions))
+
+    # --- selections -------------------------------------------------------------------------------------
+    def flatten(self, selection_set: SelectionSetNode | None, seen: frozenset = frozenset()) -> list[FieldNode]:
+        """The fields a selection set selects, through fragments, less those @skip / @include leave out."""
+        fields: list[FieldNode] = []
+        for node in selection_set.selections if selection_set else ():
+            if not self._included(node):
+                continue
+            if isinstance(node, FieldNode):
+                fields.append(node)
+            elif isinstance(node, InlineFragmentNode):
+                fields.extend(self.flatten(node.selection_set, seen))
+            elif isinstance(node, FragmentSpreadNode):
+                name = node.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None:
+                    self._fail(f"Fragment {name} was used, but not defined", node, "useAndDefineFragment",
+                               fragmentName=name)
+                elif name in seen:
+                    self._fail(f"Fragment {name} contains an infinite loop", node, "infiniteLoop", fragmentName=name)
+                else:
+                    fields.extend(self.flatten(fragment.selection_set, seen | {name}))
+        return fields
+
+    def _included(self, node) -> bool:
+        for directive in node.directives or ():
+            if directive.name.value in ("skip", "include"):
+                argument = next((a for a in directive.arguments if a.name.value == "if"), None)
+                condition = bool(value_from_ast_untyped(argument.value, self.variables)) if argument else False
+                if condition == (directive.name.value == "skip"):
+                    return False
+        return True
+
+    def _check_selection(self, node: FieldNode, spec: tuple[str, str | None, bool]) -> None:
+        shown, inner, _ = spec
+        name = node.name.value
+        if inner is None:
+            if node.selection_set:
+                picked = ", ".join(f'"{f.name.value}"' for f in self.flatten(node.selection_set))
+                self._fail(f"Selections can't be made on scalars (field '{name}' returns {shown} but has selections "
+                           f"[{picked}])", node, "selectionMismatch", nodeName=f"field '{name}'", typeName=shown)
+            return
+        if not node.selection_set:
+            self._fail(f"Field must have selections (field '{name}' returns {shown} but has no selections. Did you "
+                       f"mean '{name} {{ ... }}'?)", node, "selectionMismatch", nodeName=f"field '{name}'",
+                       typeName=shown)
+            return
+        for child in self.flatten(node.selection_set):
+            if child.name.value == "__typename":
+                continue
+            child_spec = SCHEMA[inner].get(child.name.value)
+            if child_spec is None:
+                self._fail(f"Field '{child.name.value}' doesn't exist on type '{inner}'", child, "undefinedField",
+                           typeName=inner, fieldName=child.name.value)
+            else:
+                self._check_selection(child, child_spec)
+
+    def cost(self, selection_set: SelectionSetNode | None, type_name: str, value: Any = _STATIC) -> int:
+        """Points of the object fields selected (1 each; a plain list's items' once): of every one selected (the
+        requested cost), or of those `value` returned non-null (the actual cost)."""
+        total = 0
+        for node in self.flatten(selection_set):
+            _, inner, is_list = SCHEMA[type_name].get(node.name.value, _scalar(""))
+            if inner is None:
+                continue
+            if value is _STATIC:
+                total += (0 if is_list else 1) + self.cost(node.selection_set, inner)
+                continue
+            got = value.get(node.name.value) if isinstance(value, dict) else None
+            if is_list:
+                total += max((self.cost(node.selection_set, inner, item) for item in got or ()), default=0)
+            elif got is not None:
+                total += 1 + self.cost(node.selection_set, inner, got)
+        return total
+
+    def select(self, value: Any, selection_set: SelectionSetNode | None, type_name: str) -> Any:
+        """`value` (a full payload) as the selection asks for it: its fields under their aliases, in order."""
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return [self.select(item, selection_set, type_name) for item in value]
+        out = {}
+        for node in self.flatten(selection_set):
+            name, key = node.name.value, (node.alias or node.name).value
+            if name == "__typename":
+                out[key] = type_name
+                continue
+            inner = SCHEMA[type_name][name][1]
+            out[key] = value.get(name) if inner is None else self.select(value.get(name), node.selection_set, inner)
+        return out
+
+    # --- the input argument -------------------------------------------------------------------------------
+    def _input(self, node: FieldNode, operation: OperationDefinitionNode) -> dict | None:
+        """The mutation's `input`, coerced to InventorySetQuantitiesInput!, or None (an error said why)."""
+        arguments = {a.name.value: a for a in node.arguments}
+        for extra in sorted(set(arguments) - {"input"}):
+            self._fail(f"Field 'inventorySetQuantities' doesn't accept argument '{extra}'", arguments[extra],
+                       "argumentNotAccepted", name="inventorySetQuantities", typeName="Field", argumentName=extra)
+        if "input" not in arguments:
+            self._fail("Field 'inventorySetQuantities' is missing required arguments: input", node,
+                       "missingRequiredArguments", className="Field", name="inventorySetQuantities", arguments="input")
+            return None
+        value_node, problems = arguments["input"].value, []
+        if not isinstance(value_node, VariableNode):
+            raw = value_from_ast_untyped(value_node, self.variables)
+            given = _coerce(raw, "InventorySetQuantitiesInput!", [], problems)
+            if problems:
+                self._fail(f"Argument 'input' on Field 'inventorySetQuantities' has an invalid value "
+                           f"({print_ast(value_node)}). Expected type 'InventorySetQuantitiesInput!'.", value_node,
+                           "argumentLiteralsIncompatible", typeName="Field", argumentName="input")
+                return None
+            return given
+        variable = value_node.name.value
+        definition = next((d for d in operation.variable_definitions if d.variable.name.value == variable), None)
+        if definition is None:
+            used_by = f"{operation.operation.value} {operation.name.value}" if operation.name else \
+                f"anonymous {operation.operation.value}"
+            self._fail(f"Variable ${variable} is used by {used_by} but not declared", value_node, "variableNotDefined",
+                       variableName=variable)
+            return None
+        declared = print_ast(definition.type)
+        if declared.rstrip("!") != "InventorySetQuantitiesInput":
+            self._fail(f"Type mismatch on variable ${variable} and argument input ({declared} / "
+                       "InventorySetQuantitiesInput!)", value_node, "variableMismatch", variableName=variable,
+                       typeName=declared, argumentName="input", errorMessage="Type mismatch")
+            return None
+        if variable in self.variables:
+            raw = self.variables[variable]
+        else:
+            raw = value_from_ast_untyped(definition.default_value) if definition.default_value else None
+        given = _coerce(raw, "InventorySetQuantitiesInput!", [], problems)
+        if problems:
+            where = ", ".join(f"{'.'.join(map(str, path))} ({why})" if path else f"({why})" for path, why in problems)
+            self.errors.append(_error(
+                f"Variable ${variable} of type {declared} was provided invalid value"
+                + (f" for {where}" if any(path for path, _ in problems) else ""),
+                _where(definition), value=raw, problems=[{"path": path, "explanation": why} for path, why in problems]))
+            return None
+        return given
+
+
+def _coerce(value: Any, kind: str, path: list, problems: list) -> Any:
+    """GraphQL input coercion of `value` to `kind` (INPUTS' notation), the problems as (path, explanation) in the
+    words of Shopify's GraphQL server."""
+    if kind.endswith("!"):
+        if value is None:
+            problems.append((path, "Expected value to not be null"))
+            return None
+        kind = kind[:-1]
+    elif value is None:
+        return None
+    if kind.startswith("["):
+        items = value if isinstance(value, list) else [value]  # a single value is a list of one
+        return [_coerce(item, kind[1:-1], path + [index], problems) for index, item in enumerate(items)]
+    if kind in INPUTS:
+        if not isinstance(value, dict):
+            problems.append((path, f"Expected {json.dumps(value)} to be a key-value object."))
+            return None
+        fields = INPUTS[kind]
+        problems.extend((path + [key], f"Field is not defined on {kind}") for key in value if key not in fields)
+        return {key: _coerce(value.get(key), field_kind, path + [key], problems)
+                for key, field_kind in fields.items() if key in value or field_kind.endswith("!")}
+    valid = {
+        "Int": lambda v: _whole(v) and -2**31 <= v < 2**31,
+        "String": lambda v: isinstance(v, str),
+        "Boolean": lambda v: isinstance(v, bool),
+        "ID": lambda v: isinstance(v, str) and GID.fullmatch(v) is not None,
+    }[kind]
+    if not valid(value):
+        problems.append((path, f"Invalid global id `{value}`" if kind == "ID" and isinstance(value, str)
+                         else f"Could not coerce value {json.dumps(value)} to {kind}"))
+        return None
+    return value
+
+
+def _gid_number(gid: str, type_name: str) -> int | None:
+    """The numeric id of a `gid://shopify/<type_name>/<id>`, or None (another type, or no such id)."""
+    match = re.fullmatch(rf"gid://shopify/{type_name}/(\d+)", gid)
+    return int(match[1]) if match else None
+
+
+def _where(node) -> list[dict]:
+    if node is None or node.loc is None:
+        return []
+    location = get_location(node.loc.source, node.loc.start)
+    return [{"line": location.line, "column": location.column}]
+
+
+def _error(message: str, locations: Any = (), path: list | None = None, **extensions) -> dict:
+    """A top-level GraphQL error: message, locations, path, extensions (code and the like)."""
+    error: dict[str, Any] = {"message": message}
+    if locations:
+        error["locations"] = [loc if isinstance(loc, dict) else {"line": loc.line, "column": loc.column}
+                              for loc in locations]
+    if path:
+        error["path"] = path
+    if extensions:
+        error["extensions"] = extensions
+    return error
+
+
+def _refused(*errors: tuple[list[str], str, str]) -> dict:
+    """An inventorySetQuantities payload that set nothing: its userErrors (field, message, code)."""
+    return {"inventoryAdjustmentGroup": None, "userErrors": [
+        overwrite(dict(USER_ERROR_TEMPLATE), field=field, message=message, code=code)
+        for field, message, code in errors]}
+
+
+def _graphql_answer(reading: BucketReading, requested: int, actual: int | None, *, data: dict | None = None,
+                    errors: list[dict] | None = None) -> ApiResponse:
+    """HTTP 200 with `errors` and/or `data`, and the cost extension on every answer (actualQueryCost null when the
+    document did not run)."""
+    body: dict[str, Any] = {}
+    if errors is not None:
+        body["errors"] = json.loads(json.dumps(errors))
+    if data is not None:
+        body["data"] = data
+    status = overwrite(dict(COST_TEMPLATE["throttleStatus"]), maximumAvailable=float(reading.capacity),
+                       currentlyAvailable=reading.remaining, restoreRate=float(reading.per_second))
+    body["extensions"] = {"cost": overwrite(dict(COST_TEMPLATE), requestedQueryCost=requested, actualQueryCost=actual,
+                                            throttleStatus=status)}
+    return ApiResponse(200, body)

@@ -1,0 +1,1 @@
+"""Operations: the checks a person would run by hand (channel health, freshness), run by the pipeline itself."""

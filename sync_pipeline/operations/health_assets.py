@@ -1,0 +1,88 @@
+"""`channel_health`: every channel's and flow's health as an asset, on a schedule, with one check per channel
+that fails when a flow of it is stale, refused or failing (S06, S01), so the UI shows it and an alert can key on it."""
+
+import time
+from collections import Counter
+
+import dagster as dg
+import sqlalchemy as sa
+
+from sync_pipeline.channels.resource import ChannelsResource
+from sync_pipeline.config import ASSET_OWNERS, PipelineConfig
+from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.tables import channel_health as channel_health_table
+from sync_pipeline.operations.health import (
+    AUTH_FAILED,
+    DEGRADED,
+    FAILING,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+    STALE,
+    STATUSES,
+    check_health,
+)
+
+HEALTH = dg.AssetKey("channel_health")
+FAILS = (STALE, AUTH_FAILED, PERMISSION_DENIED, FAILING)  # a person must act: the check fails
+WARNS = (RATE_LIMITED, DEGRADED)  # the syncs go through, slower or retried: a warning
+HEALTH_INTERVAL_MINUTES = 5
+
+
+def check_name(channel: str) -> str:
+    """A channel's check (Dagster check names take letters, digits and underscores)."""
+    return f"{channel.replace('-', '_')}_healthy"
+
+
+def build_channel_health() -> dg.AssetsDefinition:
+    @dg.asset(key=HEALTH, group_name="operations", owners=ASSET_OWNERS, kinds={"sql"})
+    def channel_health(context: dg.AssetExecutionContext, database: DatabaseResource,
+                       channels: ChannelsResource) -> dg.MaterializeResult:
+        """Per channel and flow: status, last success and attempt, last error with its fix, failures in a row, API
+        usage over the last hour and day, open problems by code; each change of status kept in its history."""
+        started = time.perf_counter()
+        rows = check_health(database.engine(), channels.pipeline_config())
+        by_status = Counter(row["status"] for row in rows)
+        for row in rows:
+            if row["status"] in FAILS + WARNS:
+                context.log.warning(f"{row['channel']} {row['flow']}: {row['status']}: {row['reason']}")
+        return dg.MaterializeResult(metadata={
+            **{f"status_{status}": by_status.get(status, 0) for status in STATUSES},  # every status, zero included
+            "dagster/row_count": len(rows), "seconds": round(time.perf_counter() - started, 3),
+        })
+
+    return channel_health
+
+
+def build_health_checks(config: PipelineConfig) -> dg.AssetChecksDefinition:
+    specs = [dg.AssetCheckSpec(check_name(c.name), asset=HEALTH, description=(
+        f"{c.name}: every flow (orders, tracking, inventory) is HEALTHY or DISABLED; fails when one is stale, refused "
+        "or failing, warns when one is rate limited or degraded")) for c in config.channels]
+
+    @dg.multi_asset_check(specs=specs, can_subset=True)
+    def channel_health_checks(context: dg.AssetCheckExecutionContext, database: DatabaseResource):
+        """Judged on what channel_health holds: the rows its last materialization wrote."""
+        with database.engine().connect() as connection:
+            rows = connection.execute(sa.select(channel_health_table)).mappings().all()
+        for spec in specs:
+            if spec.key not in context.selected_asset_check_keys:
+                continue
+            channel = next(c.name for c in config.channels if check_name(c.name) == spec.name)
+            mine = [r for r in rows if r["channel"] == channel]
+            bad = [r for r in mine if r["status"] in FAILS + WARNS]
+            yield dg.AssetCheckResult(
+                check_name=spec.name, asset_key=HEALTH, passed=not bad,
+                severity=dg.AssetCheckSeverity.ERROR if any(r["status"] in FAILS for r in bad)
+                else dg.AssetCheckSeverity.WARN,
+                description="; ".join(f"{r['flow']} {r['status']}: {r['reason']}" for r in bad) or None,
+                metadata={"channel": channel, **{r["flow"]: r["status"] for r in mine}},
+            )
+
+    return channel_health_checks
+
+
+def build_health_schedule(job) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="channel_health_every_5_minutes", cron_schedule=f"*/{HEALTH_INTERVAL_MINUTES} * * * *",
+        execution_timezone="UTC", job=job, default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Judge every channel's and flow's health (and its checks) every 5 minutes.",
+    )

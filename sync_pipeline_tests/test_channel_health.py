@@ -1,0 +1,120 @@
+"""channel_health end to end: a channel whose credentials expire is AUTH_FAILED with its fix while the others stay
+HEALTHY (S01); a flow past twice its interval is STALE and its check fails (S06); API usage, open problems and the
+history of status changes come from what the runs recorded."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.tables import channel_health, channel_health_history
+from sync_pipeline.operations.health import check_health
+from sync_pipeline.operations.health_assets import check_name
+from sync_pipeline_tests.conftest import TODAY, scenario
+
+YESTERDAY = TODAY - timedelta(days=1)
+
+
+def health(harness) -> dict[tuple[str, str], dict]:
+    with get_engine(harness.database_url).connect() as connection:
+        return {(r["channel"], r["flow"]): dict(r) for r in connection.execute(sa.select(channel_health)).mappings()}
+
+
+def run_health(harness):
+    """The health_check job: the asset, then its checks, as the schedule runs them."""
+    return harness.definitions().resolve_job_def("health_check").execute_in_process(instance=harness.instance)
+
+
+def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in (ev.event_specific_data for ev in result.all_events
+                                       if ev.event_type_value == "ASSET_CHECK_EVALUATION")}
+
+
+def test_expired_credentials_make_that_channel_auth_failed_and_leave_the_others_healthy(harness_factory, database_url):
+    harness = harness_factory(scenario([("shop", "shopify", 6), ("woo", "woocommerce", 6), ("bc", "bigcommerce", 6)],
+                                       days=1, start=YESTERDAY, faults={"expired_credentials": ["woo"]}),
+                              overrides_in={"shop": {"inventory_sync": True}}, database_url=database_url)
+    for channel in ("shop", "woo", "bc"):
+        harness.materialize(channel, YESTERDAY, raise_on_error=False)
+    harness.push_stock("shop")
+    result = run_health(harness)
+    rows = health(harness)
+    bad = rows[("woo", "orders")]
+    assert bad["status"] == "AUTH_FAILED" and bad["consecutive_failures"] == 1 and bad["last_success_at"] is None
+    assert "401" in bad["reason"] and "WOO" in bad["reason"]  # says the refusal and the variable to update
+    assert rows[("shop", "orders")]["status"] == rows[("bc", "orders")]["status"] == "HEALTHY"
+    assert rows[("shop", "inventory")]["status"] == "HEALTHY"
+    assert rows[("woo", "inventory")]["status"] == "DISABLED" and "inventory_sync" in rows[("woo", "inventory")]["reason"]
+    checks = check_results(result)
+    assert not checks[check_name("woo")].passed and checks[check_name("woo")].severity == dg.AssetCheckSeverity.ERROR
+    assert "AUTH_FAILED" in checks[check_name("woo")].description
+    assert checks[check_name("shop")].passed and checks[check_name("bc")].passed
+    # API usage from the calls the runs logged: Shopify's budget is 2 calls/s.
+    shop = rows[("shop", "orders")]
+    assert shop["calls_1h"] > 0 and shop["p95_latency_ms_1h"] > 0
+    assert shop["budget_used_1h"] == pytest.approx(shop["calls_1h"] / 7200, rel=0.2)
+    assert rows[("woo", "orders")]["calls_1h"] > 0  # the refused calls count too
+    with get_engine(harness.database_url).connect() as connection:
+        history = connection.execute(sa.select(channel_health_history)).all()
+    assert {(h.channel, h.flow, h.status) for h in history} >= {("woo", "orders", "AUTH_FAILED")}
+    run_health(harness)  # nothing changed: no new history
+    with get_engine(harness.database_url).connect() as connection:
+        assert len(connection.execute(sa.select(channel_health_history)).all()) == len(history)
+
+
+def test_a_flow_past_twice_its_interval_is_stale_and_its_check_fails(harness_factory):
+    harness = harness_factory(scenario([("shop", "woocommerce", 4)], days=1, start=YESTERDAY))
+    harness.materialize("shop", YESTERDAY)
+    engine = get_engine(harness.database_url)
+    now = datetime.now(timezone.utc)
+    assert {r["flow"]: r["status"] for r in check_health(engine, harness.config, now)}["orders"] == "HEALTHY"
+    later = now + timedelta(minutes=2 * harness.config.channel("shop").sync_interval_minutes + 1)
+    stale = {r["flow"]: r for r in check_health(engine, harness.config, later)}["orders"]
+    assert stale["status"] == "STALE" and "S06" in stale["reason"] and "daemon" in stale["reason"]
+    with engine.connect() as connection:
+        changes = [(h.previous_status, h.status) for h in connection.execute(
+            sa.select(channel_health_history).where(channel_health_history.c.flow == "orders")
+            .order_by(channel_health_history.c.id))]
+    assert changes == [(None, "HEALTHY"), ("HEALTHY", "STALE")]
+
+
+def test_a_channel_never_synced_is_stale_and_one_with_no_tracking_api_is_disabled(harness_factory):
+    harness = harness_factory(scenario([("tkl", "takealot", 2)], days=1, start=YESTERDAY))
+    rows = {r["flow"]: r for r in check_health(get_engine(harness.database_url), harness.config)}
+    assert rows["orders"]["status"] == "STALE" and "never synced" in rows["orders"]["reason"]
+    assert rows["tracking"]["status"] == "DISABLED" and rows["inventory"]["status"] == "DISABLED"
+
+
+def test_a_channel_answering_with_many_5xx_is_degraded_and_one_with_many_429s_rate_limited(harness_factory):
+    harness = harness_factory(scenario([("flaky", "woocommerce", 100), ("busy", "bigcommerce", 100)], days=1,
+                                       start=YESTERDAY, faults={"server_error_5xx": 0.35}),
+                              overrides_in={"flaky": {"page_size": 5}, "busy": {"page_size": 5}})
+    harness.materialize("flaky", YESTERDAY)  # the retries carry it through
+    harness.simulator.set_faults({"server_error_5xx": 0.0, "rate_limit_429": 0.4})
+    harness.materialize("busy", YESTERDAY)
+    rows = {r["channel"]: r for r in check_health(get_engine(harness.database_url), harness.config) if r["flow"] == "orders"}
+    assert rows["flaky"]["status"] == "DEGRADED" and rows["flaky"]["http_5xx_1h"] > 0
+    assert rows["busy"]["status"] == "RATE_LIMITED" and rows["busy"]["http_429_1h"] > 0
+    assert rows["flaky"]["consecutive_failures"] == rows["busy"]["consecutive_failures"] == 0
+
+
+def test_health_cli_prints_the_rows_and_exits_non_zero_when_one_is_not_healthy(harness_factory, monkeypatch, capsys):
+    from sync_pipeline.cli import main
+
+    harness = harness_factory(scenario([("shop", "shopify", 3), ("woo", "woocommerce", 3)], days=1, start=YESTERDAY,
+                                       faults={"expired_credentials": ["woo"]}))
+    for channel in ("shop", "woo"):
+        harness.materialize(channel, YESTERDAY, raise_on_error=False)
+    monkeypatch.setenv("SYNC_DATABASE_URL", harness.database_url)
+    monkeypatch.setenv("SYNC_CHANNELS_FILE", str(harness.config_path))
+    assert main(["health", "--json"]) == 1
+    rows = {(r["channel"], r["flow"]): r for r in json.loads(capsys.readouterr().out)}
+    assert rows[("woo", "orders")]["status"] == "AUTH_FAILED" and rows[("shop", "orders")]["status"] == "HEALTHY"
+    assert main(["health"]) == 1
+    printed = capsys.readouterr().out
+    assert "AUTH_FAILED" in printed and "woo orders AUTH_FAILED:" in printed
