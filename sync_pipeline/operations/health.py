@@ -51,6 +51,7 @@ FAILED_BY_CODE = {"AUTH_FAILED": AUTH_FAILED, "PERMISSION_DENIED": PERMISSION_DE
 TRACKING_OPEN = (ORDER_NOT_FOUND, PERMISSION_DENIED, TRACKING_RETRYING, CARRIER_NOT_MAPPED, REFUSED, "PENDING",
                  "NO_TRACKING_NUMBER", "UNKNOWN_ORDER")
 INVENTORY_OPEN = (PRODUCT_NOT_FOUND, INVALID_QUANTITY, INVENTORY_RETRYING, HELD_BACK)
+ORDER_STAGES = ("normalize", "fulfilment")  # the orders flow's; a filtered order (by its status) is no problem
 
 
 def check_health(engine: sa.Engine, config: PipelineConfig, now: datetime | None = None) -> list[dict]:
@@ -206,7 +207,8 @@ def _open_problems(connection, names: list[str]) -> dict[tuple[str, str], dict]:
     queries = {
         ORDERS: sa.select(order_sync_errors.c.channel, order_sync_errors.c.error_code, sa.func.count(),
                           sa.func.min(order_sync_errors.c.first_seen_at))
-        .where(order_sync_errors.c.resolved_at.is_(None), order_sync_errors.c.channel.in_(names))
+        .where(order_sync_errors.c.resolved_at.is_(None), order_sync_errors.c.channel.in_(names),
+               order_sync_errors.c.stage.in_(ORDER_STAGES), order_sync_errors.c.error_code != "FILTERED")
         .group_by(order_sync_errors.c.channel, order_sync_errors.c.error_code),
         TRACKING: sa.select(tracking_updates.c.channel, tracking_updates.c.status, sa.func.count(),
                             sa.func.min(tracking_updates.c.shipped_at))
@@ -232,27 +234,39 @@ STYLE = {HEALTHY: "green", DISABLED: "dim", STALE: "yellow", DEGRADED: "yellow",
 
 
 def print_health(rows: list[dict]) -> None:
-    """A table for the terminal (rich: it fits the width), then what to do for each row that is not healthy."""
+    """A table for the terminal (rich fits it to the width; piped, 120 columns), then what to do for each row that
+    is not healthy."""
+    import sys
+
+    from rich import box
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
-    table = Table(title="channel health")
-    for column in ("channel", "flow", "status", "last success (UTC)", "failures", "calls 1h", "429 1h", "5xx 1h",
-                   "p95 ms", "budget 1h", "open"):
-        table.add_column(column, overflow="fold")
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    table = Table(title="channel health", box=box.SIMPLE_HEAD)
+    for column in ("channel", "flow", "status", "last success"):
+        table.add_column(column, no_wrap=True)
+    for column in ("fails", "calls 1h", "429", "5xx", "p95 ms", "budget"):
+        table.add_column(column, justify="right")
+    table.add_column("open")
     for row in rows:
         table.add_row(
             escape(row["channel"]), row["flow"], f"[{STYLE[row['status']]}]{row['status']}[/]",
-            f"{row['last_success_at']:%Y-%m-%d %H:%M}" if row["last_success_at"] else "never",
+            f"{row['last_success_at']:%m-%d %H:%M}" if row["last_success_at"] else "never",
             str(row["consecutive_failures"]), str(row["calls_1h"]), str(row["http_429_1h"]), str(row["http_5xx_1h"]),
             "" if row["p95_latency_ms_1h"] is None else f"{row['p95_latency_ms_1h']:.0f}",
             "" if row["budget_used_1h"] is None else f"{row['budget_used_1h']:.0%}",
-            escape(", ".join(f"{code} {n}" for code, n in sorted(row["open_errors"].items()))),
+            str(sum(row["open_errors"].values())),
         )
     console.print(table)
     for row in rows:
         if row["status"] not in (HEALTHY, DISABLED):
             console.print(f"[{STYLE[row['status']]}]{escape(row['channel'])} {row['flow']} {row['status']}[/]: "
                           f"{escape(row['reason'] or '')}", highlight=False)
+    opened = [row for row in rows if row["open_errors"]]
+    if opened:
+        console.print("open problems by code (`sync-pipeline why` explains an order):")
+        for row in opened:
+            console.print(f"  {escape(row['channel'])} {row['flow']}: " + escape(", ".join(
+                f"{code} {n}" for code, n in sorted(row["open_errors"].items()))), highlight=False)
