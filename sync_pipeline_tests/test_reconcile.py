@@ -176,6 +176,16 @@ def test_s43_hand_keyed_warehouse_orders_are_linked_when_unique_and_listed_when_
     harness.materialize("shop", FIRST, LAST)
     assert sim.warehouse.posts() == posts, "a linked order is never sent, also by a later order_sync run"
 
+    # The warehouse ships a linked hand-keyed order (no channel there, another reference or none): its number
+    # reaches the channel order it was linked to, counted from the simulated channel's records.
+    for wid in unique:
+        assert sim.warehouse.ship(wid, {"tracking_number": f"1Z{wid[-6:].upper()}"}).status == 200
+    harness.track("shop")
+    held = sim.tracking("shop")
+    for wid, order_id in unique.items():
+        numbers = [n for f in held.get(order_id.split(":", 1)[1], []) for n in f["tracking_numbers"]]
+        assert numbers == [f"1Z{wid[-6:].upper()}"], (wid, order_id, numbers)
+
     engine = get_engine(harness.database_url)
     linked_order = sorted(unique.values())[0]
     assert "S43 LINKED" in explain(engine, harness.config, linked_order)

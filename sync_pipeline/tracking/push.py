@@ -41,7 +41,13 @@ from sync_pipeline.channels.tracking import (
 )
 from sync_pipeline.config import ChannelConfig
 from sync_pipeline.db.claims import Claims, chunks
-from sync_pipeline.db.tables import fulfilment_orders, order_lines, raw_orders, tracking_cursors
+from sync_pipeline.db.tables import (
+    fulfilment_orders,
+    order_lines,
+    raw_orders,
+    reconciliation_findings,
+    tracking_cursors,
+)
 from sync_pipeline.db.tables import tracking_updates as table
 from sync_pipeline.db.writes import insert_new, upsert
 from sync_pipeline.orders.sync_errors import record_errors
@@ -132,7 +138,12 @@ def _land(engine: sa.Engine, warehouse: WarehouseClient, push: TrackingPush | No
     with engine.connect() as connection:
         since = _since(connection, channel.name, days)
     wanted = set(days)
-    shipments = [s for s in warehouse.shipments(since, channel.name) if _utc(s["shipped_at"]).date() in wanted]
+    with engine.connect() as connection:
+        linked = _linked_elsewhere(connection, channel.name)
+    shipped = warehouse.shipments(since, channel.name)
+    if linked:  # keyed in by hand at the warehouse (no channel there) and linked here by reconciliation (S43)
+        shipped += [s for s in warehouse.shipments(since) if s.get("channel") != channel.name and s["order_id"] in linked]
+    shipments = [s for s in shipped if _utc(s["shipped_at"]).date() in wanted]
     counts["shipments_read"] = len(shipments)
     newest: dict[date, datetime] = {}
     for shipment in shipments:
@@ -144,7 +155,8 @@ def _land(engine: sa.Engine, warehouse: WarehouseClient, push: TrackingPush | No
     with engine.begin() as connection:
         orders = _orders_by_reference(connection, channel.name, {s["client_reference"] for s in shipments})
         known = {row.package_id: row for row in _rows(connection, [package_key(s) for s in shipments])}
-        new_rows = [_new_row(s, orders.get(s["client_reference"]), push, channel, now, run_id)
+        new_rows = [_new_row(s, linked.get(s["order_id"]) or orders.get(s["client_reference"]), push, channel, now,
+                             run_id)
                     for s in shipments if package_key(s) not in known]
         counts["packages_new"] = insert_new(connection, table, new_rows, ["package_id"])
         for shipment in shipments:
@@ -197,6 +209,20 @@ def _new_row(shipment: dict, order: sa.Row | None, push: TrackingPush | None, ch
             f"the warehouse shipped package {shipment['shipment_id']} of {shipment['order_id']} without a tracking "
             "number; ask the warehouse to add it, and it is pushed on the next run after they do"))
     return row
+
+
+def _linked_elsewhere(connection: sa.Connection, channel: str) -> dict[str, sa.Row]:
+    """The channel's orders linked to a warehouse order it did not send (S43), by that warehouse order's id: their
+    packages carry another reference, or none, and no channel at the warehouse."""
+    findings = reconciliation_findings
+    return {row.warehouse_order_id: row for row in connection.execute(
+        sa.select(fulfilment_orders.c.warehouse_order_id, fulfilment_orders.c.order_id,
+                  fulfilment_orders.c.external_order_id)
+        .join(findings, sa.and_(findings.c.order_id == fulfilment_orders.c.order_id,
+                                findings.c.warehouse_order_id == fulfilment_orders.c.warehouse_order_id))
+        .where(fulfilment_orders.c.channel == channel, fulfilment_orders.c.linked.is_(True),
+               findings.c.kind == "S43", findings.c.status == "LINKED")
+    )}
 
 
 def _orders_by_reference(connection: sa.Connection, channel: str, references: set[str]) -> dict[str, sa.Row]:
