@@ -558,10 +558,12 @@ def _inventory_run(definitions: dg.Definitions, instance, simulator: Simulator, 
 
 
 def _move_stock(simulator: Simulator, share: float, rng: random.Random) -> int:
+    """Good stock up on `share` of the warehouse's items (at least one): how many moved."""
     items = simulator.warehouse.items()
-    for item in rng.sample(items, max(1, round(len(items) * share))):
+    moved = rng.sample(items, max(1, round(len(items) * share)))
+    for item in moved:
         simulator.warehouse.put_item({"sku": item["sku"], "good": item["good"] + rng.randint(1, 20)})
-    return max(1, round(len(items) * share))
+    return len(moved)
 
 
 def _inventory(workdir: Path, channel_type: str, speed: float, limited: list, skus: int, changed_share: float) -> dict:

@@ -223,10 +223,10 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
         definitions.resolve_job_def("health_check").execute_in_process(
             instance=instance, raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
         with get_engine(database_url()).connect() as connection:
+            by_channel = {summary.channel: summary for summary in summaries}
             for row in connection.execute(sa.select(channel_health.c.channel, channel_health.c.flow, channel_health.c.status)):
-                for summary in summaries:
-                    if summary.channel == row.channel:
-                        summary.health[row.flow] = row.status
+                if row.channel in by_channel:
+                    by_channel[row.channel].health[row.flow] = row.status
         records = simulator.warehouse.references().values()
         warehouse = {
             "name": scenario.warehouse.name, "duplicate_references_setting": scenario.warehouse.duplicate_references,

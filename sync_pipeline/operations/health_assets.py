@@ -54,9 +54,10 @@ def build_channel_health() -> dg.AssetsDefinition:
 
 
 def build_health_checks(config: PipelineConfig) -> dg.AssetChecksDefinition:
-    specs = [dg.AssetCheckSpec(check_name(c.name), asset=HEALTH, description=(
-        f"{c.name}: every flow (orders, tracking, inventory) is HEALTHY or DISABLED; fails when one is stale, refused "
-        "or failing, warns when one is rate limited or degraded")) for c in config.channels]
+    channel_of = {check_name(c.name): c.name for c in config.channels}
+    specs = [dg.AssetCheckSpec(name, asset=HEALTH, description=(
+        f"{channel}: every flow (orders, tracking, inventory) is HEALTHY or DISABLED; fails when one is stale, refused "
+        "or failing, warns when one is rate limited or degraded")) for name, channel in channel_of.items()]
 
     @dg.multi_asset_check(specs=specs, can_subset=True)
     def channel_health_checks(context: dg.AssetCheckExecutionContext, database: DatabaseResource):
@@ -66,7 +67,7 @@ def build_health_checks(config: PipelineConfig) -> dg.AssetChecksDefinition:
         for spec in specs:
             if spec.key not in context.selected_asset_check_keys:
                 continue
-            channel = next(c.name for c in config.channels if check_name(c.name) == spec.name)
+            channel = channel_of[spec.name]
             mine = [r for r in rows if r["channel"] == channel]
             bad = [r for r in mine if r["status"] in FAILS + WARNS]
             yield dg.AssetCheckResult(
