@@ -118,3 +118,15 @@ def test_health_cli_prints_the_rows_and_exits_non_zero_when_one_is_not_healthy(h
     assert main(["health"]) == 1
     printed = capsys.readouterr().out
     assert "AUTH_FAILED" in printed and "woo orders AUTH_FAILED:" in printed
+
+
+def test_retries_that_end_on_429_are_rate_limited_and_on_5xx_failing(harness_factory):
+    harness = harness_factory(scenario([("busy", "woocommerce", 4), ("down", "bigcommerce", 4)], days=1,
+                                       start=YESTERDAY, faults={"rate_limit_429": 1.0}), max_attempts=2)
+    harness.materialize("busy", YESTERDAY, raise_on_error=False)
+    harness.simulator.set_faults({"server_error_5xx": 1.0})
+    harness.materialize("down", YESTERDAY, raise_on_error=False)
+    rows = {r["channel"]: r for r in check_health(get_engine(harness.database_url), harness.config) if r["flow"] == "orders"}
+    assert (rows["busy"]["status"], rows["busy"]["last_error_code"]) == ("RATE_LIMITED", "RATE_LIMITED")
+    assert (rows["down"]["status"], rows["down"]["last_error_code"]) == ("FAILING", "UNAVAILABLE")
+    assert "429" in rows["busy"]["reason"] and rows["down"]["consecutive_failures"] == 1

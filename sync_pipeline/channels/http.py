@@ -159,11 +159,13 @@ class RetrySettings:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None, timed_out: bool = False):
+    def __init__(self, reason: str, retry_after: float | None = None, timed_out: bool = False,
+                 rate_limited: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         self.timed_out = timed_out
+        self.rate_limited = rate_limited  # a 429: what channel health calls RATE_LIMITED once the retries end
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -263,7 +265,7 @@ class ChannelHttp:
                 f"{method} {endpoint} failed {attempts} time{'s' if attempts > 1 else ''}, last with {exc.reason}; "
                 f"the {self.config.type} API is unavailable or overloaded: the next scheduled run retries"
             )
-            code = "RATE_LIMITED" if exc.reason.startswith("HTTP 429") else None
+            code = "RATE_LIMITED" if exc.rate_limited else None
             raise (ChannelTimeout if exc.timed_out else ChannelUnavailable)(
                 self.config.name, message, self._kind, code) from None
         return response
@@ -309,7 +311,7 @@ class ChannelHttp:
                 limiter.drain()  # the channel says the bucket is empty, whatever our model thought
                 if retry_after is None:
                     retry_after = 0.0  # the drained bucket already waits one refill before the next attempt
-            raise _Retryable("HTTP 429 (rate limited)", retry_after)
+            raise _Retryable("HTTP 429 (rate limited)", retry_after, rate_limited=True)
         if status >= 500:
             raise _Retryable(f"HTTP {status}")
         if status in (401, 403):

@@ -173,12 +173,13 @@ def _usage(connection, config: PipelineConfig, now: datetime) -> dict[str, dict]
                   api_calls.c.called_at)
         .where(api_calls.c.called_at >= day_ago, api_calls.c.channel.in_([c.name for c in config.channels]))
     ).all(), columns=["channel", "bucket", "status_code", "latency_ms", "called_at"])
+    calls["called_at"] = pd.to_datetime(calls["called_at"], utc=True)
     found = {}
     for channel in config.channels:
         mine = calls[calls["channel"] == channel.name]
         figures = {}
         for window, since in (("1h", now - timedelta(hours=1)), ("24h", day_ago)):
-            part = mine[pd.to_datetime(mine["called_at"], utc=True) >= since]
+            part = mine[mine["called_at"] >= since]
             status = part["status_code"]
             figures.update({
                 f"calls_{window}": len(part),
