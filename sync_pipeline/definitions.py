@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -17,6 +18,8 @@ from sync_pipeline.inventory.inventory_assets import (
     channel_partitions,
 )
 from sync_pipeline.inventory.schedules import build_inventory_schedules, build_stock_sensor
+from sync_pipeline.metrics.metrics_assets import build_metric_models, build_metrics_job, build_metrics_schedule
+from sync_pipeline.metrics.models import MODELS_DIR
 from sync_pipeline.operations.completeness_assets import (
     build_completeness_schedule,
     build_completeness_sensor,
@@ -43,9 +46,11 @@ from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 
 def build_definitions(
-    config: PipelineConfig, channels: ChannelsResource, database: DatabaseResource | None = None
+    config: PipelineConfig, channels: ChannelsResource, database: DatabaseResource | None = None,
+    sql_models: Path = MODELS_DIR,
 ) -> dg.Definitions:
-    """Partitions follow the channel list, so the config is known before the assets are built."""
+    """Partitions follow the channel list, so the config is known before the assets are built; `sql_models`: the
+    dbt_like_sql/ folder whose models become the metrics assets."""
     partitions = channel_date_partitions(config)
     raw_orders = build_raw_orders(partitions)
     normalized_orders = build_normalized_orders(partitions, raw_orders)
@@ -63,19 +68,21 @@ def build_definitions(
     reconciliation = build_reconciliation_job(reconciliation_assets)
     channel_health = build_channel_health()
     health_check = dg.define_asset_job("health_check", selection=[channel_health])
+    metric_models = build_metric_models(sql_models)
+    sync_metrics = build_metrics_job(metric_models)
     poll_seconds = config.warehouse.shipments_poll_seconds if config.warehouse else 60
     return dg.Definitions(
         assets=[raw_orders, normalized_orders, fulfilment_orders, tracking_updates, inventory_snapshots, inventory_pushes,
-                order_completeness, *reconciliation_assets, channel_health],
+                order_completeness, *reconciliation_assets, channel_health, metric_models],
         asset_checks=[*build_reconciliation_checks(), build_health_checks(config)],
         jobs=[order_sync, fulfilment_retry, tracking_sync, inventory_sync, completeness_check, reconciliation,
-              health_check],
+              health_check, sync_metrics],
         schedules=[
             *build_order_sync_schedules(config.channels, order_sync), build_fulfilment_retry_schedule(fulfilment_retry),
             build_tracking_retry_schedule(tracking_sync, [c.name for c in config.channels]),
             *build_inventory_schedules(config.channels, inventory_sync), build_health_schedule(health_check),
             build_completeness_schedule(completeness_check, [c.name for c in config.channels if c.order_sync]),
-            build_reconciliation_schedule(reconciliation),
+            build_reconciliation_schedule(reconciliation), build_metrics_schedule(sync_metrics),
         ],
         sensors=[
             build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),

@@ -75,6 +75,8 @@ class ChannelSummary:
     # listings, in_sync (from the simulator's records), drift_found, inventory_by_status (from our tables)
     inventory: dict = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)  # channel_health status by flow, after the demo's runs
+    # sync_metrics_daily's rows for the channel and the demo's days, from the SQL models built after every flow ran
+    metrics: list[dict] = field(default_factory=list)
 
 
 def scenario_channels_file(
@@ -140,9 +142,13 @@ class Demo:
                            "fulfilment": dict(sorted(s.fulfilment_errors_by_code.items()))},
                 "at_3pl": s.warehouse_orders, "duplicate_references": s.duplicate_references,
                 **s.tracking, "tracking_by_status": dict(sorted(s.tracking_by_status.items())), **s.inventory,
-                "health": {flow: s.health[flow] for flow in FLOWS if flow in s.health}, "error": s.error,
+                "health": {flow: s.health[flow] for flow in FLOWS if flow in s.health}, "metrics": s.metrics,
+                "error": s.error,
             }
         return {"channels": channels, "warehouse": self.warehouse}
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the console gets warnings; the UI every event
 
 
 def next_warehouse_numbers() -> tuple[int, int]:
@@ -161,9 +167,11 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[str], None] = say) -> Demo:
+def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[str], None] = say,
+             now: datetime | None = None) -> Demo:
+    """`now`: the moment the simulated channels and 3PL are cut at (default: this one)."""
     # The channels file lives as long as the demo, in a folder of its own: two demos at once never share one.
-    with Simulator(scenario, first_warehouse_numbers=next_warehouse_numbers()).start() as simulator, \
+    with Simulator(scenario, first_warehouse_numbers=next_warehouse_numbers(), now=now).start() as simulator, \
             tempfile.TemporaryDirectory(prefix="demo-") as folder:
         path, config = scenario_channels_file(scenario, simulator.url, directory=Path(folder))
         export_credentials(simulator, config)
@@ -180,8 +188,7 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
                 raise_on_error=False,
                 run_config={
                     "ops": {"raw_orders": {"config": {"full_resync": full_resync}}},
-                    # The console gets warnings only; every event is still stored for the UI.
-                    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                    **QUIET,
                 },
                 tags={
                     RANGE_START_TAG: str(partition_key(channel.name, first)),
@@ -201,7 +208,7 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
             for channel in config.channels:
                 tracking_job.execute_in_process(
                     instance=instance, raise_on_error=False,
-                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                    run_config=QUIET,
                     tags={RANGE_START_TAG: str(partition_key(channel.name, first)),
                           RANGE_END_TAG: str(partition_key(channel.name, max(last, datetime.now(timezone.utc).date())))},
                 )
@@ -215,18 +222,24 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
             progress(f"stock    {channel.name}")
             inventory_job.execute_in_process(
                 instance=instance, raise_on_error=False, partition_key=channel.name,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config=QUIET,
             )
             summary.inventory = channel_inventory_figures(simulator, channel, config)
         # Health: judged once every flow has run, as the health schedule would.
         progress("health   every channel and flow")
         definitions.resolve_job_def("health_check").execute_in_process(
-            instance=instance, raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            instance=instance, raise_on_error=False, run_config=QUIET)
+        # Metrics: the analysts' SQL models, rebuilt from every flow's tables, as their schedule would.
+        progress("metrics  dbt_like_sql models and their tests")
+        definitions.resolve_job_def("sync_metrics").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET)
         with get_engine(database_url()).connect() as connection:
             by_channel = {summary.channel: summary for summary in summaries}
             for row in connection.execute(sa.select(channel_health.c.channel, channel_health.c.flow, channel_health.c.status)):
                 if row.channel in by_channel:
                     by_channel[row.channel].health[row.flow] = row.status
+            for summary in summaries:
+                summary.metrics = daily_metrics(connection, summary.channel, first, last)
         records = simulator.warehouse.references().values()
         warehouse = {
             "name": scenario.warehouse.name, "duplicate_references_setting": scenario.warehouse.duplicate_references,
@@ -234,6 +247,15 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
             "posts": sum(r["posts"] for r in records), "duplicate_posts": sum(r["duplicate_posts"] for r in records),
         }
     return Demo(summaries, warehouse)
+
+
+def daily_metrics(connection: sa.Connection, channel: str, first: date, last: date) -> list[dict]:
+    """The channel's sync_metrics_daily rows for [first, last], days as ISO dates and rates rounded for reading."""
+    rows = connection.execute(sa.text("SELECT * FROM sync_metrics_daily WHERE channel = :channel ORDER BY day"),
+                              {"channel": channel}).mappings().all()
+    in_range = [dict(row) for row in rows if first.isoformat() <= str(row["day"]) <= last.isoformat()]
+    return [{key: str(value) if key == "day" else round(value, 4) if isinstance(value, float) else value
+             for key, value in row.items() if key != "channel"} for row in in_range]
 
 
 def channel_tracking_figures(simulator: Simulator, channel: str) -> dict[str, int]:
@@ -359,6 +381,14 @@ LEGEND = ("orders landed; norm(alized), filt(ered), quar(antined); fulfilment: a
           "nothing twice, so 0); ship(ped packages), tr(ac)k(ing on the channel)")
 
 
+def _share(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def _hours(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 3600:.1f} h"
+
+
 def format_summary(summaries: list[ChannelSummary]) -> str:
     header = "".join(f"{name:<{width}}" if i < 2 else f"{name:>{width}}"
                      for i, (name, width) in enumerate(SUMMARY_COLUMNS))
@@ -379,6 +409,11 @@ def format_summary(summaries: list[ChannelSummary]) -> str:
             lines.append("    health: " + ", ".join(f"{flow} {s.health[flow]}" for flow in FLOWS if flow in s.health)
                          + ("" if set(s.health.values()) <= {"HEALTHY", "DISABLED"} else
                             "  (`sync-pipeline health` says what to do)"))
+        for day in s.metrics:
+            tracking = "no order shipped yet" if day["tracking_update_rate"] is None else \
+                f"tracking on the channel for {day['tracking_update_rate']:.0%} of shipped orders"
+            lines.append(f"    metrics {day['day']}: {_share(day['sync_success_rate'])} of valid orders accepted, p95 "
+                         f"{_hours(day['p95_placement_to_accepted_s'])} from placement; {tracking}")
         if s.inventory.get("inventory_by_status"):
             lines.append(f"    stock: {s.inventory['in_sync']} of {s.inventory['listings']} listings in sync, drift found "
                          f"{s.inventory['drift_found']}; " + ", ".join(

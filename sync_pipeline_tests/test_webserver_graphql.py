@@ -62,6 +62,8 @@ def test_the_webserver_shows_the_asset_graph_with_groups_partitions_checks_sched
         "tracking_updates": "tracking", "inventory_snapshots": "inventory", "inventory_pushes": "inventory",
         "order_completeness": "operations", "open_orders_rechecked": "operations",
         "warehouse_orders_matched": "operations", "channel_health": "operations",
+        **dict.fromkeys(["stg_orders", "stg_packages", "stg_api_calls", "stg_order_sync_errors", "stg_listings",
+                         "stg_sync_attempts", "sync_metrics_daily", "sync_errors_daily", "channel_last_sync"], "metrics"),
     }
     assert {name for name, n in assets.items() if n["isPartitioned"]} == {
         "raw_orders", "normalized_orders", "fulfilment_orders", "tracking_updates", "inventory_pushes",
@@ -73,15 +75,16 @@ def test_the_webserver_shows_the_asset_graph_with_groups_partitions_checks_sched
                                            "every_normalized_order_has_a_fulfilment_state"}
     assert "shopify_demo_healthy" in checks["channel_health"] and len(checks["channel_health"]) == 6
     assert checks["order_completeness"] == {"every_channel_order_landed"}
+    assert "unique_combination_of_columns_sync_metrics_daily_channel__day" in checks["sync_metrics_daily"]
     (repository,) = data["repositoriesOrError"]["nodes"]
     assert repository["location"]["name"] == "sync_pipeline"
     schedules = {s["name"] for s in repository["schedules"]}
     assert {"shopify_demo_order_sync", "fulfilment_retry_hourly", "tracking_retry_hourly",
             "shopify_demo_inventory_sync", "channel_health_every_5_minutes", "order_completeness_hourly",
-            "reconciliation_hourly"} <= schedules
+            "reconciliation_hourly", "sync_metrics_every_15_minutes"} <= schedules
     assert {s["name"] for s in repository["sensors"]} == {
         "fulfilment_mapping_change", "order_sync_continue", "tracking_shipments", "inventory_stock_moved",
         "tracking_carrier_map_change", "order_completeness_refetch"}
     assert {"order_sync", "fulfilment_retry", "tracking_sync", "inventory_sync", "completeness_check",
-            "reconciliation", "health_check"} <= {
+            "reconciliation", "health_check", "sync_metrics"} <= {
         j["name"] for j in repository["jobs"]}

@@ -64,10 +64,11 @@ class Simulator:
     and served on loopback once started."""
 
     def __init__(self, scenario: Scenario, credentials: dict[str, dict[str, str]] | None = None,
-                 first_warehouse_numbers: tuple[int, int] = (1, 1)):
-        """`first_warehouse_numbers`: the warehouse's first order and shipment numbers (see Warehouse)."""
+                 first_warehouse_numbers: tuple[int, int] = (1, 1), now: datetime | None = None):
+        """`first_warehouse_numbers`: the warehouse's first order and shipment numbers (see Warehouse); `now`: the
+        moment the scenario is cut at (default: this one), so two simulators of one `now` serve the same data."""
         self.scenario = scenario
-        self.now = datetime.now(timezone.utc)
+        self.now = now or datetime.now(timezone.utc)
         self.credentials = _credentials(scenario, credentials or {})
         self._platforms: dict[str, Platform] = {}
         generated_by_id: dict[str, dict[str, SimOrder]] = {}

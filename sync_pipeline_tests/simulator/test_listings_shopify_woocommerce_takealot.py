@@ -26,6 +26,8 @@ def make(extra: int = 28, seed: int = 7, anomalies: dict | None = None) -> Scena
         "channels": [{"name": n, "type": t, "orders_per_day": 1, "extra_listings": extra}
                      for n, t in (("sh", "shopify"), ("woo", "woocommerce"), ("tkl", "takealot"))],
         "anomalies": ANOMALIES if anomalies is None else anomalies,
+        # These tests read and write listings back to back: Takealot's burst of 10 would answer some with 429.
+        "rate_limits": {"takealot": {"burst": 1000}},
     })
 
 
