@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 
 import dagster as dg
+import sqlalchemy as sa
 
 from sync_pipeline.config import PipelineConfig
 
@@ -50,3 +52,41 @@ def judged(by_channel: dict[str, list[date]]) -> dict[str, str]:
     """Check metadata naming the channels and days a run judged (dates_by_channel's rectangle)."""
     return {"channels": ", ".join(by_channel), "days": ", ".join(
         f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0]) for days in by_channel.values())}
+
+
+def partition_counts(
+    connection: sa.Connection, table: sa.Table, by_channel: dict[str, list[date]], counted: dict[str, sa.ColumnElement],
+    where: sa.ColumnElement | None = None, group: tuple[sa.Column, Sequence[str]] | None = None,
+) -> dict[tuple[str, date], dict[str, int]]:
+    """Per (channel, day) of a run: each `counted` aggregate over `table`'s rows of the partition (and `where`). With
+    `group` (a column and its known values), one figure per value, named `<name>_<value>`, every known value
+    included at zero. Every partition of the run gets its dict."""
+    column, known = group if group is not None else (None, ())
+    keys = [table.c.channel, table.c.partition_date, *([column] if column is not None else [])]
+    figures: dict[tuple[str, date], dict[str, int]] = {}
+    for channel, days in by_channel.items():
+        for day in days:
+            figures[(channel, day)] = ({f"{name}_{value}": 0 for name in counted for value in known}
+                                       if column is not None else dict.fromkeys(counted, 0))
+        labels = {name: f"figure_{number}" for number, name in enumerate(counted)}  # never a column's name
+        query = (sa.select(*keys, *(aggregate.label(labels[name]) for name, aggregate in counted.items()))
+                 .where(table.c.channel == channel, table.c.partition_date.in_(days),
+                        *([where] if where is not None else []))
+                 .group_by(*keys))
+        for row in connection.execute(query).mappings():
+            mine = figures[(row["channel"], row["partition_date"])]
+            for name in counted:
+                mine[f"{name}_{row[column.name]}" if column is not None else name] = int(row[labels[name]] or 0)
+    return figures
+
+
+def merged(*figures: dict[tuple[str, date], dict]) -> dict[tuple[str, date], dict]:
+    """partition_counts' results of several tables, one dict per partition."""
+    return {key: {name: value for part in figures for name, value in part[key].items()} for key in figures[0]}
+
+
+def add_partition_metadata(context: dg.AssetExecutionContext, figures: dict[tuple[str, date], dict]) -> None:
+    """Each partition's own figures on its materialization. Dagster gives every partition of a range run the run's
+    metadata; these keys override it there, so a plot over partitions shows each day's own numbers."""
+    for (channel, day), metadata in figures.items():
+        context.add_asset_metadata(metadata, partition_key=partition_key(channel, day))

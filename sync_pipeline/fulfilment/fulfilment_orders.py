@@ -13,14 +13,14 @@ import sqlalchemy as sa
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS, ConfigError
-from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import fulfilment_orders as fulfilment_table
 from sync_pipeline.db.tables import order_lines, orders
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError
 from sync_pipeline.fulfilment.prepare import prepare
-from sync_pipeline.fulfilment.submit import fulfil
-from sync_pipeline.partitions import dates_by_channel, judged
+from sync_pipeline.fulfilment.submit import STATUSES, fulfil
+from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, judged, partition_counts
 from sync_pipeline.warehouse.client import WarehouseClient
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
@@ -81,7 +81,7 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
     @dg.asset(
         key=key,
         deps=[normalized],
-        group_name="fulfilment", owners=ASSET_OWNERS,
+        group_name="fulfilment", owners=ASSET_OWNERS, metadata=table_metadata(fulfilment_table),
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"api", "sql"},
@@ -133,7 +133,17 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
             "warehouse_api_calls": len(log.calls),
             "retries": log.retries,
             "seconds": round(time.perf_counter() - started, 3),
+            "run_partitions": sum(len(days) for days in by_channel.values()),
         }
+        with engine.connect() as connection:  # each partition's own orders by status
+            figures = partition_counts(connection, fulfilment_table, by_channel, {"status": sa.func.count()},
+                                       group=(fulfilment_table.c.status, STATUSES))
+            in_doubt = partition_counts(connection, fulfilment_table, by_channel, {"in_doubt": sa.func.count()},
+                                        where=fulfilment_table.c.in_doubt_since.is_not(None))
+        for key, figure in figures.items():
+            figure["dagster/row_count"] = sum(figure.values())
+            figure.update(in_doubt[key])
+        add_partition_metadata(context, figures)
         return dg.MaterializeResult(
             metadata=metadata,
             check_results=[

@@ -10,7 +10,9 @@ from pydantic import Field
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS, ConfigError, PipelineConfig
-from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.resource import DatabaseResource, table_metadata
+from sync_pipeline.db.tables import inventory_pushes as inventory_pushes_table
+from sync_pipeline.db.tables import inventory_snapshots as inventory_snapshots_table
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError
 from sync_pipeline.inventory.push import sync_inventory
@@ -40,7 +42,8 @@ def _read(database: DatabaseResource, channels: ChannelsResource, warehouse: War
 
 
 def build_inventory_snapshots() -> dg.AssetsDefinition:
-    @dg.asset(key=SNAPSHOTS, group_name="inventory", owners=ASSET_OWNERS, kinds={"api", "sql"})
+    @dg.asset(key=SNAPSHOTS, group_name="inventory", owners=ASSET_OWNERS, kinds={"api", "sql"},
+              metadata=table_metadata(inventory_snapshots_table))
     def inventory_snapshots(context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource,
                             warehouse: WarehouseApiResource) -> dg.MaterializeResult:
         """The warehouse's stock, appended for every item that moved since the last read (GET items?updated_since)."""
@@ -59,7 +62,7 @@ class InventoryPushConfig(dg.Config):
 
 def build_inventory_pushes(partitions_def: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(name="inventory_pushes", group_name="inventory", owners=ASSET_OWNERS, partitions_def=partitions_def, deps=[SNAPSHOTS],
-              kinds={"api", "sql"})
+              kinds={"api", "sql"}, metadata=table_metadata(inventory_pushes_table))
     def inventory_pushes(context: dg.AssetExecutionContext, config: InventoryPushConfig, database: DatabaseResource,
                          channels: ChannelsResource, warehouse: WarehouseApiResource) -> dg.MaterializeResult:
         """The channel's listings at the warehouse's free Good stock less what is promised: the stock is read first

@@ -10,7 +10,8 @@ import dagster as dg
 
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS
-from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.resource import DatabaseResource, table_metadata
+from sync_pipeline.db.tables import order_completeness as completeness_table
 from sync_pipeline.operations.completeness import NO_COUNT, SHORT, check_completeness, short_days
 from sync_pipeline.partitions import dates_by_channel, partition_key
 
@@ -69,6 +70,7 @@ def build_order_completeness(partitions_def: dg.PartitionsDefinition) -> dg.Asse
         deps=[RAW_ORDERS],
         group_name="operations",
         owners=ASSET_OWNERS,
+        metadata=table_metadata(completeness_table),
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"api", "sql"},

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS, PipelineConfig
-from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import channel_health as channel_health_table
 from sync_pipeline.operations.health import (
     AUTH_FAILED,
@@ -34,7 +34,8 @@ def check_name(channel: str) -> str:
 
 
 def build_channel_health() -> dg.AssetsDefinition:
-    @dg.asset(key=HEALTH, group_name="operations", owners=ASSET_OWNERS, kinds={"sql"})
+    @dg.asset(key=HEALTH, group_name="operations", owners=ASSET_OWNERS, kinds={"sql"},
+              metadata=table_metadata(channel_health_table))
     def channel_health(context: dg.AssetExecutionContext, database: DatabaseResource,
                        channels: ChannelsResource) -> dg.MaterializeResult:
         """Per channel and flow: status, last success and attempt, last error with its fix, failures in a row, API

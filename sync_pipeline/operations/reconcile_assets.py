@@ -10,7 +10,8 @@ import dagster as dg
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS, ConfigError
-from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.resource import DatabaseResource, table_metadata
+from sync_pipeline.db.tables import reconciliation_findings
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError
 from sync_pipeline.operations.reconcile import (
@@ -66,6 +67,7 @@ def _metadata(per_channel: dict[str, Counter], keys: tuple[str, ...], seconds: f
 
 def build_open_orders_rechecked() -> dg.AssetsDefinition:
     @dg.asset(key=OPEN_ORDERS, group_name="operations", owners=ASSET_OWNERS, kinds={"api", "sql"},
+              metadata=table_metadata(reconciliation_findings),
               description="S42: orders open here read again on their channel; the ones fulfilled or cancelled there "
                           "(a version the sync missed) landed and settled at the warehouse, or listed for a person.")
     def open_orders_rechecked(context: dg.AssetExecutionContext, config: OpenOrdersConfig, database: DatabaseResource,
@@ -91,6 +93,7 @@ def build_open_orders_rechecked() -> dg.AssetsDefinition:
 
 def build_warehouse_orders_matched() -> dg.AssetsDefinition:
     @dg.asset(key=WAREHOUSE_ORDERS, group_name="operations", owners=ASSET_OWNERS, kinds={"api", "sql"},
+              metadata=table_metadata(reconciliation_findings),
               description="S43: warehouse orders linked to no channel order here, matched on time, customer and items: "
                           "linked when the match is unique (never sent then), else listed with the candidates.")
     def warehouse_orders_matched(context: dg.AssetExecutionContext, config: WarehouseOrdersConfig,

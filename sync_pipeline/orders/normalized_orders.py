@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from sync_pipeline.channels import ORDER_MAPPINGS
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS
-from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import order_lines, order_sync_errors, orders, raw_orders
 from sync_pipeline.db.writes import lock_partitions, records
 from sync_pipeline.orders.normalize import ERROR_CODES, STAGE, NormalizeResult, normalize
 from sync_pipeline.orders.status_map import load_status_map
 from sync_pipeline.orders.sync_errors import record_errors
-from sync_pipeline.partitions import dates_by_channel, judged
+from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, judged, merged, partition_counts
 
 CONSERVATION_CHECK = "every_raw_order_accounted_for"
 GATE_CHECK = "pandera_gate"
@@ -95,13 +95,30 @@ def conservation(connection: sa.Connection, channel: str, days: list[date]) -> l
     ]
 
 
+def partition_figures(connection: sa.Connection, by_channel: dict[str, list[date]]) -> dict:
+    """Each partition's own: raw orders, normalized orders and lines, and its open normalize errors by code."""
+    open_errors = (order_sync_errors.c.stage == STAGE) & order_sync_errors.c.resolved_at.is_(None)
+    distinct_orders = sa.func.count(sa.distinct(order_sync_errors.c.external_order_id))
+    return merged(
+        partition_counts(connection, raw_orders, by_channel, {"raw_orders": sa.func.count(sa.distinct(raw_orders.c.external_order_id))}),
+        partition_counts(connection, orders, by_channel, {"normalized": sa.func.count(), "dagster/row_count": sa.func.count()}),
+        partition_counts(connection, order_lines, by_channel, {"lines": sa.func.count()}),
+        partition_counts(connection, order_sync_errors, by_channel, {"filtered": distinct_orders},
+                         where=open_errors & (order_sync_errors.c.error_code == "FILTERED")),
+        partition_counts(connection, order_sync_errors, by_channel, {"quarantined": distinct_orders},
+                         where=open_errors & (order_sync_errors.c.error_code != "FILTERED")),
+        partition_counts(connection, order_sync_errors, by_channel, {"errors": sa.func.count()}, where=open_errors,
+                         group=(order_sync_errors.c.error_code, ERROR_CODES)),
+    )
+
+
 def build_normalized_orders(partitions_def: dg.MultiPartitionsDefinition, raw: dg.AssetsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey("normalized_orders")
 
     @dg.asset(
         key=key,
         deps=[raw],
-        group_name="orders", owners=ASSET_OWNERS,
+        group_name="orders", owners=ASSET_OWNERS, metadata=table_metadata(orders),
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"pandas", "sql"},
@@ -144,10 +161,12 @@ def build_normalized_orders(partitions_def: dg.MultiPartitionsDefinition, raw: d
         errors_by_code = {f"errors_{code}": codes.get(code, 0) for code in sorted(ERROR_CODES)}
         with engine.connect() as connection:
             new_codes = _new_codes(connection, list(by_channel), run_started)
+            add_partition_metadata(context, partition_figures(connection, by_channel))
         share = totals["quarantined"] / totals["raw_orders"] if totals["raw_orders"] else 0.0
         where = judged(by_channel)
         return dg.MaterializeResult(
-            metadata={**totals, **errors_by_code, "seconds": round(time.perf_counter() - started, 3)},
+            metadata={**totals, **errors_by_code, "seconds": round(time.perf_counter() - started, 3),
+                      "run_partitions": sum(len(days) for days in by_channel.values())},
             check_results=[
                 dg.AssetCheckResult(
                     check_name=CONSERVATION_CHECK, passed=not unbalanced,

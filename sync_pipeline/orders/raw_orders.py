@@ -4,13 +4,15 @@ import time
 from collections.abc import Iterator
 
 import dagster as dg
+import sqlalchemy as sa
 from pydantic import Field
 
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS
-from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.resource import DatabaseResource, table_metadata
+from sync_pipeline.db.tables import raw_orders as raw_orders_table
 from sync_pipeline.orders.ingest import ChannelIngest, ingest_channel
-from sync_pipeline.partitions import dates_by_channel, partition_key
+from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, partition_counts, partition_key
 
 
 class RawOrdersConfig(dg.Config):
@@ -36,13 +38,24 @@ def ingest_metadata(results: list[ChannelIngest], seconds: float) -> dict[str, f
         "window_splits": sum(log.window_splits for log in logs),
         "throttled_seconds": round(sum(log.throttled_seconds for log in logs), 3),
         "seconds": round(seconds, 3),
+        "run_partitions": sum(len(r.dates) for r in results),  # what the run-wide figures above cover
     }
+
+
+def partition_figures(engine: sa.Engine, results: list[ChannelIngest], run_id: str) -> dict:
+    """Each partition's own: its orders and payload versions, and the versions this run landed in it."""
+    with engine.connect() as connection:
+        return partition_counts(connection, raw_orders_table, {r.channel: r.dates for r in results}, {
+            "orders": sa.func.count(sa.distinct(raw_orders_table.c.external_order_id)),
+            "dagster/row_count": sa.func.count(),
+            "orders_landed": sa.func.count().filter(raw_orders_table.c.run_id == run_id),
+        })
 
 
 def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="raw_orders",
-        group_name="orders", owners=ASSET_OWNERS,
+        group_name="orders", owners=ASSET_OWNERS, metadata=table_metadata(raw_orders_table),
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"api", "sql"},
@@ -84,8 +97,10 @@ def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsD
                 f"new payload versions, {result.csv_orders} from CSV exports, {len(result.log.calls)} API calls"
             )
         metadata = ingest_metadata(results, time.perf_counter() - started)
+        figures = partition_figures(engine, results, context.run.run_id)
         failures = [r.error for r in results if r.error]
         if not failures:
+            add_partition_metadata(context, figures)
             yield dg.MaterializeResult(metadata=metadata)
             return
         # Only what landed is materialized; the run fails so the rest is seen (Dagster marks it failed).
@@ -94,7 +109,8 @@ def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsD
             for day in result.dates:
                 if day not in failed:
                     yield dg.AssetMaterialization(
-                        asset_key=context.assets_def.key, partition=partition_key(result.channel, day), metadata=metadata
+                        asset_key=context.assets_def.key, partition=partition_key(result.channel, day),
+                        metadata={**metadata, **figures[(result.channel, day)]},
                     )
         raise dg.Failure(description="\n".join(failures), metadata=metadata)
 

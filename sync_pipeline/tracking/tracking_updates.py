@@ -7,23 +7,25 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
+import sqlalchemy as sa
 
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS, ConfigError
-from sync_pipeline.db.resource import DatabaseResource
+from sync_pipeline.db.resource import DatabaseResource, table_metadata
+from sync_pipeline.db.tables import tracking_updates as tracking_table
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError
 from sync_pipeline.operations.attempts import TRACKING, record_attempt
-from sync_pipeline.partitions import dates_by_channel, partition_key
-from sync_pipeline.tracking.push import Settings, sync_tracking
+from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, partition_counts, partition_key
+from sync_pipeline.tracking.push import STATUSES, Settings, sync_tracking
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 
 def build_tracking_updates(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="tracking_updates",
-        group_name="tracking", owners=ASSET_OWNERS,
+        group_name="tracking", owners=ASSET_OWNERS, metadata=table_metadata(tracking_table),
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"api", "sql"},
@@ -45,9 +47,10 @@ def build_tracking_updates(partitions_def: dg.MultiPartitionsDefinition) -> dg.A
         api_calls = 0
         done: list[tuple[str, list]] = []
         failures: list[str] = []
+        by_channel = dates_by_channel(context)
         try:
             client = warehouse.client(settings, warehouse_log)
-            for channel_name, days in dates_by_channel(context).items():
+            for channel_name, days in by_channel.items():
                 channel = settings.channel(channel_name)
                 log = ApiCallLog(channel_name)
                 attempt_started = datetime.now(timezone.utc)
@@ -79,14 +82,21 @@ def build_tracking_updates(partitions_def: dg.MultiPartitionsDefinition) -> dg.A
             "channel_api_calls": api_calls,
             "warehouse_api_calls": len(warehouse_log.calls),
             "seconds": round(time.perf_counter() - started, 3),
+            "run_partitions": sum(len(days) for days in by_channel.values()),
         }
+        with engine.connect() as connection:  # each partition's own packages by status
+            figures = partition_counts(connection, tracking_table, by_channel, {"status": sa.func.count()},
+                                       group=(tracking_table.c.status, STATUSES))
+        for figure in figures.values():
+            figure["dagster/row_count"] = sum(figure.values())
         if not failures:
+            add_partition_metadata(context, figures)
             yield dg.MaterializeResult(metadata=metadata)
             return
         for channel_name, days in done:
             for day in days:
                 yield dg.AssetMaterialization(asset_key=context.assets_def.key, partition=partition_key(channel_name, day),
-                                              metadata=metadata)
+                                              metadata={**metadata, **figures[(channel_name, day)]})
         raise dg.Failure(description="\n".join(failures), metadata=metadata)
 
     return tracking_updates
