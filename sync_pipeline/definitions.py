@@ -25,6 +25,7 @@ from sync_pipeline.operations.completeness_assets import (
     build_completeness_sensor,
     build_order_completeness,
 )
+from sync_pipeline.operations.freshness import with_freshness
 from sync_pipeline.operations.health_assets import build_channel_health, build_health_checks, build_health_schedule
 from sync_pipeline.operations.reconcile_assets import (
     build_reconciliation_assets,
@@ -72,8 +73,9 @@ def build_definitions(
     sync_metrics = build_metrics_job(metric_models)
     poll_seconds = config.warehouse.shipments_poll_seconds if config.warehouse else 60
     return dg.Definitions(
-        assets=[raw_orders, normalized_orders, fulfilment_orders, tracking_updates, inventory_snapshots, inventory_pushes,
-                order_completeness, *reconciliation_assets, channel_health, metric_models],
+        assets=with_freshness([raw_orders, normalized_orders, fulfilment_orders, tracking_updates, inventory_snapshots,
+                               inventory_pushes, order_completeness, *reconciliation_assets, channel_health, metric_models],
+                              config),
         asset_checks=[*build_reconciliation_checks(), build_health_checks(config)],
         jobs=[order_sync, fulfilment_retry, tracking_sync, inventory_sync, completeness_check, reconciliation,
               health_check, sync_metrics],
