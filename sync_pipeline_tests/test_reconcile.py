@@ -94,6 +94,14 @@ def test_s42_orders_closed_on_the_channel_behind_the_cursor_are_found_refreshed_
         assert figures[f"{channel}/found"] == figures[f"{channel}/refreshed"] == len(mine)
         assert figures[f"{channel}/checked"] == sum(1 for o in canonical if o.startswith(f"{channel}:")
                                                     and canonical[o]["canonical_status"] in OPEN_HERE)
+    # The partitions it settled show on fulfilment_orders' and normalized_orders' pages, with what did it.
+    homes = table(harness, sa.select(orders.c.order_id, orders.c.channel, orders.c.partition_date))
+    for asset in ("normalized_orders", "fulfilment_orders"):
+        events = [e.event_specific_data.materialization for e in result.all_events
+                  if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey(asset)]
+        assert {(m.partition.keys_by_dimension["channel"], m.partition.keys_by_dimension["date"]) for m in events} == {
+            (homes[o]["channel"], str(homes[o]["partition_date"])) for o in changed}
+        assert all("S42" in m.metadata["by"].value for m in events)
     canonical = table(harness, sa.select(orders.c.order_id, orders.c.canonical_status))
     assert {o: canonical[o]["canonical_status"] for o in changed} == {
         o: "cancelled" if status == "cancelled" else "shipped" for o, status in changed.items()}

@@ -108,11 +108,11 @@ def recheck_open_orders(
     warehouse_for: Callable[[ApiCallLog], WarehouseClient] | None, run_id: str,
     settings: OpenOrderSettings = OpenOrderSettings(), now: datetime | None = None,
     log: Callable[[str], None] = lambda message: None,
-) -> dict[str, Counter]:
-    """S42 for every channel with order_sync: counters per channel (checked, found, refreshed, needs_person,
-    settle_again, landed_versions, errors, api_calls, seconds)."""
+) -> dict[str, ChannelRecheck]:
+    """S42 for every channel with order_sync: its counters (checked, found, refreshed, needs_person, settle_again,
+    landed_versions, errors, api_calls, seconds) and the days it normalized and settled again."""
     now = now or datetime.now(timezone.utc)
-    results: dict[str, Counter] = {}
+    results: dict[str, ChannelRecheck] = {}
     wlog = ApiCallLog(config.warehouse.name if config.warehouse else "warehouse")
     client: list[WarehouseClient] = []  # made on first need: a run that settles nothing never calls the warehouse
 
@@ -126,16 +126,23 @@ def recheck_open_orders(
             if not channel.order_sync:
                 continue
             started = time.perf_counter()
-            counts = _recheck_channel(engine, channel, connector_for, warehouse, run_id, settings, now, log)
-            counts["seconds"] = round(time.perf_counter() - started, 3)
-            results[channel.name] = counts
+            result = _recheck_channel(engine, channel, connector_for, warehouse, run_id, settings, now, log)
+            result.counts["seconds"] = round(time.perf_counter() - started, 3)
+            results[channel.name] = result
     finally:
         log_api_calls(engine, wlog, run_id)
     return results
 
 
+@dataclass
+class ChannelRecheck:
+    counts: Counter
+    normalized_days: list[date]  # the partitions the fresh versions landed in, normalized again
+    settled_days: list[date]  # of those, the ones brought to their state at the warehouse (fulfilment's functions)
+
+
 def _recheck_channel(engine, channel: ChannelConfig, connector_for, warehouse, run_id: str,
-                     settings: OpenOrderSettings, now: datetime, log) -> Counter:
+                     settings: OpenOrderSettings, now: datetime, log) -> ChannelRecheck:
     counts: Counter = Counter(checked=0, found=0, refreshed=0, needs_person=0, errors=0, landed_versions=0)
     with engine.connect() as connection:
         candidates = _open_orders(connection, channel.name, settings, now)
@@ -207,7 +214,7 @@ def _recheck_channel(engine, channel: ChannelConfig, connector_for, warehouse, r
     _record_findings(engine, S42, channel.name, findings, run_id, now)
     # Not served by the channel before and served again now, still open: resolved.
     _resolve(engine, [f"{S42}:{o}" for o, (row, order) in fresh.items() if order is not None and o not in closed], now)
-    return counts
+    return ChannelRecheck(counts, days, days if settled else [])
 
 
 def _open_orders(connection: sa.Connection, channel: str, settings: OpenOrderSettings, now: datetime) -> list[sa.Row]:

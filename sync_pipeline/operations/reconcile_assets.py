@@ -24,10 +24,12 @@ from sync_pipeline.operations.reconcile import (
     open_findings,
     recheck_open_orders,
 )
+from sync_pipeline.partitions import partition_key
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 OPEN_ORDERS = dg.AssetKey("open_orders_rechecked")
 WAREHOUSE_ORDERS = dg.AssetKey("warehouse_orders_matched")
+NORMALIZED_ORDERS, FULFILMENT_ORDERS = dg.AssetKey("normalized_orders"), dg.AssetKey("fulfilment_orders")  # S42 settles
 OPEN_ORDERS_CHECK = "no_open_order_finding_waits_for_a_person"
 WAREHOUSE_ORDERS_CHECK = "no_warehouse_order_finding_waits_for_a_person"
 JOB = "reconciliation"
@@ -71,22 +73,30 @@ def build_open_orders_rechecked() -> dg.AssetsDefinition:
               description="S42: orders open here read again on their channel; the ones fulfilled or cancelled there "
                           "(a version the sync missed) landed and settled at the warehouse, or listed for a person.")
     def open_orders_rechecked(context: dg.AssetExecutionContext, config: OpenOrdersConfig, database: DatabaseResource,
-                              channels: ChannelsResource, warehouse: WarehouseApiResource) -> dg.MaterializeResult:
+                              channels: ChannelsResource, warehouse: WarehouseApiResource):
+        """The partitions it normalized and settled again are recorded as materializations of normalized_orders and
+        fulfilment_orders, so their pages show the change and what made it."""
         started = time.perf_counter()
         settings = channels.pipeline_config()
         try:
-            per_channel = recheck_open_orders(
+            rechecks = recheck_open_orders(
                 database.engine(), settings, channels.connector, lambda log: warehouse.client(settings, log),
                 context.run.run_id, OpenOrderSettings(**config.model_dump()), log=context.log.warning,
             )
         except (ChannelError, ConfigError, MapFileError) as exc:
             raise dg.Failure(description=str(exc)) from None
-        for channel, counts in per_channel.items():
-            context.log.info(f"{channel}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        per_channel = {channel: recheck.counts for channel, recheck in rechecks.items()}
+        for channel, recheck in rechecks.items():
+            context.log.info(f"{channel}: " + ", ".join(f"{k} {v}" for k, v in sorted(recheck.counts.items())))
+            for asset, days in ((NORMALIZED_ORDERS, recheck.normalized_days), (FULFILMENT_ORDERS, recheck.settled_days)):
+                for day in days:
+                    yield dg.AssetMaterialization(asset_key=asset, partition=partition_key(channel, day), metadata={
+                        "by": "open_orders_rechecked (S42): versions the sync missed, landed and settled",
+                        "orders_closed_on_channel": recheck.counts["found"]})
         keys = ("checked", "found", "refreshed", "needs_person", "settle_again", "left_for_next_run", "landed_versions",
                 "errors", "api_calls", "fulfilment_cancelled_at_warehouse", "fulfilment_cancelled_too_late",
                 "fulfilment_cancel_failed")
-        return dg.MaterializeResult(metadata=_metadata(per_channel, keys, time.perf_counter() - started))
+        yield dg.MaterializeResult(metadata=_metadata(per_channel, keys, time.perf_counter() - started))
 
     return open_orders_rechecked
 
