@@ -13,7 +13,7 @@ import orjson
 import sqlalchemy as sa
 
 from sync_pipeline.db.engine import get_engine
-from sync_pipeline.db.tables import fulfilment_orders, orders, reconciliation_findings
+from sync_pipeline.db.tables import fulfilment_orders, order_sync_errors, orders, reconciliation_findings
 from sync_pipeline.operations.reconcile import OPEN_HERE
 from sync_pipeline.operations.reconcile_assets import (
     OPEN_ORDERS,
@@ -200,3 +200,26 @@ def test_s43_hand_keyed_warehouse_orders_are_linked_when_unique_and_listed_when_
     candidate = sorted(sorted(ambiguous.values(), key=sorted)[0])[0]
     report = explain(engine, harness.config, candidate)
     assert "S43 NEEDS_PERSON" in report and "matches" in report
+
+
+def test_s43_linking_an_order_the_fulfilment_stage_had_stopped_resolves_what_stopped_it(harness_factory, database_url):
+    harness = harness_factory(scenario([("shop", "shopify", 12)], days=2, start=FIRST,
+                                       anomalies={"unmapped_ship_method": 0.5}, warehouse={"hand_keyed_orders": 0.5}),
+                              database_url=database_url)
+    keyed = {w: f"shop:{v['external_order_id']}" for w, v in harness.simulator.warehouse.hand_keyed().items()
+             if not v["same_customer_and_items"]}
+    harness.materialize("shop", FIRST, LAST)
+    stopped = {o for o, row in fulfilment(harness).items() if row["status"] == "IMPORT_ERROR"} & set(keyed.values())
+    assert stopped, "a hand-keyed order whose channel order the pipeline stopped (SHIP_METHOD_NOT_MAPPED)"
+    open_errors = sa.select(order_sync_errors.c.channel, order_sync_errors.c.external_order_id).where(
+        order_sync_errors.c.stage == "fulfilment", order_sync_errors.c.resolved_at.is_(None))
+
+    def still_open() -> set[str]:
+        with get_engine(harness.database_url).connect() as connection:
+            return {f"{c}:{e}" for c, e in connection.execute(open_errors)}
+
+    assert stopped <= still_open()
+    reconcile(harness)
+    rows = fulfilment(harness)
+    assert {o: (rows[o]["status"], rows[o]["linked"]) for o in stopped} == dict.fromkeys(stopped, ("ACCEPTED", True))
+    assert not stopped & still_open(), "linked at the warehouse: nothing stops it any more"

@@ -51,12 +51,14 @@ from sync_pipeline.db.tables import (
     channel_state_checks,
     fulfilment_orders,
     order_lines,
+    order_sync_errors,
     orders,
     raw_orders,
     reconciliation_findings,
 )
 from sync_pipeline.db.writes import insert_new, log_api_calls, upsert
 from sync_pipeline.fulfilment.fulfilment_orders import ambiguous_skus, read_normalized
+from sync_pipeline.fulfilment.prepare import STAGE as FULFILMENT_STAGE
 from sync_pipeline.fulfilment.prepare import client_reference, prepare
 from sync_pipeline.fulfilment.skus import resolve_skus
 from sync_pipeline.fulfilment.submit import fulfil
@@ -519,6 +521,12 @@ def _decide(engine: sa.Engine, claims: Claims, warehouse_order: dict, candidates
             message=message, accepted_at=sa.func.coalesce(fulfilment_orders.c.accepted_at, sa.literal(now, UtcDateTime)),
             updated_at=now, run_id=run_id, claimed_by=None, claimed_at=None,
         ))
+        # What stopped it from being sent (SKU_NOT_FOUND, ...) no longer stands between it and the warehouse.
+        connection.execute(order_sync_errors.update().where(
+            order_sync_errors.c.channel == order["channel"],
+            order_sync_errors.c.external_order_id == order["external_order_id"],
+            order_sync_errors.c.stage == FULFILMENT_STAGE, order_sync_errors.c.resolved_at.is_(None),
+        ).values(resolved_at=now))
     return LINKED, f"{what} matches {order_id} ({how}): linked; the pipeline never sends the order", order_id
 
 
