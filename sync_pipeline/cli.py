@@ -132,6 +132,24 @@ def cmd_health(args) -> int:
     return 0 if all(row["status"] in (HEALTHY, "DISABLED") for row in rows) else 1
 
 
+def cmd_webhooks(args) -> int:
+    import uvicorn
+
+    from sync_pipeline.db.engine import database_url, get_engine
+    from sync_pipeline.webhooks.receiver import build_app
+
+    config = load_config()
+    taking = [c.name for c in config.channels if c.webhooks]
+    if not taking:
+        print("no channel takes webhooks: set `webhooks: true` (and credentials.webhook_secret) on a shopify, "
+              "woocommerce or bigcommerce channel in channels.yaml", file=sys.stderr)
+        return 2
+    print(f"taking order webhooks for {', '.join(taking)} at http://{args.host}:{args.port}/webhooks/<channel>",
+          file=sys.stderr)
+    uvicorn.run(build_app(config, get_engine(database_url())), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_why(args) -> int:
     from sync_pipeline.db.engine import database_url, get_engine
     from sync_pipeline.orders.why import OrderNotFound, explain
@@ -201,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     health = commands.add_parser("health", help="every channel's and flow's health, with what to do when not healthy")
     health.add_argument("--json", action="store_true", help="one JSON list of rows, for scripts")
     health.set_defaults(func=cmd_health)
+
+    webhooks = commands.add_parser("webhooks", help="receive the channels' order webhooks (Shopify, WooCommerce, "
+                                                    "BigCommerce) into the inbox the order_webhooks sensor reads")
+    webhooks.add_argument("--host", default="127.0.0.1")
+    webhooks.add_argument("--port", type=int, default=8787)
+    webhooks.set_defaults(func=cmd_webhooks)
 
     why = commands.add_parser("why", help="where an order is, its errors with their fixes, and its raw payload")
     why.add_argument("order", help="an order id (channel:external id), or a channel followed by ID")

@@ -14,13 +14,14 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Who answers for every asset, as the UI shows it (a Dagster owner: a team or an email).
 ASSET_OWNERS = ["team:order-sync"]
 DATA_DIR = Path(os.environ.get("SYNC_DATA_DIR", PROJECT_ROOT / "data"))
 CHANNEL_NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
+WEBHOOK_TYPES = ("shopify", "woocommerce", "bigcommerce")  # the platforms that send order webhooks
 ChannelType = Literal["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]
 
 # Per-type defaults: the platform's own history window and plan limits (channel-apis.md).
@@ -70,6 +71,19 @@ class ChannelConfig(BaseModel):
     options: dict[str, str | bool | int | float] = Field(default_factory=dict)
     # "manual": the channel's orders are entered at the warehouse by a person, so they queue as MANUAL.
     warehouse_posting: Literal["automatic", "manual"] = "automatic"
+    webhooks: bool = Field(default=False, description=(
+        "take the platform's order webhooks (shopify, woocommerce, bigcommerce) at `sync-pipeline webhooks`, checked "
+        "with credentials.webhook_secret; the schedule stays as the safety net"))
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_platform_that_sends_them_and_a_secret(self) -> "ChannelConfig":
+        if self.webhooks and self.type not in WEBHOOK_TYPES:
+            raise ValueError(f"webhooks: {self.type} sends no order webhooks (only {', '.join(WEBHOOK_TYPES)} do): "
+                             "set webhooks: false; the schedule syncs the channel")
+        if self.webhooks and "webhook_secret" not in self.credentials:
+            raise ValueError("webhooks: true needs credentials.webhook_secret, the name of the environment variable "
+                             "holding the secret the platform signs deliveries with")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -176,7 +190,7 @@ def default_channel(name: str, channel_type: str, base_url: str) -> dict:
         "takealot": ["api_key"],
         "bigcommerce": ["access_token"],
         "ebay": ["refresh_token", "client_id", "client_secret"],
-    }[channel_type]
+    }[channel_type] + (["webhook_secret"] if channel_type in WEBHOOK_TYPES else [])
     return {
         "name": name,
         "type": channel_type,

@@ -44,6 +44,7 @@ from sync_pipeline.tracking.sensors import (
 )
 from sync_pipeline.tracking.tracking_updates import build_tracking_updates
 from sync_pipeline.warehouse.resource import WarehouseApiResource
+from sync_pipeline.webhooks.sensors import build_webhook_sensor
 
 
 def build_definitions(
@@ -90,6 +91,7 @@ def build_definitions(
             build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),
             build_shipments_sensor(tracking_sync, poll_seconds), build_stock_sensor(inventory_sync, poll_seconds),
             build_carrier_map_sensor(tracking_sync), build_completeness_sensor(order_sync),
+            build_webhook_sensor(order_sync),
         ],
         resources={
             "database": database or DatabaseResource(),

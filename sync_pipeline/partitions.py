@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
 
 import dagster as dg
 import sqlalchemy as sa
@@ -90,3 +90,25 @@ def add_partition_metadata(context: dg.AssetExecutionContext, figures: dict[tupl
     metadata; these keys override it there, so a plot over partitions shows each day's own numbers."""
     for (channel, day), metadata in figures.items():
         context.add_asset_metadata(metadata, partition_key=partition_key(channel, day))
+
+
+def run_requests(channel: str, days: Iterable[date], run_key: str, *, tags: dict[str, str] | None = None,
+                 asset_selection: Sequence[dg.AssetKey] | None = None) -> list[dg.RunRequest]:
+    """One run per stretch of consecutive days of a channel: a single partition, or a single-run range (a
+    multi-partition range is a rectangle, so a gap between days splits it). Run keys are `run_key:<first>..<last>`."""
+    stretches: list[list[date]] = []
+    for day in sorted(set(days)):
+        if stretches and day - stretches[-1][-1] == timedelta(days=1):
+            stretches[-1].append(day)
+        else:
+            stretches.append([day])
+    requests = []
+    for stretch in stretches:
+        first, last = partition_key(channel, stretch[0]), partition_key(channel, stretch[-1])
+        key = f"{run_key}:{first}..{last}"
+        if first == last:
+            requests.append(dg.RunRequest(run_key=key, partition_key=first, tags=tags, asset_selection=asset_selection))
+        else:
+            requests.append(dg.RunRequest(run_key=key, asset_selection=asset_selection,
+                                          tags={**(tags or {}), RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)}))
+    return requests

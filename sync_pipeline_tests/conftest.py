@@ -81,7 +81,7 @@ def sqlite_url(tmp_path):
 
 
 def scenario(channels, *, days=2, start=None, seed=7, faults=None, anomalies=None, speed=200.0, rate_limits=None,
-             warehouse=None, extra_listings=0):
+             warehouse=None, extra_listings=0, webhooks=None):
     """A small scenario ending today unless `start` is given."""
     start = start or TODAY - timedelta(days=days - 1)
     document = {
@@ -98,6 +98,8 @@ def scenario(channels, *, days=2, start=None, seed=7, faults=None, anomalies=Non
         document["rate_limits"] = rate_limits
     if warehouse:
         document["warehouse"] = warehouse
+    if webhooks:
+        document["webhooks"] = webhooks
     return Scenario.from_dict(document)
 
 

@@ -8,6 +8,7 @@ from sync_pipeline.channels.amazon.mapping import AMAZON_CSV_ORDERS, AMAZON_ORDE
 from sync_pipeline.channels.amazon.tracking import AmazonTracking
 from sync_pipeline.channels.base import ChannelConnector, RawOrder
 from sync_pipeline.channels.bigcommerce import BigCommerceConnector
+from sync_pipeline.channels.bigcommerce import webhooks as bigcommerce_webhooks
 from sync_pipeline.channels.bigcommerce.inventory import BigCommerceInventory
 from sync_pipeline.channels.bigcommerce.mapping import BIGCOMMERCE_CSV_ORDERS, BIGCOMMERCE_ORDERS
 from sync_pipeline.channels.bigcommerce.tracking import BigCommerceTracking
@@ -17,6 +18,7 @@ from sync_pipeline.channels.ebay.mapping import EBAY_CSV_ORDERS, EBAY_ORDERS
 from sync_pipeline.channels.ebay.tracking import EbayTracking
 from sync_pipeline.channels.inventory import InventoryPush
 from sync_pipeline.channels.shopify import ShopifyConnector
+from sync_pipeline.channels.shopify import webhooks as shopify_webhooks
 from sync_pipeline.channels.shopify.inventory import ShopifyInventory
 from sync_pipeline.channels.shopify.mapping import SHOPIFY_CSV_ORDERS, SHOPIFY_ORDERS
 from sync_pipeline.channels.shopify.tracking import ShopifyTracking
@@ -24,7 +26,9 @@ from sync_pipeline.channels.takealot import TakealotConnector
 from sync_pipeline.channels.takealot.inventory import TakealotInventory
 from sync_pipeline.channels.takealot.mapping import TAKEALOT_CSV_ORDERS, TAKEALOT_ORDERS
 from sync_pipeline.channels.tracking import TrackingPush
+from sync_pipeline.channels.webhooks import DeliveryReader
 from sync_pipeline.channels.woocommerce import WooCommerceConnector
+from sync_pipeline.channels.woocommerce import webhooks as woocommerce_webhooks
 from sync_pipeline.channels.woocommerce.inventory import WooCommerceInventory
 from sync_pipeline.channels.woocommerce.mapping import WOOCOMMERCE_CSV_ORDERS, WOOCOMMERCE_ORDERS
 from sync_pipeline.channels.woocommerce.tracking import WooCommerceTracking
@@ -59,3 +63,9 @@ INVENTORY_PUSHES: dict[str, type[InventoryPush]] = {
 }
 
 __all__ = ["CONNECTORS", "INVENTORY_PUSHES", "ORDER_MAPPINGS", "TRACKING_PUSHES", "ChannelConnector", "RawOrder"]
+
+# Per channel type that sends order webhooks, how its deliveries are read and checked.
+WEBHOOK_READERS: dict[str, DeliveryReader] = {
+    "shopify": shopify_webhooks.read_delivery, "woocommerce": woocommerce_webhooks.read_delivery,
+    "bigcommerce": bigcommerce_webhooks.read_delivery,
+}

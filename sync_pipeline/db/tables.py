@@ -389,3 +389,33 @@ channel_state_checks = sa.Table(
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Index("ix_channel_state_checks_channel", "channel", "checked_at"),
 )
+
+webhook_inbox = sa.Table(
+    "webhook_inbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("delivery_id", sa.String(200), nullable=False, comment="the platform's id of the event (its duplicates share it)"),
+    sa.Column("topic", sa.String(64), nullable=False),
+    sa.Column("external_order_id", sa.String(128)),
+    sa.Column("placed_on", sa.Date, comment="the order's UTC day of placement, when the payload says it"),
+    sa.Column("sent_at", UtcDateTime, comment="when the platform says the event happened"),
+    sa.Column("body_sha256", sa.String(64), nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("duplicates", sa.Integer, nullable=False, server_default="0", comment="the same delivery again, answered 200"),
+    sa.UniqueConstraint("channel", "delivery_id", name="uq_webhook_inbox_delivery"),
+    comment="every order webhook received and checked: the order_webhooks sensor turns them into runs",
+)
+
+webhook_refusals = sa.Table(
+    "webhook_refusals",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False, comment="FORGED, STALE, REPLAYED, MALFORMED, UNKNOWN_CHANNEL"),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("delivery_id", sa.String(200)),
+    sa.Column("remote", sa.String(64), comment="the sender's address"),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    comment="every delivery answered 401 or 404: logged, nothing landed",
+)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from sync_pipeline.config import ChannelConfig
-from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
+from sync_pipeline.partitions import partition_key, run_requests
 
 
 def cron_every(minutes: int) -> str:
@@ -70,25 +70,8 @@ def landed_but_not_carried_on(instance: dg.DagsterInstance, run_id: str) -> dict
 def continuation_requests(instance: dg.DagsterInstance, run_id: str) -> list[dg.RunRequest]:
     """One run per channel and run of consecutive days: normalized_orders and fulfilment_orders for the
     partitions a failed run landed (a multi-partition range run has to be a rectangle, so gaps split it)."""
-    requests = []
-    for channel, days in landed_but_not_carried_on(instance, run_id).items():
-        stretches: list[list[date]] = []
-        for day in days:
-            if stretches and day - stretches[-1][-1] == timedelta(days=1):
-                stretches[-1].append(day)
-            else:
-                stretches.append([day])
-        for stretch in stretches:
-            first, last = partition_key(channel, stretch[0]), partition_key(channel, stretch[-1])
-            run_key = f"{run_id}:{first}..{last}"
-            if first == last:
-                requests.append(dg.RunRequest(run_key=run_key, partition_key=first, asset_selection=DOWNSTREAM))
-            else:
-                requests.append(dg.RunRequest(
-                    run_key=run_key, asset_selection=DOWNSTREAM,
-                    tags={RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)},
-                ))
-    return requests
+    return [request for channel, days in landed_but_not_carried_on(instance, run_id).items()
+            for request in run_requests(channel, days, run_id, asset_selection=DOWNSTREAM)]
 
 
 def build_continuation_sensor(job) -> dg.SensorDefinition:

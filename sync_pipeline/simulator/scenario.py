@@ -247,6 +247,31 @@ class WarehouseSpec:
 
 
 @dataclass(frozen=True)
+class WebhookFaults:
+    """How the simulated platforms deliver order webhooks (Shopify, WooCommerce, BigCommerce) to a subscribed URL:
+    at least once (retried every `retry_s` until a 2xx, at most `attempts` times), each after a random delay of up to
+    `max_delay_s` (so out of order), a share `duplicate` sent twice, a share `drop` never sent."""
+
+    drop: float = 0.0
+    duplicate: float = 0.0
+    max_delay_s: float = 0.0
+    retry_s: float = 1.0
+    attempts: int = 5
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> WebhookFaults:
+        raw = _mapping(raw, where)
+        _known_keys(raw, where, [f.name for f in fields(cls)])
+        return cls(
+            drop=_share(raw.get("drop", 0.0), f"{where}.drop"),
+            duplicate=_share(raw.get("duplicate", 0.0), f"{where}.duplicate"),
+            max_delay_s=_number(raw.get("max_delay_s", 0.0), f"{where}.max_delay_s", minimum=0.0),
+            retry_s=_number(raw.get("retry_s", 1.0), f"{where}.retry_s", above=0.0),
+            attempts=_integer(raw.get("attempts", 5), f"{where}.attempts", minimum=1),
+        )
+
+
+@dataclass(frozen=True)
 class Scenario:
     seed: int
     start_date: date
@@ -257,13 +282,15 @@ class Scenario:
     anomalies: Anomalies = field(default_factory=Anomalies)
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     warehouse: WarehouseSpec = field(default_factory=WarehouseSpec)
+    webhooks: WebhookFaults = field(default_factory=WebhookFaults)
 
     @classmethod
     def from_dict(cls, raw: Any) -> Scenario:
         where = "scenario"
         raw = _mapping(raw, where)
         _known_keys(
-            raw, where, ["seed", "start_date", "days", "speed", "channels", "faults", "anomalies", "rate_limits", "warehouse"],
+            raw, where, ["seed", "start_date", "days", "speed", "channels", "faults", "anomalies", "rate_limits", "warehouse",
+                         "webhooks"],
             required=["start_date", "days", "channels"],
         )
         channels = _channels(raw["channels"])
@@ -277,6 +304,7 @@ class Scenario:
             anomalies=Anomalies.from_dict(raw.get("anomalies") or {}, f"{where}.anomalies"),
             rate_limits=_rate_limits(raw.get("rate_limits") or {}, f"{where}.rate_limits"),
             warehouse=WarehouseSpec.from_dict(raw.get("warehouse") or {}, f"{where}.warehouse", [c.name for c in channels]),
+            webhooks=WebhookFaults.from_dict(raw.get("webhooks") or {}, f"{where}.webhooks"),
         )
 
 

@@ -35,6 +35,7 @@ from sync_pipeline.simulator.scenario import (
     WarehouseFaults,
 )
 from sync_pipeline.simulator.warehouse import SERVER_ERROR, Warehouse
+from sync_pipeline.simulator.webhooks import WebhookSender
 
 CREDENTIAL_FORMATS = {
     "access_token": ("shpat_", 16),
@@ -44,6 +45,7 @@ CREDENTIAL_FORMATS = {
     "client_id": ("amzn1.application-oa2-client.", 16),
     "client_secret": ("amzn1.oa2-cs.v1.", 32),
     "api_key": ("", 32),
+    "webhook_secret": ("", 32),  # what signs a platform's webhooks (Shopify: the app's client secret)
 }
 # Where a platform's credential of a shared name looks different: (platform type, credential) -> (prefix, bytes).
 PLATFORM_CREDENTIAL_FORMATS = {
@@ -99,6 +101,9 @@ class Simulator:
         self._warehouse_rng = channel_rng(scenario.seed, self.warehouse.name, ":faults")
         self._log: list[dict] = []
         self._log_lock = threading.Lock()
+        self.webhooks = WebhookSender(scenario.webhooks, channel_rng(scenario.seed, "webhooks", ":deliveries"))
+        self._webhook_lock = threading.Lock()
+        self._webhook_number = 0
         self._seq = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -166,6 +171,28 @@ class Simulator:
     def tracking(self, channel: str) -> dict[str, list[dict]]:
         """Every fulfillment the channel holds, by external order id (as GET /_admin/channels/<name>/tracking)."""
         return self._platform(channel).tracking.all()
+
+    def subscribe_webhooks(self, channel: str, url: str) -> None:
+        """Send the channel's order webhooks to `url` from now on (as creating the platform's subscription does)."""
+        if not self._platform(channel).webhook_topics:
+            raise ValueError(f"{channel} is a {self._platform(channel).type} channel, which sends no order webhooks")
+        self.webhooks.subscribe(channel, url)
+
+    def emit_webhook(self, channel: str, external_order_id: str, event: str = "created",
+                     now: datetime | None = None) -> str:
+        """The platform's delivery of an order event (created, updated, cancelled) for the order as it stands, sent
+        to the subscribed URL as the platform sends it (scenario `webhooks`: delays, duplicates, drops, retries).
+        Returns its delivery id."""
+        platform = self._platform(channel)
+        record = platform.store.get(external_order_id)
+        if record is None:
+            raise KeyError(f"{channel} has no order {external_order_id!r}")
+        with self._webhook_lock:
+            self._webhook_number += 1
+            number = self._webhook_number
+        delivery_id, headers, body = platform.webhook(record, event, number, now or datetime.now(timezone.utc))
+        self.webhooks.send(channel, delivery_id, headers, body)
+        return delivery_id
 
     def clear_requests(self) -> None:
         with self._log_lock:

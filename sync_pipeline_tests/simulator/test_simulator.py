@@ -346,7 +346,7 @@ def test_woocommerce_auth_by_query_string_and_not_found(started):
     sim = started(make_scenario([("woo", "woocommerce", 3)]))
     creds = sim.credentials["woo"]
     url = f"{sim.url}/woo/wp-json/wc/v3/orders"
-    assert requests.get(url, params=creds).status_code == 200
+    assert requests.get(url, params={k: creds[k] for k in ("consumer_key", "consumer_secret")}).status_code == 200
     refused = requests.get(url, auth=(creds["consumer_key"], "cs_wrong"))
     assert refused.status_code == 401
     assert refused.json() == {"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.", "data": {"status": 401}}
@@ -671,7 +671,8 @@ def test_unknown_channel_and_unknown_path_are_json_404s(started):
 def test_credentials_given_are_used_and_the_rest_generated(started):
     scenario = make_scenario([("shop", "shopify", 1), ("amzn", "amazon", 1)])
     sim = started(scenario, credentials={"shop": {"access_token": "shpat_given_0123"}})
-    assert sim.credentials["shop"] == {"access_token": "shpat_given_0123"}
+    assert sim.credentials["shop"]["access_token"] == "shpat_given_0123"
+    assert set(sim.credentials["shop"]) == {"access_token", "webhook_secret"}, "the webhook secret generated"
     assert set(sim.credentials["amzn"]) == {"refresh_token", "client_id", "client_secret"}
     assert Simulator(scenario).credentials["amzn"] != Simulator(scenario).credentials["amzn"]
     assert Client(sim, "shop").shopify(status="any").status_code == 200

@@ -368,6 +368,15 @@ class Platform(ABC):
         """The answer when the bucket is empty (not an injected 429)."""
         return self.error(429)
 
+    # --- webhooks -------------------------------------------------------------------------------------
+    # The platforms that send order webhooks (Shopify, WooCommerce, BigCommerce) name their topics here, by event
+    # (created, updated, cancelled), and build each delivery as they send it in `webhook`.
+    webhook_topics: ClassVar[dict[str, str]] = {}
+
+    def webhook(self, record: SimOrderRecord, event: str, number: int, now: datetime) -> tuple[str, dict[str, str], bytes]:
+        """(delivery id, headers, body) of the platform's delivery of an order event; `number` counts deliveries."""
+        raise NotImplementedError(f"{self.type} sends no order webhooks")
+
     # --- orders ---------------------------------------------------------------------------------------
     @abstractmethod
     def render(self, order: SimOrder) -> SimOrderRecord:
@@ -480,6 +489,11 @@ class Platform(ABC):
 
     def check_credentials(self, given: str | None, name: str) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.credentials[name].encode())
+
+
+def signature(secret: str, body: bytes) -> str:
+    """Base64 of HMAC-SHA256 of the body: how Shopify and WooCommerce sign a delivery."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
 def _bucket(limit: RateLimit, speed: float) -> Bucket:

@@ -164,6 +164,7 @@ from sync_pipeline.simulator.platforms.base import (
     overwrite,
     parse_time,
     require,
+    signature,
 )
 from sync_pipeline.simulator.ratelimit import Bucket, BucketReading, decimal
 
@@ -281,7 +282,7 @@ ROOT_TYPES = {OperationType.QUERY: "QueryRoot", OperationType.MUTATION: "Mutatio
 class Shopify(Platform):
     type = "shopify"
     listing_draws = "stream"
-    credential_names = ("access_token",)
+    credential_names = ("access_token", "webhook_secret")
     market = Market({"USD": 70, "CAD": 8, "EUR": 8, "GBP": 7, "JPY": 7})
     rate_limit_keys = {
         "orders": "shopify", "order": "shopify", "fulfillment_orders": "shopify", "fulfillments": "shopify",
@@ -988,6 +989,19 @@ class Shopify(Platform):
     # --- orders ---------------------------------------------------------------------------------------
     def _local(self, value: datetime | None) -> str | None:
         return value.astimezone(self.tz).isoformat(timespec="seconds") if value else None
+
+    webhook_topics = {"created": "orders/create", "updated": "orders/updated", "cancelled": "orders/cancelled"}
+
+    def webhook(self, record: SimOrderRecord, event: str, number: int, now: datetime) -> tuple[str, dict[str, str], bytes]:
+        body = json.dumps(record.payload).encode()
+        event_id = f"{self.name}-event-{number}"
+        return event_id, {
+            "Content-Type": "application/json", "X-Shopify-Topic": self.webhook_topics[event],
+            "X-Shopify-Hmac-Sha256": signature(self.credentials["webhook_secret"], body),
+            "X-Shopify-Shop-Domain": f"{self.name}.myshopify.com", "X-Shopify-API-Version": "2025-01",
+            "X-Shopify-Webhook-Id": f"{self.name}-webhook-{number}", "X-Shopify-Event-Id": event_id,
+            "X-Shopify-Triggered-At": now.isoformat().replace("+00:00", "Z"),
+        }, body
 
     def render(self, order: SimOrder) -> SimOrderRecord:
         rng = random.Random(order.uid)

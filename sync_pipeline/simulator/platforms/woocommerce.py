@@ -80,6 +80,7 @@ from sync_pipeline.simulator.platforms.base import (
     overwrite,
     parse_time,
     require,
+    signature,
 )
 
 TEMPLATE = load_template("woocommerce_order.json")
@@ -129,7 +130,7 @@ LISTED_SINCE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 class WooCommerce(Platform):
     type = "woocommerce"
     listing_draws = "stream"
-    credential_names = ("consumer_key", "consumer_secret")
+    credential_names = ("consumer_key", "consumer_secret", "webhook_secret")
     market = Market({"GBP": 70, "EUR": 25, "USD": 5})
     errors = {
         400: ("rest_invalid_param", "Invalid parameter(s)."),
@@ -558,6 +559,18 @@ class WooCommerce(Platform):
     @staticmethod
     def _gmt(value: datetime | None) -> str | None:
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") if value else None
+
+    webhook_topics = {"created": "order.created", "updated": "order.updated", "cancelled": "order.updated"}
+
+    def webhook(self, record: SimOrderRecord, event: str, number: int, now: datetime) -> tuple[str, dict[str, str], bytes]:
+        body = json.dumps(record.payload).encode()
+        topic = self.webhook_topics[event]
+        return str(number), {
+            "Content-Type": "application/json", "X-WC-Webhook-Source": f"https://{self.name}.example.com/",
+            "X-WC-Webhook-Topic": topic, "X-WC-Webhook-Resource": "order", "X-WC-Webhook-Event": topic.split(".")[1],
+            "X-WC-Webhook-Signature": signature(self.credentials["webhook_secret"], body),
+            "X-WC-Webhook-ID": "1", "X-WC-Webhook-Delivery-ID": str(number),
+        }, body
 
     def render(self, order: SimOrder) -> SimOrderRecord:
         rng = random.Random(order.uid)
