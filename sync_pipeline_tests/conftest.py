@@ -219,9 +219,9 @@ def harness_factory(tmp_path, monkeypatch, sqlite_url):
 
     def make(
         the_scenario: Scenario, *, database_url: str | None = None, overrides_in: dict | None = None,
-        max_attempts: int = 6, timeout_seconds: float | None = None,
+        max_attempts: int = 6, timeout_seconds: float | None = None, live: bool = False,
     ) -> Harness:
-        simulator = Simulator(the_scenario).start()
+        simulator = Simulator(the_scenario, live=live).start()
         started.append(simulator)
         names = [c.name for c in the_scenario.channels] + [the_scenario.warehouse.name]
         overrides = {name: dict((overrides_in or {}).get(name, {})) for name in names}

@@ -195,3 +195,35 @@ def test_webhooks_need_a_platform_that_sends_them_and_a_secret():
     shop["credentials"] = {"access_token": "SHOP_ACCESS_TOKEN"}
     with pytest.raises(ConfigError, match="needs credentials.webhook_secret"):
         parse_config({"channels": [shop]}, "channels.yaml")
+
+
+def test_live_orders_go_from_webhook_to_the_3pl_and_their_tracking_back_in_one_sensor_tick_each(harness_factory,
+                                                                                                 sqlite_url):
+    """Live mode end to end, in process (the daemon's figure is `bench latency`'s): orders placed now reach the 3PL
+    through webhook, inbox, sensor and run; the 3PL ships them when due by the wall clock; the tracking sensor's run
+    puts their numbers on the channel. Counted from the simulator's records."""
+    harness = harness_factory(scenario([("shop", "shopify", 0)], days=1, warehouse={"ship_after_hours": [0.0, 0.0003]}),
+                              database_url=sqlite_url, overrides_in={"shop": {"webhooks": True}}, live=True)
+    sim = harness.simulator
+    receiver = Receiver(harness)
+    try:
+        sim.subscribe_webhooks("shop", receiver.url("shop"))
+        placed = [sim.place_order("shop") for _ in range(3)]
+        assert {r.external_order_id for r in sim.orders("shop")} == {r.external_order_id for r in placed}
+        sim.webhooks.wait()
+        definitions = harness.definitions()
+        resources = {"database": DatabaseResource(url=harness.database_url), "channels": harness.channels}
+        (request,) = definitions.resolve_sensor_def("order_webhooks")(
+            dg.build_sensor_context(instance=harness.instance, resources=resources))
+        assert definitions.resolve_job_def("order_sync").execute_in_process(
+            instance=harness.instance, partition_key=request.partition_key, tags=request.tags).success
+        at_3pl = {o["client_reference"]: o for o in sim.warehouse.orders()}
+        assert {f"shop:{r.external_order_id}" for r in placed} <= set(at_3pl), "every live order at the 3PL"
+        time.sleep(1.2)  # due by the wall clock (at most ~1.1 s after placement)
+        assert harness.track("shop").success
+        held = sim.tracking("shop")
+        shipped = [s for s in sim.warehouse.shipments() if s["channel"] == "shop"]
+        assert shipped and all(s["tracking_number"] in [n for f in held.get(s["channel_order_id"], [])
+                                                        for n in f["tracking_numbers"]] for s in shipped)
+    finally:
+        receiver.stop()

@@ -264,6 +264,24 @@ def generate_orders(
     return orders
 
 
+LIVE_SEQ_OFFSET = MAX_ORDERS_PER_DAY // 2  # live orders take the upper half of their day's block of sequence numbers
+
+
+def live_order(seed: int, channel: str, tz: ZoneInfo, anomalies: Anomalies, market: Market, number: int,
+               now: datetime) -> SimOrder:
+    """The `number`th order placed live on the channel (live mode), placed at `now`: drawn as the scenario's orders
+    are (its own RNG, the same every run), open and paid, its ids in the upper half of today's block."""
+    if number >= MAX_ORDERS_PER_DAY - LIVE_SEQ_OFFSET:
+        raise ValueError(f"at most {MAX_ORDERS_PER_DAY - LIVE_SEQ_OFFSET} live orders per channel and day")
+    products = catalogue(seed, channel)
+    rng = channel_rng(seed, channel, f":live:{now.date().isoformat()}:{number}")
+    draft = _draft(rng, tz, datetime.combine(now.date(), time(), tzinfo=timezone.utc), anomalies, market, products)
+    if any(getattr(anomalies, name) > 0 for name in ORDER_ANOMALIES):
+        draft = _with_anomalies(draft, seed, channel, anomalies, market, products)
+    seq = (now.date() - SEQ_EPOCH).days * MAX_ORDERS_PER_DAY + LIVE_SEQ_OFFSET + number
+    return replace(draft, seq=seq, placed_at=now, updated_at=now, changed_at=None, status="open", paid=True, fba=False)
+
+
 def later_version(order: SimOrder, at: datetime) -> SimOrder:
     """A silent_status_changes order as the channel holds it after its change at `at`: cancelled or shipped (and
     then paid), with `updated_at` left where it was, as a platform that does not bump it writes the change."""

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sync_pipeline.simulator.orders import SimOrder, SimOrderRecord, channel_rng, generate_orders
+from sync_pipeline.simulator.orders import SimOrder, SimOrderRecord, channel_rng, generate_orders, live_order
 from sync_pipeline.simulator.platforms import PLATFORMS, Platform
 from sync_pipeline.simulator.platforms.base import AdminError, ApiRequest, ApiResponse, Route, iso_utc
 from sync_pipeline.simulator.scenario import (
@@ -66,9 +66,11 @@ class Simulator:
     and served on loopback once started."""
 
     def __init__(self, scenario: Scenario, credentials: dict[str, dict[str, str]] | None = None,
-                 first_warehouse_numbers: tuple[int, int] = (1, 1), now: datetime | None = None):
+                 first_warehouse_numbers: tuple[int, int] = (1, 1), now: datetime | None = None, live: bool = False):
         """`first_warehouse_numbers`: the warehouse's first order and shipment numbers (see Warehouse); `now`: the
-        moment the scenario is cut at (default: this one), so two simulators of one `now` serve the same data."""
+        moment the scenario is cut at (default: this one), so two simulators of one `now` serve the same data;
+        `live`: orders are also placed while it runs (`place_order`), and the 3PL ships them when due by the wall
+        clock (warehouse.ship_after_hours)."""
         self.scenario = scenario
         self.now = now or datetime.now(timezone.utc)
         self.credentials = _credentials(scenario, credentials or {})
@@ -86,7 +88,8 @@ class Simulator:
             generated_by_id[spec.name] = {r.external_order_id: o for r, o in zip(records, generated)}
             self._platforms[spec.name] = platform
         self.warehouse = Warehouse(scenario, self.credentials[scenario.warehouse.name], self._placed_at, self.now,
-                                   first_warehouse_numbers)
+                                   first_warehouse_numbers, live=live)
+        self._live_numbers = dict.fromkeys((c.name for c in scenario.channels), 0)
         for spec in scenario.channels:
             self.warehouse.add_preexisting(
                 spec,
@@ -171,6 +174,22 @@ class Simulator:
     def tracking(self, channel: str) -> dict[str, list[dict]]:
         """Every fulfillment the channel holds, by external order id (as GET /_admin/channels/<name>/tracking)."""
         return self._platform(channel).tracking.all()
+
+    def place_order(self, channel: str, now: datetime | None = None) -> SimOrderRecord:
+        """A new order placed on the channel now (live mode), served from now on; its `created` webhook goes to a
+        subscribed URL. Its placement time is the wall clock's, which the benchmarks measure from."""
+        platform = self._platform(channel)
+        spec = next(c for c in self.scenario.channels if c.name == channel)
+        now = now or datetime.now(timezone.utc)
+        with self._webhook_lock:
+            number = self._live_numbers[channel]
+            self._live_numbers[channel] += 1
+        record = platform.render(live_order(self.scenario.seed, channel, spec.tz, self.scenario.anomalies,
+                                            type(platform).market, number, now))
+        platform.store.put([record])
+        if channel in self.webhooks.subscriptions:
+            self.emit_webhook(channel, record.external_order_id, "created", now)
+        return record
 
     def subscribe_webhooks(self, channel: str, url: str) -> None:
         """Send the channel's order webhooks to `url` from now on (as creating the platform's subscription does)."""

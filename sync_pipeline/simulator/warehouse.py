@@ -395,10 +395,11 @@ class Warehouse:
     def __init__(
         self, scenario: Scenario, credentials: dict[str, str],
         placed_at: Callable[[str, str], datetime | None] | None = None, now: datetime | None = None,
-        first_numbers: tuple[int, int] = (1, 1),
+        first_numbers: tuple[int, int] = (1, 1), live: bool = False,
     ):
         """`placed_at(channel, channel_order_id)`: when the channel placed that order (None: no such order);
-        `now`: the simulator's construction time, which cuts shipping (orders due later never ship);
+        `now`: the simulator's construction time, which cuts shipping (orders due later never ship), unless `live`:
+        then an order ships once it is due by the wall clock;
         `first_numbers`: the first order and shipment numbers (W0000001, S0000001 by default), so a fresh
         simulator serving a database an earlier one filled does not hand out its ids again."""
         self.name = scenario.warehouse.name
@@ -428,6 +429,7 @@ class Warehouse:
         self._unknown_carrier = spec.unknown_carrier
         self._placed_at = placed_at or (lambda channel, channel_order_id: None)
         self._now = now or datetime.now(timezone.utc)
+        self._live = live
         self._due: dict[str, tuple[str, random.Random, timedelta]] = {}  # order id -> (seed purpose, RNG, delay), unsettled
         self._shipped: dict[str, list[int]] = {}  # order id -> quantity gone out per order line (by index)
         self._shipments: dict[str, dict] = {}  # shipment id -> the shipment object (also in its order's list)
@@ -1024,8 +1026,11 @@ class Warehouse:
                 )
                 if placed is None:
                     continue  # not a channel order the simulator knows (yet): asked again next time
+                cutoff = datetime.now(timezone.utc) if self._live else self._now
+                if self._live and placed + delay > cutoff:
+                    continue  # live: due later by the wall clock, asked again next time
                 del self._due[order_id]
-                if placed + delay <= self._now and self._ship_on_its_own(order, purpose, rng):
+                if placed + delay <= cutoff and self._ship_on_its_own(order, purpose, rng):
                     shipped.append(order_id)
         return shipped
 
