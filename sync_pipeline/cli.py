@@ -186,10 +186,12 @@ def cmd_bench(args) -> int:
         run_tracking_benchmark,
         run_transform_benchmark,
     )
+    from sync_pipeline.bench_latency import run_latency_benchmark
 
     run = {"ingest": run_ingest_benchmark, "transform": run_transform_benchmark, "submit": run_submit_benchmark,
            "tracking": run_tracking_benchmark,
-           "inventory": lambda: run_inventory_benchmark(args.skus, platforms=args.platform or None)}
+           "inventory": lambda: run_inventory_benchmark(args.skus, platforms=args.platform or None),
+           "latency": lambda: run_latency_benchmark(args.minutes, args.rate)}
     figures = run[args.which]()
     print(json.dumps(figures) if args.json else "\n".join(f"{k}: {v}" for k, v in figures.items()))
     return 0
@@ -237,10 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     again.set_defaults(func=cmd_reimport)
 
     bench = commands.add_parser("bench", help="benchmarks that print their figures")
-    bench.add_argument("which", choices=["ingest", "transform", "submit", "tracking", "inventory"])
+    bench.add_argument("which", choices=["ingest", "transform", "submit", "tracking", "inventory", "latency"])
     bench.add_argument("--json", action="store_true", help="one JSON object")
     bench.add_argument("--skus", type=int, default=20_000, help="inventory: listings per platform (default 20,000)")
     bench.add_argument("--platform", action="append", help="inventory: only this platform (repeatable)")
+    bench.add_argument("--minutes", type=float, default=4.0, help="latency: minutes of live orders (default 4)")
+    bench.add_argument("--rate", type=float, default=4.0, help="latency: orders per minute per channel (default 4)")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -174,9 +174,16 @@ def test_the_sensor_turns_deliveries_into_one_run_per_channel_and_day_and_the_or
         "database": DatabaseResource(url=harness.database_url)})), dg.SkipReason), "nothing new: nothing asked"
 
     job = definitions.resolve_job_def("order_sync")
+    sim.clear_requests()
     for request in by_channel.values():
         assert job.execute_in_process(instance=harness.instance, partition_key=request.partition_key,
                                       tags=request.tags).success
+    order_reads = {name: sum(1 for r in sim.requests if r["channel"] == name and r["method"] == "GET")
+                   for name, _, _ in CHANNELS}
+    # Shopify's and WooCommerce's deliveries carry the order: it lands without an API call; BigCommerce's do not.
+    assert order_reads["shop"] == order_reads["woo"] == 0 and order_reads["bc"] > 0, order_reads
+    with get_engine(harness.database_url).connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).where(webhook_inbox.c.landed_at.is_(None))).scalar() == 0
     with get_engine(harness.database_url).connect() as connection:
         accepted = {(r.channel, r.external_order_id) for r in connection.execute(
             sa.select(fulfilment_orders).where(fulfilment_orders.c.status == "ACCEPTED"))}

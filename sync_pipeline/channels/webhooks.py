@@ -35,6 +35,7 @@ class Delivery:
     external_order_id: str | None
     placed_on: date | None  # the order's UTC day of placement, where the payload carries it (BigCommerce's does not)
     sent_at: datetime | None  # when the platform says the event happened
+    order: dict | None = None  # the order itself, when the body is the order as the platform's API gives it
 
 
 class DeliveryReader(Protocol):

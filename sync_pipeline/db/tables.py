@@ -403,6 +403,8 @@ webhook_inbox = sa.Table(
     sa.Column("body_sha256", sa.String(64), nullable=False),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("duplicates", sa.Integer, nullable=False, server_default="0", comment="the same delivery again, answered 200"),
+    sa.Column("payload", sa.Text, comment="the order as the platform's API gives it (Shopify, WooCommerce): lands as is"),
+    sa.Column("landed_at", UtcDateTime, comment="when raw_orders landed its payload (null: not yet, or none)"),
     sa.UniqueConstraint("channel", "delivery_id", name="uq_webhook_inbox_delivery"),
     comment="every order webhook received and checked: the order_webhooks sensor turns them into runs",
 )

@@ -136,7 +136,8 @@ def _first_flagged(flags: dict[str, pd.Series], index) -> pd.Series:
 
 
 def source_kind(source: str) -> str:
-    """raw_orders.source is "api" or "csv:<file>"; each has its own field table."""
+    """raw_orders.source is "api", "api:webhook" (the API's shape, delivered by webhook) or "csv:<file>"; each kind
+    has its own field table."""
     return source.split(":", 1)[0]
 
 

@@ -13,6 +13,7 @@ from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import raw_orders as raw_orders_table
 from sync_pipeline.orders.ingest import ChannelIngest, ingest_channel
 from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, partition_counts, partition_key
+from sync_pipeline.webhooks.inbox import TRIGGER_TAG, land_deliveries
 
 
 class RawOrdersConfig(dg.Config):
@@ -80,8 +81,18 @@ def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsD
         settings = channels.pipeline_config()
         engine = database.engine()
         results = []
+        from_webhooks = context.run.tags.get(TRIGGER_TAG) == "webhook"
         for channel_name, days in dates_by_channel(context).items():
             channel = settings.channel(channel_name)
+            if from_webhooks:
+                # The deliveries' orders, from their bodies or read by id: no list fetch over the cursors.
+                result = land_deliveries(engine, channel, days, context.run.run_id,
+                                         connector_factory=lambda cfg, log: channels.connector(cfg, log))
+                results.append(result)
+                context.log.info(f"{channel_name} {days[0]}..{days[-1]} (webhooks): {result.fetched} orders "
+                                 f"delivered, landed {result.landed} new payload versions, "
+                                 f"{len(result.log.calls)} API calls")
+                continue
             result = ingest_channel(
                 engine,
                 channel,

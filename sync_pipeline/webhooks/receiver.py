@@ -77,7 +77,8 @@ def _store(engine: sa.Engine, channel: str, delivery: Delivery, body: bytes, rec
     digest = hashlib.sha256(body).hexdigest()
     row = {"channel": channel, "delivery_id": delivery.delivery_id, "topic": delivery.topic,
            "external_order_id": delivery.external_order_id, "placed_on": delivery.placed_on,
-           "sent_at": delivery.sent_at, "body_sha256": digest, "received_at": received_at}
+           "sent_at": delivery.sent_at, "body_sha256": digest, "received_at": received_at,
+           "payload": body.decode("utf-8") if delivery.order is not None else None}
     same = (webhook_inbox.c.channel == channel) & (webhook_inbox.c.delivery_id == delivery.delivery_id)
     with engine.begin() as connection:
         try:

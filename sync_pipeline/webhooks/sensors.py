@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.db.tables import webhook_inbox
 from sync_pipeline.partitions import run_requests
+from sync_pipeline.webhooks.inbox import TRIGGER_TAG
 
 INTERVAL_SECONDS = 15
 BATCH = 5000  # deliveries read per tick; more wait for the next one
@@ -44,7 +45,7 @@ def build_webhook_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
             return dg.SkipReason(f"no delivery after #{after}")
         requests = [request for channel, days in sorted(by_channel.items())
                     for request in run_requests(channel, days, f"webhooks:{last}",
-                                                tags={"sync/trigger": "webhook", "sync/channel": channel})]
+                                                tags={TRIGGER_TAG: "webhook", "sync/channel": channel})]
         context.update_cursor(str(last))
         return requests
 

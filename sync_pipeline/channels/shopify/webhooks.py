@@ -1,7 +1,7 @@
 """Shopify's order webhooks: orders/create, orders/updated, orders/cancelled (and the other orders/* topics). The
 body is the order as the REST API gives it; X-Shopify-Hmac-Sha256 is base64 HMAC-SHA256 of the raw body with the
 app's client secret; X-Shopify-Event-Id (else X-Shopify-Webhook-Id) is the same on every duplicate of the event;
-X-Shopify-Triggered-At says when it happened."""
+X-Shopify-Triggered-At says when it happened. The body lands as the order's version without an API call."""
 
 from datetime import datetime, timedelta
 
@@ -30,4 +30,4 @@ def read_delivery(headers: dict[str, str], body: bytes, secret: str, now: dateti
     if not delivery_id or "id" not in payload:
         raise WebhookRefused(MALFORMED, "no X-Shopify-Event-Id or X-Shopify-Webhook-Id, or no order id in the body")
     placed = utc_time(payload.get("created_at"))
-    return Delivery(delivery_id, topic, str(payload["id"]), placed.date() if placed else None, triggered_at)
+    return Delivery(delivery_id, topic, str(payload["id"]), placed.date() if placed else None, triggered_at, payload)

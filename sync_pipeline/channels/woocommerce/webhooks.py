@@ -31,4 +31,5 @@ def read_delivery(headers: dict[str, str], body: bytes, secret: str, now: dateti
         raise WebhookRefused(MALFORMED, "no X-WC-Webhook-Delivery-ID, or no order id in the body")
     placed = utc_time(payload.get("date_created_gmt"), assume_utc=True)
     modified_at = utc_time(payload.get("date_modified_gmt"), assume_utc=True)
-    return Delivery(delivery_id, topic, str(payload["id"]), placed.date() if placed else None, modified_at)
+    order = payload if topic != "order.deleted" else None  # a deletion's body is {"id"} alone
+    return Delivery(delivery_id, topic, str(payload["id"]), placed.date() if placed else None, modified_at, order)
