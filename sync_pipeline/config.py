@@ -71,6 +71,9 @@ class ChannelConfig(BaseModel):
     options: dict[str, str | bool | int | float] = Field(default_factory=dict)
     # "manual": the channel's orders are entered at the warehouse by a person, so they queue as MANUAL.
     warehouse_posting: Literal["automatic", "manual"] = "automatic"
+    poll_seconds: int | None = Field(default=None, ge=30, description=(
+        "for a platform without webhooks: read today's and yesterday's orders updated since the cursors this often, "
+        "and sync at once when one changed (one list call per poll; the schedule stays)"))
     webhooks: bool = Field(default=False, description=(
         "take the platform's order webhooks (shopify, woocommerce, bigcommerce) at `sync-pipeline webhooks`, checked "
         "with credentials.webhook_secret; the schedule stays as the safety net"))

@@ -34,6 +34,7 @@ from sync_pipeline.operations.reconcile_assets import (
     build_reconciliation_schedule,
 )
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
+from sync_pipeline.orders.poll import build_poll_sensor
 from sync_pipeline.orders.raw_orders import build_raw_orders
 from sync_pipeline.orders.schedules import build_continuation_sensor, build_order_sync_schedules
 from sync_pipeline.partitions import channel_date_partitions
@@ -91,7 +92,7 @@ def build_definitions(
             build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),
             build_shipments_sensor(tracking_sync, poll_seconds), build_stock_sensor(inventory_sync, poll_seconds),
             build_carrier_map_sensor(tracking_sync), build_completeness_sensor(order_sync),
-            build_webhook_sensor(order_sync),
+            build_webhook_sensor(order_sync), build_poll_sensor(order_sync),
         ],
         # Each run's steps follow one another (raw -> normalized -> fulfilment), so they share its process: a step
         # started in a subprocess of its own would import everything again (seconds per step, bench latency).

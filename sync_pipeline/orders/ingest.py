@@ -69,7 +69,7 @@ def _window(days: list[date]) -> tuple[datetime, datetime]:
     return start, datetime.combine(days[-1], datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=1)
 
 
-def _updated_since(connection: sa.Connection, channel: str, days: list[date]) -> datetime | None:
+def updated_since(connection: sa.Connection, channel: str, days: list[date]) -> datetime | None:
     """The oldest cursor of the days, less the overlap; None (a full fetch) if any day has none yet."""
     rows = connection.execute(
         sa.select(ingest_cursors.c.cursor_updated_at).where(
@@ -191,10 +191,10 @@ def _fetch_rows(
         factory = connector_factory or (lambda cfg, log: connector_class(cfg, log))
         connector = factory(channel, result.log)
         with engine.connect() as connection:
-            updated_since = None if full_resync else _updated_since(connection, channel.name, api_days)
-        result.incremental = updated_since is not None
+            since = None if full_resync else updated_since(connection, channel.name, api_days)
+        result.incremental = since is not None
         placed_from, placed_to = _window(api_days)
-        orders = connector.fetch_orders(placed_from, placed_to, updated_since)
+        orders = connector.fetch_orders(placed_from, placed_to, since)
         result.fetched = len(orders)
         # An undated order is found for the window's first day; a known one then goes back to its home.
         rows.extend(payload_row(channel.name, o, run_id, fetched_at, "api", api_days[0]) for o in orders)

@@ -210,7 +210,7 @@ class Simulator:
             self._webhook_number += 1
             number = self._webhook_number
         delivery_id, headers, body = platform.webhook(record, event, number, now or datetime.now(timezone.utc))
-        self.webhooks.send(channel, delivery_id, headers, body)
+        self.webhooks.send(channel, delivery_id, headers, body, external_order_id)
         return delivery_id
 
     def clear_requests(self) -> None:

@@ -27,7 +27,8 @@ class WebhookSender:
     def subscribe(self, channel: str, url: str) -> None:
         self.subscriptions[channel] = url
 
-    def send(self, channel: str, delivery_id: str, headers: dict[str, str], body: bytes) -> None:
+    def send(self, channel: str, delivery_id: str, headers: dict[str, str], body: bytes,
+             external_order_id: str | None = None) -> None:
         """Deliver (or, for the `drop` share, not): the decision and every attempt are in `log`."""
         url = self.subscriptions.get(channel)
         if url is None:
@@ -36,7 +37,8 @@ class WebhookSender:
             dropped = self.rng.random() < self.faults.drop
             copies = 1 if dropped else 1 + (self.rng.random() < self.faults.duplicate)
             delays = [self.rng.uniform(0, self.faults.max_delay_s) for _ in range(copies)]
-            self.log.append({"channel": channel, "delivery_id": delivery_id, "dropped": dropped, "copies": copies})
+            self.log.append({"channel": channel, "delivery_id": delivery_id, "external_order_id": external_order_id,
+                             "dropped": dropped, "copies": copies})
         if dropped:
             return
         for delay in delays:
@@ -66,5 +68,5 @@ class WebhookSender:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def decided(self, channel: str | None = None) -> list[dict]:
-        """One entry per event: delivery id, whether it was dropped, and how many copies were sent."""
+        """One entry per event: delivery id, its order, whether it was dropped, and how many copies were sent."""
         return [e for e in self.log if "dropped" in e and channel in (None, e["channel"])]
