@@ -173,6 +173,7 @@ def run_latency_benchmark(minutes: float = 4.0, orders_per_minute: float = 4.0) 
             receiver.should_exit = True
         runs = instance.get_runs()
         figures = _figures(simulator, {ref: references[ref] for ref in by_webhook}, reads, runs)
+        figures.update(_run_overhead(instance))
         figures.update(_safety_net(simulator, path, database_url, references, by_webhook))
         figures.update(_schedule_only(workdir, scenario, simulator, path, references, names))
         instance.dispose()
@@ -214,6 +215,15 @@ def _figures(simulator: Simulator, references: dict, reads: Counter, runs: list)
         "api_calls_per_order": _per_order(reads, references),
         "runs": len(runs), "runs_by_job": {job: sum(r.job_name == job for r in runs) for job in sorted({r.job_name for r in runs})},
     }
+
+
+def _run_overhead(instance: dg.DagsterInstance) -> dict:
+    """Dagster's own share of the latency, per order_sync run: from the sensor's request to the run's start (the
+    launcher's subprocess and imports), and the run itself."""
+    records = [r for r in instance.get_run_records() if r.dagster_run.job_name == "order_sync" and r.end_time]
+    start_delay = [r.start_time - r.create_timestamp.timestamp() for r in records if r.start_time]
+    duration = [r.end_time - r.start_time for r in records if r.start_time]
+    return {"order_run_start_delay_s": _percentiles(start_delay), "order_run_seconds": _percentiles(duration)}
 
 
 def _safety_net(simulator: Simulator, path: Path, database_url: str, references: dict, by_webhook: set[str]) -> dict:

@@ -14,6 +14,18 @@ TYPES = ["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]
 # BigCommerce's list has no totals: a full last page costs one more request, answered 204 (its own test).
 COUNTED_PAGES = [t for t in TYPES if t != "bigcommerce"]
 YESTERDAY = TODAY - timedelta(days=1)
+# Takealot's and Shopify's headers give the bucket, not its refill rate: the client models that rate from its plan
+# (1 and 2 requests/s). At the simulator's speed the plan is that rate times the speed; without saying so, every
+# drained bucket (an injected 429) waits seconds of the real rate for a simulator that refilled in milliseconds.
+PLAN_PER_SECOND = {"takealot": (1.0, 10), "shopify": (2.0, 40)}
+
+
+def plan_at_speed(channel_type: str, speed: float = 200.0) -> dict:
+    """The channel's `rate_limit` setting for a simulator running at `speed` (the scenario default), if it needs one."""
+    if channel_type not in PLAN_PER_SECOND:
+        return {}
+    per_second, burst = PLAN_PER_SECOND[channel_type]
+    return {"rate_limit": {"per_second": per_second * speed, "burst": burst}}
 
 
 def day_window(day: date) -> tuple[datetime, datetime]:
@@ -56,7 +68,8 @@ def test_paging_edges(harness_factory, channel_type):
     assert records >= 4, "the scenario should give a few records to page through"
     divisor = next(k for k in range(records // 2, 0, -1) if records % k == 0)
     for page_size in sorted({1, divisor, records - 1, records, records + 1}):
-        harness = harness_factory(scenario([(name, channel_type, 14)]), overrides_in={name: {"page_size": page_size}})
+        harness = harness_factory(scenario([(name, channel_type, 14)]),
+                                  overrides_in={name: {"page_size": page_size, **plan_at_speed(channel_type)}})
         connector, fetched = fetch_day(harness, name, YESTERDAY)
         assert_matches_simulator(harness, name, fetched, YESTERDAY)
         assert connector.log.pages == math.ceil(records / page_size), f"page_size={page_size}"
@@ -87,7 +100,7 @@ def test_injected_faults_are_retried_to_completion(harness_factory, channel_type
     faults = {fault: 0.3, **extra}
     harness = harness_factory(
         scenario([(name, channel_type, 10)], faults=faults),
-        overrides_in={name: {"page_size": 3}},
+        overrides_in={name: {"page_size": 3, **plan_at_speed(channel_type)}},
         timeout_seconds=0.2,
         max_attempts=8,
     )
@@ -137,18 +150,19 @@ def test_expired_credentials_fail_with_the_channel_and_the_fix(harness_factory, 
         connector.fetch_orders(*day_window(YESTERDAY))
     message = str(error.value)
     assert f"channel {name!r}" in message
-    for env_var in harness.config.channel(name).credentials.values():
-        assert env_var in message
+    for credential, env_var in harness.config.channel(name).credentials.items():
+        assert (env_var in message) == (credential != "webhook_secret"), "the API's credentials, not the webhooks'"
     for secret in harness.simulator.credentials[name].values():
         assert secret not in message
     assert len(connector.log.calls) <= 2, "auth failures are not retried"
 
 
 def test_shopify_throttles_from_the_call_limit_header_without_429s(harness_factory):
+    """The shop's bucket holds 6, the plan's 40: only the call-limit header keeps the client from a 429."""
     name = "shop-throttle"
     harness = harness_factory(
-        scenario([(name, "shopify", 30)], speed=5, rate_limits={"shopify": {"bucket": 6, "per_second": 2}}),
-        overrides_in={name: {"page_size": 1, "rate_limit": {"per_second": 10, "burst": 6}}},
+        scenario([(name, "shopify", 30)], speed=20, rate_limits={"shopify": {"bucket": 6, "per_second": 2}}),
+        overrides_in={name: {"page_size": 1, **plan_at_speed("shopify", 20)}},
     )
     connector, fetched = fetch_day(harness, name, YESTERDAY)
     assert len(fetched) >= 20
@@ -157,14 +171,18 @@ def test_shopify_throttles_from_the_call_limit_header_without_429s(harness_facto
 
 
 def test_takealot_throttles_from_remaining_and_reset_headers(harness_factory):
+    """The channel's bucket holds 4, the plan's 10: only the Remaining/Reset headers keep the client from a 429."""
     name = "takealot-throttle"
+    speed = 40
     harness = harness_factory(
-        scenario([(name, "takealot", 20)], speed=10, rate_limits={"takealot": {"burst": 4, "per_second": 1}}),
-        overrides_in={name: {"page_size": 1}},
+        scenario([(name, "takealot", 20)], speed=speed, rate_limits={"takealot": {"burst": 4, "per_second": 1}}),
+        overrides_in={name: {"page_size": 1, **plan_at_speed("takealot", speed)}},
     )
     connector, fetched = fetch_day(harness, name, YESTERDAY)
     assert fetched
+    assert len(connector.log.calls) > 3 * 4, "many more requests than the channel's bucket holds"
     assert connector.log.http_429 == 0
+    assert connector.log.throttled_seconds > 0
 
 
 def test_amazon_learns_its_rate_from_the_limit_header(harness_factory):

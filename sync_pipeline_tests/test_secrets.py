@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 import sqlalchemy as sa
 
+from sync_pipeline.channels import resource as channels_resource
 from sync_pipeline.cli import main
 from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.tables import api_calls, metadata, raw_orders, tracking_updates
 from sync_pipeline.simulator.platforms.base import ApiResponse
+from sync_pipeline.warehouse import resource as warehouse_resource
 from sync_pipeline_tests.conftest import TODAY, scenario
 
 # Every platform; a channel of each OAuth platform whose API quotes the access token back in an error (some
@@ -26,6 +29,11 @@ REFUSED = [("woo-bad", "woocommerce", 3), ("ebay-bad", "ebay", 3)]
 CHANNELS = HEALTHY + ECHOING + REFUSED
 OAUTH_HEADERS = {"amazon": "x-amz-access-token", "ebay": "Authorization"}
 ECHOED_HEADERS = {**OAUTH_HEADERS, "shopify": "X-Shopify-Access-Token"}
+# Shopify's and Takealot's headers give the bucket, not its refill rate, which the client takes from the plan (2 and
+# 1 requests/s). At the simulator's speed (the scenario's default, 200) the plan is that times 200, or each injected
+# 429 drains the bucket into a wait of real-time seconds for a simulator that refilled in milliseconds.
+PLAN_AT_SPEED = {"shopify": {"rate_limit": {"per_second": 2.0 * 200, "burst": 40}},
+                 "takealot": {"rate_limit": {"per_second": 1.0 * 200, "burst": 10}}}
 
 
 def _echo_the_token(header: str):
@@ -53,6 +61,7 @@ def test_no_secret_and_no_access_token_anywhere(harness_factory, monkeypatch, ca
             anomalies={"tracking_permission_denied": 0.3, "tracking_order_deleted": 0.3},
         ),
         max_attempts=8,
+        overrides_in={name: PLAN_AT_SPEED[t] for name, t, _ in CHANNELS if t in PLAN_AT_SPEED},
     )
     simulator = harness.simulator
     for name, platform_type, _ in ECHOING:
@@ -79,9 +88,14 @@ def test_no_secret_and_no_access_token_anywhere(harness_factory, monkeypatch, ca
         assert name in {n for n, _, _ in HEALTHY} or not result.success, name
     for name, _, _ in HEALTHY:  # their packages' tracking, pushed through the same faults
         run_ids.append(harness.track(name, raise_on_error=False).run_id)
-    # The operator's check of every channel and of the warehouse: its output and its api_calls rows.
-    for name in [*(n for n, _, _ in CHANNELS), harness.config.warehouse.name]:
-        main(["check-connection", name])
+    # The operator's check of every channel and of the warehouse: its output and its api_calls rows. The command
+    # builds its own resources with the production backoff (0.5 s base): the test's, as for the runs above.
+    with monkeypatch.context() as patch:
+        patch.setattr(channels_resource, "ChannelsResource", partial(channels_resource.ChannelsResource, backoff_base_s=0.01))
+        patch.setattr(warehouse_resource, "WarehouseApiResource",
+                      partial(warehouse_resource.WarehouseApiResource, backoff_base_s=0.01))
+        for name in [*(n for n, _, _ in CHANNELS), harness.config.warehouse.name]:
+            main(["check-connection", name])
     # The warehouse refusing its key: the run and the check report it.
     wrong_key = "wh_wrong_key_0123456789"
     secrets.append(wrong_key)

@@ -84,7 +84,7 @@ def test_the_webserver_shows_the_asset_graph_with_groups_partitions_checks_sched
             "reconciliation_hourly", "sync_metrics_every_15_minutes"} <= schedules
     assert {s["name"] for s in repository["sensors"]} == {
         "fulfilment_mapping_change", "order_sync_continue", "tracking_shipments", "inventory_stock_moved",
-        "tracking_carrier_map_change", "order_completeness_refetch", "order_webhooks"}
+        "tracking_carrier_map_change", "order_completeness_refetch", "order_webhooks", "order_poll"}
     assert {"order_sync", "fulfilment_retry", "tracking_sync", "inventory_sync", "completeness_check",
             "reconciliation", "health_check", "sync_metrics"} <= {
         j["name"] for j in repository["jobs"]}
