@@ -8,7 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from sync_pipeline.config import PROJECT_ROOT, ConfigError, load_config
+from sync_pipeline.config import PROJECT_ROOT, ConfigError, UnknownChannelError, load_config
+
+# Exit codes: a script can tell a failed check from a mistake of the caller's and from a remote that said no.
+OK, NOT_OK, USAGE, CONFIGURATION, NOT_FOUND, REFUSED, DATABASE = 0, 1, 2, 3, 4, 5, 6
 
 
 def _scenario(args):
@@ -109,13 +112,13 @@ def cmd_check_connection(args) -> int:
             report = WarehouseApiResource().client(settings, log).check_connection()
         else:
             report = channels.connector(settings.channel(args.channel), log).check_connection()
-    except (ChannelError, ConfigError) as exc:
+    except ChannelError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
+        return REFUSED
     finally:
         _log_api_calls(log, run_id)
     print(json.dumps({"status": "OK", **report, "run_id": run_id}, indent=2))
-    return 0
+    return OK
 
 
 def cmd_health(args) -> int:
@@ -143,7 +146,7 @@ def cmd_webhooks(args) -> int:
     if not taking:
         print("no channel takes webhooks: set `webhooks: true` (and credentials.webhook_secret) on a shopify, "
               "woocommerce or bigcommerce channel in channels.yaml", file=sys.stderr)
-        return 2
+        return CONFIGURATION
     print(f"taking order webhooks for {', '.join(taking)} at http://{args.host}:{args.port}/webhooks/<channel>",
           file=sys.stderr)
     uvicorn.run(build_app(config, get_engine(database_url())), host=args.host, port=args.port, log_level="warning")
@@ -158,8 +161,8 @@ def cmd_why(args) -> int:
         print(explain(get_engine(database_url()), load_config(), args.order, args.id))
     except OrderNotFound as exc:
         print(f"not found: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return NOT_FOUND
+    return OK
 
 
 def cmd_reimport(args) -> int:
@@ -171,11 +174,14 @@ def cmd_reimport(args) -> int:
 
     try:
         report = reimport(get_engine(database_url()), load_config(), args.channel, args.external_id, f"reimport-{uuid.uuid4()}")
-    except (OrderNotFound, ChannelError) as exc:
+    except OrderNotFound as exc:
+        print(f"not found: {exc}", file=sys.stderr)
+        return NOT_FOUND
+    except ChannelError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
+        return REFUSED
     print(report)
-    return 0
+    return OK
 
 
 def cmd_bench(args) -> int:
@@ -198,7 +204,10 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sync-pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sync-pipeline", description=__doc__, epilog=(
+        "exit codes: 0 ok, 1 what was checked is not ok, 2 usage, 3 configuration, 4 not found, 5 a remote refused "
+        "or failed, 6 the sync database cannot be used"))
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="simulate the channels and sync every day's orders to the simulated 3PL")
@@ -256,14 +265,41 @@ def main(argv: list[str] | None = None) -> int:
 
     # backfill_policy is "beta" in Dagster 1.13; operators need not see that on every command.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    from sqlalchemy.exc import OperationalError
+
     from sync_pipeline.simulator import ScenarioError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except UnknownChannelError as exc:
+        return _said(f"not found: {exc}", NOT_FOUND, args.debug)
     except (ConfigError, ScenarioError) as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return _said(f"configuration error: {exc}", CONFIGURATION, args.debug)
+    except OperationalError as exc:
+        return _said(database_unreachable(exc), DATABASE, args.debug)
+
+
+def _said(message: str, code: int, debug: bool) -> int:
+    """A user error in one line on stderr and its exit code; `--debug` raises it with its traceback instead."""
+    if debug:
+        raise
+    print(message, file=sys.stderr)
+    return code
+
+
+def database_unreachable(error: Exception) -> str:
+    """One line: which variable names the database, where it is (never its password), and what to check."""
+    from sqlalchemy.engine import make_url
+
+    from sync_pipeline.db.engine import DATABASE_URL_VARIABLE, database_url, database_url_variable
+
+    url = make_url(database_url())
+    where = url.database if url.get_backend_name() == "sqlite" else f"{url.host}:{url.port or 5432}/{url.database}"
+    reason = (str(getattr(error, "orig", None) or error).strip().splitlines() or ["no answer"])[0]
+    named_by = database_url_variable() or f"{DATABASE_URL_VARIABLE} unset: the local SQLite file"
+    return (f"database error: the sync database {where} ({named_by}) cannot be used: {reason}. Check that it runs and "
+            f"answers there, and the URL in {DATABASE_URL_VARIABLE}; --debug shows the traceback")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ class ConfigError(ValueError):
     """A configuration problem, phrased so the operator knows which file, channel and field to fix."""
 
 
+class UnknownChannelError(ConfigError, LookupError):
+    """A channel name channels.yaml does not have (the CLI answers it as "not found")."""
+
+
 class RateLimitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -180,7 +184,7 @@ class PipelineConfig(BaseModel):
             if channel.name == name:
                 return channel
         known = ", ".join(c.name for c in self.channels)
-        raise ConfigError(f"unknown channel {name!r}; channels.yaml has: {known}")
+        raise UnknownChannelError(f"unknown channel {name!r}; channels.yaml has: {known}")
 
 
 def default_channel(name: str, channel_type: str, base_url: str) -> dict:

@@ -32,7 +32,7 @@ def test_check_connection_tests_the_warehouse_too(harness_factory, monkeypatch, 
     assert report["status"] == "OK" and report["catalogue_items"] == len(harness.simulator.warehouse.items())
     assert "USPS-PRI" in report["ship_methods"]
     monkeypatch.setenv("WAREHOUSE_API_KEY", "wh_wrong")
-    assert main(["check-connection", "warehouse"]) == 1
+    assert main(["check-connection", "warehouse"]) == 5
     error = capsys.readouterr().err
     assert "warehouse 'warehouse'" in error and "WAREHOUSE_API_KEY" in error and "wh_wrong" not in error
 
@@ -41,10 +41,10 @@ def test_check_connection_names_the_fix_when_credentials_are_refused(harness_fac
     harness = harness_factory(scenario([("woo", "woocommerce", 5)], faults={"expired_credentials": ["woo"]}))
     monkeypatch.setenv("SYNC_CHANNELS_FILE", str(harness.config_path))
     monkeypatch.setenv("SYNC_SIMULATOR_URL", harness.simulator.url)
-    assert main(["check-connection", "woo"]) == 1
+    assert main(["check-connection", "woo"]) == 5
     error = capsys.readouterr().err
     assert "refused the credentials (HTTP 401)" in error and "WOO_CONSUMER_KEY" in error
-    assert main(["check-connection", "nope"]) == 1
+    assert main(["check-connection", "nope"]) == 4
     assert "unknown channel 'nope'" in capsys.readouterr().err
 
 
@@ -57,14 +57,14 @@ def test_why_finds_an_order_by_number(harness_factory, monkeypatch, capsys):
     monkeypatch.setenv("SYNC_DATABASE_URL", harness.database_url)
     assert main(["why", "shop", order.payload["name"]]) == 0
     assert f"order shop:{order.external_order_id}" in capsys.readouterr().out
-    assert main(["why", "shop", "no-such-order"]) == 1
+    assert main(["why", "shop", "no-such-order"]) == 4
     assert "reimport" in capsys.readouterr().err
 
 
 def test_a_bad_scenario_file_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "scenario.yaml"
     bad.write_text("seed: 1\nstart_date: 2026-01-01\ndays: 1\nchannels:\n  - {name: Shop!, type: shopify, orders_per_day: 1}\n")
-    assert main(["demo", "--scenario", str(bad)]) == 2
+    assert main(["demo", "--scenario", str(bad)]) == 3
     assert "channels[0].name" in capsys.readouterr().err
 
 
@@ -79,12 +79,12 @@ def test_check_connection_logs_its_api_calls_passing_or_not(harness_factory, mon
     shop_report = json.loads(capsys.readouterr().out)
     assert main(["check-connection", "amzn"]) == 0  # the LWA token call is logged too
     capsys.readouterr()
-    assert main(["check-connection", "woo"]) == 1  # refused: the refused call is logged all the same
+    assert main(["check-connection", "woo"]) == 5  # refused: the refused call is logged all the same
     capsys.readouterr()
     assert main(["check-connection", "warehouse"]) == 0
     capsys.readouterr()
     monkeypatch.setenv("WAREHOUSE_API_KEY", "wh_wrong")
-    assert main(["check-connection", "warehouse"]) == 1
+    assert main(["check-connection", "warehouse"]) == 5
     capsys.readouterr()
 
     rows = harness.api_call_rows()
@@ -167,5 +167,42 @@ def test_check_connection_warehouse_without_a_warehouse_section_says_how_to_add_
     )
     monkeypatch.setenv("SYNC_CHANNELS_FILE", str(config))
     monkeypatch.setenv("SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
-    assert main(["check-connection", "warehouse"]) == 1
+    assert main(["check-connection", "warehouse"]) == 3
     assert "channels.yaml has no warehouse section: add warehouse:" in capsys.readouterr().err
+
+
+def test_why_takes_an_order_number_with_or_without_the_platforms_hash(harness_factory, monkeypatch, capsys):
+    harness = harness_factory(scenario([("shop", "shopify", 5)]))
+    day = TODAY - timedelta(days=1)
+    harness.materialize("shop", day)
+    order = next(iter(harness.expected("shop", day).values()))
+    number = order.payload["name"]
+    assert number.startswith("#")
+    monkeypatch.setenv("SYNC_CHANNELS_FILE", str(harness.config_path))
+    monkeypatch.setenv("SYNC_DATABASE_URL", harness.database_url)
+    for given in (number, number.lstrip("#")):
+        assert main(["why", "shop", given]) == 0
+        assert f"order shop:{order.external_order_id}" in capsys.readouterr().out
+
+
+def test_user_errors_are_one_line_with_their_own_exit_code_and_debug_shows_the_traceback(tmp_path, monkeypatch,
+                                                                                         capsys):
+    config = tmp_path / "channels.yaml"
+    config.write_text(
+        "channels:\n  - {name: shop, type: shopify, base_url: 'https://shop.example.com', credentials: {access_token: T}}\n")
+    monkeypatch.setenv("SYNC_CHANNELS_FILE", str(config))
+    # A server that refuses the connection: one line naming the variable, host and port, and what to check.
+    monkeypatch.setenv("SYNC_DATABASE_URL", "postgresql+psycopg2://sync:s3cret@127.0.0.1:1/sync")
+    assert main(["why", "shop", "1001"]) == 6
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error and "s3cret" not in error
+    assert "127.0.0.1:1/sync" in error and "SYNC_DATABASE_URL" in error
+    with pytest.raises(Exception):
+        main(["--debug", "why", "shop", "1001"])
+    monkeypatch.setenv("SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
+    assert main(["why", "nowhere", "1"]) == 4
+    assert capsys.readouterr().err.startswith("not found: unknown channel 'nowhere'")
+    config.write_text("channels:\n  - {name: shop, type: shopfy}\n")
+    assert main(["why", "shop", "1"]) == 3
+    error = capsys.readouterr().err
+    assert error.startswith("configuration error:") and error.count("\n") == 1

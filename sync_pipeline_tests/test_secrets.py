@@ -101,7 +101,7 @@ def test_no_secret_and_no_access_token_anywhere(harness_factory, monkeypatch, ca
     secrets.append(wrong_key)
     monkeypatch.setenv(harness.config.warehouse.credentials["api_key"], wrong_key)
     assert not run("shop").success
-    assert main(["check-connection", harness.config.warehouse.name]) == 1
+    assert main(["check-connection", harness.config.warehouse.name]) == 5  # refused
 
     captured = capsys.readouterr()
     texts += [captured.out, captured.err]

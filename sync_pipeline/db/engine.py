@@ -16,6 +16,7 @@ from sync_pipeline.db.tables import metadata
 
 DEFAULT_DATABASE_PATH = PROJECT_ROOT / "var" / "sync.db"
 DATABASE_URL_VARIABLE = "SYNC_DATABASE_URL"
+CONNECT_TIMEOUT_VARIABLE = "SYNC_DATABASE_CONNECT_TIMEOUT"  # seconds; default 10
 DEPRECATED_URL_VARIABLE = "SYNC_WAREHOUSE_URL"  # its old name, from when "warehouse" meant the database too
 
 
@@ -64,7 +65,10 @@ def _engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        # A server that does not answer fails the connection within this many seconds, not after minutes.
+        timeout = int(os.environ.get(CONNECT_TIMEOUT_VARIABLE, "10"))
+        connect_args = {"connect_timeout": timeout} if parsed.get_backend_name() == "postgresql" else {}
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     try:
         metadata.create_all(engine)
     except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):

@@ -40,16 +40,17 @@ class OrderRef:
 
 
 def resolve(connection: sa.Connection, config: PipelineConfig, target: str, ident: str | None) -> OrderRef:
-    """`channel:external_id`, `channel external_id` or `channel order_number`."""
+    """`channel:external_id`, `channel external_id` or `channel order_number` (with or without the platform's "#")."""
     if ident is None:
         if ":" not in target:
             raise OrderNotFound(f"{target!r}: give an order id (channel:external id) or a channel and an id or number")
         target, ident = target.split(":", 1)
     config.channel(target)
+    numbers = list(dict.fromkeys([ident, ident.lstrip("#"), f"#{ident.lstrip('#')}"]))  # "#1001" or "1001"
     found = connection.execute(
         sa.select(raw_orders.c.external_order_id).where(raw_orders.c.channel == target, raw_orders.c.external_order_id == ident).limit(1)
     ).scalar() or connection.execute(
-        sa.select(orders.c.external_order_id).where(orders.c.channel == target, orders.c.order_number == ident).limit(1)
+        sa.select(orders.c.external_order_id).where(orders.c.channel == target, orders.c.order_number.in_(numbers)).limit(1)
     ).scalar()
     if found is None:
         raise OrderNotFound(
