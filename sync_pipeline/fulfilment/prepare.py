@@ -144,7 +144,8 @@ def _requests(ready: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig) 
                 "city": o.ship_city, "region": o.ship_region, "postal_code": o.ship_postal_code, "country": o.ship_country,
                 "phone": o.ship_phone or o.customer_phone,
             },
-            "customer": {"name": o.customer_name, "email": o.customer_email, "phone": o.customer_phone},
+            # The warehouse requires customer.name; an order normalized with only a ship-to name sends that.
+            "customer": {"name": o.customer_name or o.ship_name, "email": o.customer_email, "phone": o.customer_phone},
             "lines": by_order.get(o.order_id, []),
         }
         for o in clean.itertuples(index=False)

@@ -1,8 +1,8 @@
 """Field-mapping tables: each channel declares canonical field -> where it sits in the payload.
 
 A spec is a dotted path ("shipping_address.zip", list items by index: "shipping_lines.0.title"),
-several paths separated by " | " (the first non-empty wins), parts joined by a space (join_names), or a
-function of the payload.
+several paths separated by " | " (the first non-empty wins), parts joined by a space (join_names), the first
+non-empty of several specs (first_of: a customer's joined name, else the ship-to's), or a function of the payload.
 """
 
 from __future__ import annotations
@@ -26,6 +26,17 @@ def join_names(*specs: str) -> Joined:
     return Joined(specs)
 
 
+@dataclass(frozen=True)
+class FirstOf:
+    """The first of several specs (paths, Joined) that gives a value: where " | " cannot go, between joined names."""
+
+    specs: tuple
+
+
+def first_of(*specs) -> FirstOf:
+    return FirstOf(specs)
+
+
 def as_text(value: Any) -> str | None:
     """A canonical text value: stripped text, or None when nothing but blanks was sent. A number or anything
     else sent where text belongs is kept as its text, for the gates to judge."""
@@ -40,7 +51,7 @@ def _join(*parts: str | None) -> str | None:
     return " ".join(part for part in parts if part is not None) or None
 
 
-Spec = str | Joined | Callable[[Any], Any]
+Spec = str | Joined | FirstOf | Callable[[Any], Any]
 
 # The canonical order: every mapping fills what its channel has; the rest stays empty. Amounts come out as
 # sent (the normalize gate reads them); every other field comes out as text (as_text).
@@ -120,7 +131,7 @@ class _Extractor:
         return value
 
     def value(self, spec: Spec | None, text: bool = False) -> str:
-        """An expression for one spec: None (the channel lacks the field), a path, a Joined, or a function."""
+        """An expression for one spec: None (the channel lacks the field), a path, a Joined, a FirstOf, or a function."""
         if spec is None:
             return "None"
         if callable(spec):
@@ -132,6 +143,14 @@ class _Extractor:
                 parts = ", ".join(self.value(part, text=True) for part in spec.parts)
                 self.known[spec, text] = variable = self._variable("j")
                 self.lines.append(f"    {variable} = _join({parts})")
+            elif isinstance(spec, FirstOf):  # every alternative is a few lookups: read them all, keep the first sent
+                alternatives = [self.value(part, text) for part in spec.specs]
+                self.known[spec, text] = variable = self._variable("f")
+                self.lines.append(f"    {variable} = {alternatives[0]}")
+                for alternative in alternatives[1:]:
+                    self.lines.append(f"    if {variable} is None or {variable}.__class__ is str and not {variable}.strip(): "
+                                      f"{variable} = {alternative}")
+                self.lines.append(f"    if {variable}.__class__ is str and not {variable}.strip(): {variable} = None")
             else:
                 self.known[spec, text] = self._first_sent(spec, text)
         return self.known[spec, text]

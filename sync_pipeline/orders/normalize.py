@@ -33,8 +33,19 @@ TEXT_FIELDS = [
 MALFORMED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 MAX_AMOUNT = 10**13  # what NUMERIC(18, 4) holds
 CURRENCIES = {c.alpha_3 for c in pycountry.currencies}
-# Channels whose buyers are the marketplace's, not the merchant's: a name is all the warehouse gets.
+# Channels whose buyers are the marketplace's, not the merchant's: a name is all the warehouse gets, and the
+# ship-to is the marketplace's own depot, so the name must be the buyer's.
 CONTACT_OPTIONAL_TYPES = {"takealot"}
+# Where each platform's field table reads the buyer's name, email and phone (in that order of preference), for
+# the CUSTOMER_INFO_MISSING message: the places the person can fill in on the channel.
+BUYER_PLACES = {
+    "shopify": "the order's email and phone, its customer, shipping_address and billing_address",
+    "woocommerce": "the order's billing, then its shipping",
+    "amazon": "the order's BuyerInfo, then its ShippingAddress",
+    "ebay": "the order's buyer.buyerRegistrationAddress, then its shipTo",
+    "bigcommerce": "the order's billing_address, then its shipping address",
+    "takealot": "the sale's customer",
+}
 ERROR_COLUMNS = ["external_order_id", "partition_date", "error_code", "field", "message", "payload_sha256"]
 
 
@@ -295,14 +306,20 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
     frame["bill_country"] = _map_unique(frame["bill_country"], iso_country)
 
     region = frame["ship_country"].where(frame["ship_country"].notna(), frame["bill_country"]).tolist()
+    frame["customer_phone_sent"] = frame["customer_phone"].where(frame["customer_phone"].notna(), frame["ship_phone"])
     for column in ("customer_phone", "ship_phone"):
         frame[column] = pd.Series(
             [e164(number, country if country.__class__ is str else None) if number.__class__ is str else None
              for number, country in zip(frame[column].tolist(), region)],
             index=frame.index, dtype="object",
         )
-    reachable = frame["customer_email"].notna() | frame["customer_phone"].notna() | (channel.type in CONTACT_OPTIONAL_TYPES)
-    frame["customer_reachable"] = frame["customer_name"].notna() & reachable
+    # The warehouse's rule: a name to ship to and one way to reach the buyer. The name is the ship-to's, else the
+    # buyer's (each field table falls back from the buyer to the ship-to, so either is the person shipped to).
+    frame["has_name"] = frame["customer_name"].notna() | (
+        frame["ship_name"].notna() & (channel.type not in CONTACT_OPTIONAL_TYPES))
+    frame["has_contact"] = (frame["customer_email"].notna() | frame["customer_phone"].notna() | frame["ship_phone"].notna()
+                            | (channel.type in CONTACT_OPTIONAL_TYPES))
+    frame["customer_reachable"] = frame["has_name"] & frame["has_contact"]
 
     amount_flags = {}
     for column in AMOUNT_FIELDS:
@@ -336,8 +353,9 @@ def _derive(frame: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, st
 MESSAGES = {
     "STATUS_NOT_MAPPED": "status {channel_status!r} is not mapped: add it under types.{type} (or channels.{channel}) "
                          "in data/status_map.yaml; the order is retried on the next run",
-    "CUSTOMER_INFO_MISSING": "{field} missing: the warehouse needs a name and an email or phone; "
-                             "complete the customer on the order in {channel}, then re-import it",
+    "CUSTOMER_INFO_MISSING": "{missing} (read from {places}): the warehouse needs a ship-to name and an email or phone "
+                             "to reach the buyer; {fix} on the order in {channel}, then re-import it "
+                             "(sync-pipeline reimport {channel} {external_order_id})",
     "ADDRESS_INVALID": "rule 'country': shipping country {country!r} is not an ISO 3166 country; "
                        "correct the shipping address in {channel}",
     "MALFORMED_ADDRESS": "{field} holds control characters or broken encoding; fix the text on the order in {channel}",
@@ -351,14 +369,31 @@ MESSAGES = {
 ERROR_CODES = (*MESSAGES, "MAPPING_FAILED", "NO_LINE_ITEMS")
 
 
+def _customer_missing(order: pd.Series, channel: ChannelConfig) -> tuple[str, str, str]:
+    """(what is missing, how to fix it, the field) for CUSTOMER_INFO_MISSING; ("", "", "") when nothing is."""
+    parts, fixes, fields = [], [], []
+    if not order["has_name"]:
+        parts.append("no buyer's name" if channel.type in CONTACT_OPTIONAL_TYPES else "no ship-to name")
+        fixes.append("add the name to the shipping address" if channel.type not in CONTACT_OPTIONAL_TYPES
+                     else "add the customer's name")
+        fields.append("ship_name" if channel.type not in CONTACT_OPTIONAL_TYPES else "customer_name")
+    if not order["has_contact"]:
+        parts.append("no email or phone" if pd.isna(order["customer_phone_sent"]) else
+                     f"no email, and the phone {order['customer_phone_sent']!r} is not a phone number")
+        fixes.append("add the buyer's email or phone")
+        fields.append("customer_email/customer_phone")
+    return " and ".join(parts), " and ".join(fixes), ", ".join(fields)
+
+
 def _validate(frame: pd.DataFrame, channel: ChannelConfig, line_problems: pd.DataFrame) -> pd.DataFrame:
     """Run the Pandera gate lazily, so every failing order and reason is collected in one pass."""
     rows = []
     for index, code in failed_checks(NormalizedOrderSchema, frame, set(MESSAGES)):
         order = frame.loc[index]
+        missing, fix, customer_field = _customer_missing(order, channel)
         field = {
             "STATUS_NOT_MAPPED": "channel_status",
-            "CUSTOMER_INFO_MISSING": "customer_name" if pd.isna(order["customer_name"]) else "customer_email/customer_phone",
+            "CUSTOMER_INFO_MISSING": customer_field,
             "ADDRESS_INVALID": "ship_country",
             "MALFORMED_ADDRESS": order["malformed_field"],
             "INVALID_AMOUNT": order["invalid_amount_field"],
@@ -367,7 +402,8 @@ def _validate(frame: pd.DataFrame, channel: ChannelConfig, line_problems: pd.Dat
         message = MESSAGES[code].format(
             channel_status=order["channel_status"], type=channel.type, channel=channel.name, field=field,
             country=order["ship_country_sent"], sent=order["placed_at_sent"],
-            partition_date=order["partition_date"],
+            partition_date=order["partition_date"], missing=missing, fix=fix,
+            places=BUYER_PLACES.get(channel.type, "the order"), external_order_id=order["external_order_id"],
         )
         rows.append({"external_order_id": order["external_order_id"], "error_code": code, "field": field, "message": message})
     for problem in line_problems.itertuples(index=False):

@@ -29,7 +29,7 @@ REJECTION_FIXES = {
     "SHIP_METHOD_NOT_MAPPED": "the warehouse does not know the ship code: correct its row in data/ship_maps.csv",
     "SKU_NOT_FOUND": "ask the warehouse to add the item, or map the SKU to one it has in data/sku_map.csv",
     "ADDRESS_INVALID": "correct the shipping address on the channel",
-    "CUSTOMER_INFO_MISSING": "complete the customer's name on the channel",
+    "CUSTOMER_INFO_MISSING": "the warehouse got no customer name: add the buyer's or the ship-to name on the channel",
     "INSUFFICIENT_INVENTORY": "the warehouse refuses backorders for this item: restock it or ask them to allow backorders",
     "WAREHOUSE_REJECTED": "compare with an accepted order (sync-pipeline why) and ask the warehouse what the text means",
 }

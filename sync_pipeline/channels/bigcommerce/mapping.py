@@ -1,13 +1,14 @@
 """BigCommerce order (V2 order + its products and shipping addresses) -> canonical order: the field table.
 The connector lands {"order", "products", "shipping_addresses"}; an order ships to its first shipping address."""
 
-from sync_pipeline.orders.mapping import ChannelMapping, join_names, rfc2822_time
+from sync_pipeline.orders.mapping import ChannelMapping, first_of, join_names, rfc2822_time
 
 BIGCOMMERCE_ORDERS = ChannelMapping(
     order={
         "order_number": "order.id",
         "channel_status": "order.status",  # the status text, e.g. "Awaiting Fulfillment" (status_id 11)
-        "customer_name": join_names("order.billing_address.first_name", "order.billing_address.last_name"),
+        "customer_name": first_of(join_names("order.billing_address.first_name", "order.billing_address.last_name"),
+                                  join_names("shipping_addresses.0.first_name", "shipping_addresses.0.last_name")),
         "customer_email": "order.billing_address.email | shipping_addresses.0.email",
         "customer_phone": "order.billing_address.phone | shipping_addresses.0.phone",
         "ship_name": join_names("shipping_addresses.0.first_name", "shipping_addresses.0.last_name"),
@@ -52,7 +53,8 @@ BIGCOMMERCE_CSV_ORDERS = ChannelMapping(
     order={
         "order_number": "0.Order ID",
         "channel_status": "0.Order Status",
-        "customer_name": "0.Customer Name | 0.Billing Name",
+        "customer_name": first_of("0.Customer Name | 0.Billing Name",
+                                  join_names("0.Shipping First Name", "0.Shipping Last Name")),
         "customer_email": "0.Customer Email",
         "customer_phone": "0.Customer Phone | 0.Shipping Phone",
         "ship_name": join_names("0.Shipping First Name", "0.Shipping Last Name"),

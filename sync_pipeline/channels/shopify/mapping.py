@@ -1,6 +1,6 @@
 """Shopify order -> canonical order: the field table."""
 
-from sync_pipeline.orders.mapping import ChannelMapping, iso_time, join_names
+from sync_pipeline.orders.mapping import ChannelMapping, first_of, iso_time, join_names
 
 
 def channel_status(order: dict) -> str | None:
@@ -14,9 +14,15 @@ SHOPIFY_ORDERS = ChannelMapping(
     order={
         "order_number": "name | order_number",
         "channel_status": channel_status,
-        "customer_name": join_names("customer.first_name", "customer.last_name"),
+        # The buyer as the customer record, else the shipping, else the billing address has them (a guest's
+        # customer record may have no name); the order's own email and phone (from checkout) come first.
+        "customer_name": first_of(
+            join_names("customer.first_name", "customer.last_name"),
+            "shipping_address.name", join_names("shipping_address.first_name", "shipping_address.last_name"),
+            "billing_address.name", join_names("billing_address.first_name", "billing_address.last_name"),
+        ),
         "customer_email": "email | contact_email | customer.email",
-        "customer_phone": "phone | shipping_address.phone | billing_address.phone | customer.phone",
+        "customer_phone": "phone | customer.phone | shipping_address.phone | billing_address.phone",
         "ship_name": "shipping_address.name",
         "ship_company": "shipping_address.company",
         "ship_address1": "shipping_address.address1",

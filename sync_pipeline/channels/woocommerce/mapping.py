@@ -1,13 +1,14 @@
-"""WooCommerce order -> canonical order: the field table. Email and phone live only on billing."""
+"""WooCommerce order -> canonical order: the field table. Email lives only on billing, the phone on billing and shipping."""
 
-from sync_pipeline.orders.mapping import ChannelMapping, gmt_time, join_names
+from sync_pipeline.orders.mapping import ChannelMapping, first_of, gmt_time, join_names
 
 WOOCOMMERCE_ORDERS = ChannelMapping(
     order={
         "order_number": "number | id",
         "channel_status": "status",
-        "customer_name": join_names("billing.first_name", "billing.last_name"),
-        "customer_email": "billing.email",
+        "customer_name": first_of(join_names("billing.first_name", "billing.last_name"),
+                                  join_names("shipping.first_name", "shipping.last_name")),
+        "customer_email": "billing.email",  # shipping has no email
         "customer_phone": "billing.phone | shipping.phone",
         "ship_name": join_names("shipping.first_name", "shipping.last_name"),
         "ship_company": "shipping.company",
@@ -48,9 +49,10 @@ WOOCOMMERCE_CSV_ORDERS = ChannelMapping(
     order={
         "order_number": "0.Order Number | 0.Order ID",
         "channel_status": lambda rows: str(rows[0].get("Order Status") or "").removeprefix("wc-").lower() or None,
-        "customer_name": join_names("0.Billing First Name", "0.Billing Last Name"),
+        "customer_name": first_of(join_names("0.Billing First Name", "0.Billing Last Name"),
+                                  join_names("0.Shipping First Name", "0.Shipping Last Name")),
         "customer_email": "0.Billing Email",
-        "customer_phone": "0.Billing Phone",
+        "customer_phone": "0.Billing Phone | 0.Shipping Phone",
         "ship_name": join_names("0.Shipping First Name", "0.Shipping Last Name"),
         "ship_company": "0.Shipping Company",
         "ship_address1": "0.Shipping Address 1",
