@@ -295,7 +295,8 @@ def test_each_fulfilment_error_code_from_scenario_anomalies(harness_factory, dat
     assert discontinued and all("sku_map.csv" in m and "differing only in case" not in m for m in discontinued)
     assert any(re.search(r"'sku-\d{5}' is not in the warehouse catalogue; 'SKU-\d{5}' is, differing only in case", m)
                for m in by_code["SKU_NOT_FOUND"])
-    assert all("names more than one variant" in m and "variant id" in m for m in by_code["SKU_AMBIGUOUS"])
+    assert all("names more than one variant" in m and "the first it named, goes on as ever" in m
+               for m in by_code["SKU_AMBIGUOUS"])
     assert any("Ship method 'Same Day Courier' is not mapped: add shopify,Same Day Courier,<warehouse code>" in m
                for m in by_code["SHIP_METHOD_NOT_MAPPED"])
     assert any("rule 'po_box'" in m and "carrier that delivers to PO boxes in" in m for m in by_code["ADDRESS_INVALID"])
@@ -447,3 +448,32 @@ def test_an_order_in_doubt_is_left_alone_while_the_warehouse_cannot_say(harness_
 
     harness.materialize("shop", YESTERDAY)
     assert_exactly_once(harness, "shop")
+
+
+def test_an_ambiguous_sku_stops_only_the_orders_of_its_new_variant(harness_factory, database_url):
+    """A second variant with the same SKU (the simulator's twin, its title "... Gift Edition") stops only the orders
+    that carry it; the orders of the variant the SKU named first go to the warehouse as ever. From the simulated
+    channel's orders and the 3PL's own records."""
+    harness = harness_factory(scenario([("shop", "shopify", 40)], days=3, anomalies={"duplicate_sku": 0.1}),
+                              database_url=database_url)
+    harness.materialize("shop", TODAY - timedelta(days=2), TODAY)
+    rows = assert_exactly_once(harness, "shop")
+    twin_orders, plain_orders_of_twinned_skus = set(), set()
+    twinned = {li["sku"] for o in harness.simulator.orders("shop") for li in o.payload["line_items"]
+               if li["title"].endswith("Gift Edition")}
+    for order in harness.simulator.orders("shop"):
+        order_id = f"shop:{order.external_order_id}"
+        if order_id not in rows:
+            continue  # filtered or quarantined before fulfilment
+        items = [li for li in order.payload["line_items"] if li["sku"] in twinned]
+        if any(li["title"].endswith("Gift Edition") for li in items):
+            twin_orders.add(order_id)
+        elif items:
+            plain_orders_of_twinned_skus.add(order_id)
+    ambiguous = {o for o, row in rows.items() if row["error_code"] == "SKU_AMBIGUOUS"}
+    assert twin_orders and plain_orders_of_twinned_skus, "the scenario has both kinds"
+    assert ambiguous and ambiguous <= twin_orders, "only orders carrying a newcomer variant stop"
+    assert not ambiguous & plain_orders_of_twinned_skus
+    at_3pl = {o["client_reference"] for o in harness.simulator.warehouse.orders()}
+    sent = {o for o in plain_orders_of_twinned_skus if rows[o]["status"] == "ACCEPTED"}
+    assert sent and sent <= at_3pl, "the first variant's orders reach the warehouse"

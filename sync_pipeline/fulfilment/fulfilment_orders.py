@@ -37,16 +37,22 @@ def read_normalized(connection: sa.Connection, channel: str, days: list[date]) -
     return frame(orders), frame(order_lines)
 
 
-def ambiguous_skus(connection: sa.Connection, channel: str) -> set[str]:
-    """Channel SKUs that name more than one variant among every line the channel ever sent."""
-    variants = sa.func.count(sa.distinct(sa.func.coalesce(order_lines.c.variant_id, "")))
+def ambiguous_skus(connection: sa.Connection, channel: str) -> dict[str, str]:
+    """Channel SKUs that name more than one variant among every line the channel ever sent, each with the variant it
+    named first ("" for lines without one): that variant's orders go on as ever; a newcomer's stop as SKU_AMBIGUOUS
+    until a sku_map.csv row with its variant id maps it."""
+    variant = sa.func.coalesce(order_lines.c.variant_id, "")
     query = (
-        sa.select(order_lines.c.channel_sku)
+        sa.select(order_lines.c.channel_sku, variant.label("variant"), sa.func.min(orders.c.placed_at).label("first"),
+                  sa.func.count().label("lines"))
+        .select_from(order_lines.join(orders, orders.c.order_id == order_lines.c.order_id))
         .where(order_lines.c.channel == channel, order_lines.c.channel_sku.is_not(None))
-        .group_by(order_lines.c.channel_sku)
-        .having(variants > 1)
+        .group_by(order_lines.c.channel_sku, variant)
     )
-    return set(connection.execute(query).scalars())
+    seen: dict[str, list[tuple]] = {}
+    for row in connection.execute(query):
+        seen.setdefault(row.channel_sku, []).append((row.first, -row.lines, row.variant))
+    return {sku: min(found)[2] for sku, found in seen.items() if len(found) > 1}
 
 
 def duplicates_at_warehouse(client: WarehouseClient, connection: sa.Connection, channel: str, order_ids: set[str]) -> list[dict]:

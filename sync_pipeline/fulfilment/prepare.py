@@ -38,7 +38,7 @@ def client_reference(order_id: pd.Series) -> pd.Series:
 
 def prepare(
     orders: pd.DataFrame, lines: pd.DataFrame, channel: ChannelConfig, catalogue: set[str], po_box_codes: set[str],
-    ambiguous_skus: set[str],
+    ambiguous_skus: dict[str, str],
 ) -> Prepared:
     frame = orders.set_index("order_id", drop=False)
     frame["client_reference"] = client_reference(frame["order_id"])
