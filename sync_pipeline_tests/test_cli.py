@@ -206,3 +206,16 @@ def test_user_errors_are_one_line_with_their_own_exit_code_and_debug_shows_the_t
     assert main(["why", "shop", "1"]) == 3
     error = capsys.readouterr().err
     assert error.startswith("configuration error:") and error.count("\n") == 1
+
+
+def test_an_unreachable_database_is_tried_once_not_retried_into_a_second_traceback(monkeypatch):
+    import sqlalchemy as sa
+
+    from sync_pipeline.db import engine as engine_module
+
+    calls = []
+    real = engine_module.metadata.create_all
+    monkeypatch.setattr(engine_module.metadata, "create_all", lambda bind: calls.append(bind) or real(bind))
+    with pytest.raises(sa.exc.OperationalError):
+        engine_module.get_engine("postgresql+psycopg2://sync@127.0.0.1:1/nowhere")
+    assert len(calls) == 1

@@ -71,12 +71,20 @@ def _engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     try:
         metadata.create_all(engine)
-    except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
+    except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        if not _created_meanwhile(exc):
+            raise  # the database cannot be reached or refuses: once, not retried into a second traceback
         # Another process created a table between our check and our CREATE ("already exists"): it won; check again.
         metadata.create_all(engine)
     _add_missing_columns(engine)
     _widen_grown_columns(engine)
     return engine
+
+
+def _created_meanwhile(error: sa.exc.DBAPIError) -> bool:
+    """A CREATE that lost the race to another process: "already exists", or Postgres's duplicate type name."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "already exists" in text or "duplicate key" in text
 
 
 def _add_missing_columns(engine: sa.Engine) -> None:
