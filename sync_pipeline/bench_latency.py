@@ -72,10 +72,6 @@ def _percentiles(values: list[float]) -> dict:
     return {"p50": round(rank(0.5), 2), "p95": round(rank(0.95), 2), "max": round(ordered[-1], 2)}
 
 
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 # The order flow's reads, as the connectors make them: the list endpoints, BigCommerce's order by id and its
 # sub-resources (tracking reads an order's fulfillment orders, WooCommerce order or shipments: not counted here).
 ORDER_READS = re.compile(r"(/orders\.json|/wc/v3/orders|/v2/orders(/\d+(/(products|shipping_addresses))?)?)$")
@@ -190,7 +186,8 @@ def _figures(simulator: Simulator, references: dict, reads: Counter, runs: list)
     """From the simulator's records: per order, placement to the 3PL's order; per package, shipment to the
     channel's fulfillment holding its number."""
     at_3pl = {o["client_reference"]: o for o in simulator.warehouse.orders() if o["client_reference"] in references}
-    to_3pl = [(_moment(o["created_at"]) - references[ref].placed_at).total_seconds() for ref, o in at_3pl.items()]
+    to_3pl = [(datetime.fromisoformat(o["created_at"]) - references[ref].placed_at).total_seconds()
+              for ref, o in at_3pl.items()]
     to_tracking = []
     for shipment in simulator.warehouse.shipments():
         if shipment["client_reference"] not in references:
@@ -198,7 +195,8 @@ def _figures(simulator: Simulator, references: dict, reads: Counter, runs: list)
         held = simulator.tracking(shipment["channel"]).get(shipment["channel_order_id"], [])
         pushed = [f for f in held if shipment["tracking_number"] in f["tracking_numbers"]]
         if pushed:
-            to_tracking.append((_moment(pushed[0]["created_at"]) - _moment(shipment["updated_at"])).total_seconds())
+            tracked_at, shipped_at = (datetime.fromisoformat(t) for t in (pushed[0]["created_at"], shipment["updated_at"]))
+            to_tracking.append((tracked_at - shipped_at).total_seconds())
     dropped = [d for d in simulator.webhooks.decided() if d["dropped"]]
     placement, shipment = _percentiles(to_3pl), _percentiles(to_tracking)
     return {
