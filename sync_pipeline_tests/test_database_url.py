@@ -3,6 +3,8 @@ and a database made by an earlier version brought up to the current columns."""
 
 from __future__ import annotations
 
+import socket
+import time
 import warnings
 
 import pytest
@@ -67,3 +69,54 @@ def test_a_postgres_database_made_before_widens_a_grown_column(postgres_schema_u
             "insert into fulfilment_orders (order_id, channel, external_order_id, partition_date, client_reference, "
             "status, warehouse_status, linked, attempts, updated_at, run_id) values ('shop:1', 'shop', '1', "
             "'2026-11-30', 'shop:1', 'ACCEPTED', 'partially_shipped', false, 1, '2026-11-30 10:00:00', 'r')"))
+
+
+@pytest.mark.postgres
+def test_a_hanging_statement_is_cancelled_by_the_statement_timeout_and_the_url_keeps_its_options(
+        postgres_schema_url, monkeypatch):
+    monkeypatch.setenv("SYNC_DATABASE_STATEMENT_TIMEOUT", "1")
+    url = sa.engine.make_url(postgres_schema_url).update_query_dict({"application_name": "statement-timeout-test"})
+    engine = get_engine(url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("show statement_timeout")).scalar() == "1s"
+            search_path = url.query["options"].split("search_path=")[1]  # the fixture's own option, kept
+            assert connection.execute(sa.text("select current_schema()")).scalar() == search_path
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError, match="statement timeout"), engine.connect() as connection:
+            connection.execute(sa.text("select pg_sleep(10)"))
+        assert time.monotonic() - started < 5
+    finally:
+        engine.dispose()
+
+
+def test_a_server_that_accepts_and_never_answers_fails_within_the_connect_timeout(tmp_path, monkeypatch, capsys):
+    from sync_pipeline.cli import main
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections (the kernel's backlog) and never says a word
+    port = silent.getsockname()[1]
+    config = tmp_path / "channels.yaml"
+    config.write_text(
+        "channels:\n  - {name: shop, type: shopify, base_url: 'https://shop.example.com', credentials: {access_token: T}}\n")
+    monkeypatch.setenv("SYNC_CHANNELS_FILE", str(config))
+    monkeypatch.setenv("SYNC_DATABASE_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("SYNC_DATABASE_URL", f"postgresql+psycopg2://sync:s3cret@127.0.0.1:{port}/sync")
+    try:
+        started = time.monotonic()
+        assert main(["why", "shop", "1001"]) == 6
+        assert time.monotonic() - started < 8
+    finally:
+        silent.close()
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error and "s3cret" not in error
+    assert f"127.0.0.1:{port}/sync" in error and "SYNC_DATABASE_URL" in error and "timeout" in error.lower()
+
+
+def test_a_timeout_that_is_not_a_number_names_the_variable(monkeypatch):
+    from sync_pipeline.config import ConfigError
+
+    monkeypatch.setenv("SYNC_DATABASE_STATEMENT_TIMEOUT", "ten")
+    with pytest.raises(ConfigError, match="SYNC_DATABASE_STATEMENT_TIMEOUT='ten' is not a whole number of seconds"):
+        get_engine("postgresql+psycopg2://sync@127.0.0.1:1/not-a-number-test")

@@ -11,12 +11,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from sync_pipeline.config import PROJECT_ROOT
+from sync_pipeline.config import PROJECT_ROOT, ConfigError
 from sync_pipeline.db.tables import metadata
 
 DEFAULT_DATABASE_PATH = PROJECT_ROOT / "var" / "sync.db"
 DATABASE_URL_VARIABLE = "SYNC_DATABASE_URL"
 CONNECT_TIMEOUT_VARIABLE = "SYNC_DATABASE_CONNECT_TIMEOUT"  # seconds; default 10
+STATEMENT_TIMEOUT_VARIABLE = "SYNC_DATABASE_STATEMENT_TIMEOUT"  # seconds; default 300; 0: none
 DEPRECATED_URL_VARIABLE = "SYNC_WAREHOUSE_URL"  # its old name, from when "warehouse" meant the database too
 
 
@@ -65,10 +66,7 @@ def _engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        # A server that does not answer fails the connection within this many seconds, not after minutes.
-        timeout = int(os.environ.get(CONNECT_TIMEOUT_VARIABLE, "10"))
-        connect_args = {"connect_timeout": timeout} if parsed.get_backend_name() == "postgresql" else {}
-        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=_postgres_timeouts(parsed))
     try:
         metadata.create_all(engine)
     except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
@@ -79,6 +77,29 @@ def _engine(url: str) -> sa.Engine:
     _add_missing_columns(engine)
     _widen_grown_columns(engine)
     return engine
+
+
+def _seconds(variable: str, default: int) -> int:
+    raw = os.environ.get(variable, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{variable}={raw!r} is not a whole number of seconds (0 or more); set it to, e.g., {default}")
+    return value
+
+
+def _postgres_timeouts(url: sa.URL) -> dict:
+    """A server that does not answer fails the connection within the connect timeout, not after minutes; a statement
+    that hangs (a lock never released, a server stuck) is cancelled by the server after the statement timeout."""
+    if url.get_backend_name() != "postgresql":
+        return {}
+    connect = _seconds(CONNECT_TIMEOUT_VARIABLE, 10)
+    statement = _seconds(STATEMENT_TIMEOUT_VARIABLE, 300)
+    given = url.query.get("options")  # the URL's own options (a search_path, say) are kept beside it
+    options = " ".join([*([given] if isinstance(given, str) else list(given or ())), f"-c statement_timeout={statement * 1000}"])
+    return {"connect_timeout": connect, "options": options}
 
 
 def _created_meanwhile(error: sa.exc.DBAPIError) -> bool:
