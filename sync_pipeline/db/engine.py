@@ -97,8 +97,8 @@ def _postgres_timeouts(url: sa.URL) -> dict:
         return {}
     connect = _seconds(CONNECT_TIMEOUT_VARIABLE, 10)
     statement = _seconds(STATEMENT_TIMEOUT_VARIABLE, 300)
-    given = url.query.get("options")  # the URL's own options (a search_path, say) are kept beside it
-    options = " ".join([*([given] if isinstance(given, str) else list(given or ())), f"-c statement_timeout={statement * 1000}"])
+    # The URL's own options (a search_path, say) are kept beside the timeout.
+    options = " ".join([*url.normalized_query.get("options", ()), f"-c statement_timeout={statement * 1000}"])
     return {"connect_timeout": connect, "options": options}
 
 
