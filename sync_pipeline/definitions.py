@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dagster as dg
 
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import PipelineConfig
+from sync_pipeline.config import ConfigError, PipelineConfig
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.fulfilment.fulfilment_orders import build_fulfilment_orders
 from sync_pipeline.fulfilment.sensors import build_fulfilment_retry_schedule, build_mapping_change_sensor
@@ -108,4 +109,11 @@ def build_definitions(
 @dg.definitions
 def defs() -> dg.Definitions:
     channels = ChannelsResource(simulator_url=os.environ.get("SYNC_SIMULATOR_URL"))
-    return build_definitions(channels.pipeline_config(), channels)
+    try:
+        config = channels.pipeline_config()
+    except ConfigError as exc:
+        # Dagster's CLI loads the location outside its error handling, so Python prints the traceback with the
+        # message last; the one line goes first, and the error is re-raised for the webserver's load error.
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        raise
+    return build_definitions(config, channels)

@@ -111,6 +111,7 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
         duplicates: list[dict] = []
         missing: list[dict] = []
         by_channel = dates_by_channel(context)
+        map_failures: list[str] = []
         try:
             client = warehouse.client(settings, log)
             catalogue = set(client.items())
@@ -120,7 +121,12 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
                 with engine.connect() as connection:
                     normalized_orders, lines = read_normalized(connection, channel_name, days)
                     ambiguous = ambiguous_skus(connection, channel_name)
-                prepared = prepare(normalized_orders, lines, channel, catalogue, po_box_codes, ambiguous)
+                try:
+                    prepared = prepare(normalized_orders, lines, channel, catalogue, po_box_codes, ambiguous)
+                except MapFileError as exc:  # a broken map line stops its channel's orders only; the others go on
+                    map_failures.append(str(exc))
+                    context.log.error(str(exc))
+                    continue
                 counts = fulfil(engine, client, channel_name, days, prepared, context.run.run_id, datetime.now(timezone.utc))
                 totals.update(counts)
                 with engine.connect() as connection:
@@ -130,6 +136,8 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
                     f"{channel_name} {days[0]}..{days[-1]}: {len(prepared.orders)} orders; "
                     + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k.startswith("status_"))
                 )
+            if map_failures:
+                raise MapFileError("\n".join(map_failures))
         except (ChannelError, ConfigError, MapFileError) as exc:
             raise dg.Failure(description=str(exc)) from None
         finally:

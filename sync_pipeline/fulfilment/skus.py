@@ -12,7 +12,7 @@ import pandas as pd
 
 from sync_pipeline.config import ChannelConfig
 from sync_pipeline.db.writes import with_none
-from sync_pipeline.fulfilment.map_files import for_channel, map_path, read_map
+from sync_pipeline.fulfilment.map_files import LINE, for_channel, map_path, read_map
 
 COLUMNS = ["channel", "channel_sku", "warehouse_sku"]
 
@@ -36,6 +36,11 @@ def resolve_skus(
     variant_key = pd.Series(list(zip(sku, variant)), index=result.index)
     by_variant = variant_key.map(dict(zip(zip(per_variant["channel_sku"], per_variant["variant_id"]), per_variant["warehouse_sku"]))).astype(object)
     by_sku = sku.map(dict(zip(per_sku["channel_sku"], per_sku["warehouse_sku"]))).astype(object)
+    line_by_variant = variant_key.map(dict(zip(zip(per_variant["channel_sku"], per_variant["variant_id"]), per_variant[LINE])))
+    rows = {int(line): ",".join(values) for line, *values in table[[LINE, "channel", "channel_sku", "variant_id",
+                                                                     "warehouse_sku"]].itertuples(index=False)}
+    result["map_row"] = line_by_variant.fillna(sku.map(dict(zip(per_sku["channel_sku"], per_sku[LINE])))).map(
+        lambda line: None if pd.isna(line) else f"{path}:{int(line)} ({rows[int(line)]})")
     first_variant = sku.map(ambiguous).astype(object)
     result["first_variant"] = first_variant
     is_ambiguous = by_variant.isna() & first_variant.notna() & (variant != first_variant)
@@ -49,9 +54,10 @@ def resolve_skus(
     result["sku_hint"] = with_none(near.where(~found))
     result["sku_message"] = [
         _message(row, channel, path)
-        for row in result[["channel_sku", "variant_id", "warehouse_sku", "sku_error", "sku_hint", "first_variant"]].itertuples()
+        for row in result[["channel_sku", "variant_id", "warehouse_sku", "sku_error", "sku_hint", "first_variant",
+                           "map_row"]].itertuples()
     ]
-    return result.drop(columns="first_variant")
+    return result.drop(columns=["first_variant", "map_row"])
 
 
 def _text(value) -> str:
@@ -78,6 +84,12 @@ def _message(row, channel: ChannelConfig, path: Path) -> str | None:
     if row.warehouse_sku is None:
         return f"the line has no SKU on {channel.name}: set the SKU on the product in {channel.name}, then re-import the order"
     sent = f"SKU {row.warehouse_sku!r}" + (f" (channel SKU {row.channel_sku!r})" if row.warehouse_sku != row.channel_sku else "")
+    if row.map_row:
+        near = f" ({row.sku_hint!r} is, differing only in case)" if row.sku_hint else ""
+        return (
+            f"{sent} is not in the warehouse catalogue{near}; it comes from the row {row.map_row}: correct that row's "
+            "warehouse SKU, or ask the warehouse to add the item"
+        )
     if row.sku_hint:
         return (
             f"{sent} is not in the warehouse catalogue; {row.sku_hint!r} is, differing only in case, and SKUs match "
