@@ -22,7 +22,10 @@ ASSET_OWNERS = ["team:order-sync"]
 DATA_DIR = Path(os.environ.get("SYNC_DATA_DIR", PROJECT_ROOT / "data"))
 CHANNEL_NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 WEBHOOK_TYPES = ("shopify", "woocommerce", "bigcommerce")  # the platforms that send order webhooks
-ChannelType = Literal["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]
+ChannelType = Literal["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay", "magento"]
+# Magento's two ways in (channel option `auth`): an admin user's token fetched with its username and password, or an
+# integration's access token sent as a bearer token. The credentials each needs:
+MAGENTO_CREDENTIALS = {"admin": ("username", "password"), "integration": ("access_token",)}
 
 # Per-type defaults: the platform's own history window and plan limits (channel-apis.md).
 TYPE_DEFAULTS: dict[str, dict] = {
@@ -32,6 +35,7 @@ TYPE_DEFAULTS: dict[str, dict] = {
     "takealot": {"history_days": 30, "timezone": "Africa/Johannesburg"},
     "bigcommerce": {"history_days": 3650, "timezone": "America/Chicago"},  # V2 keeps every order; times carry offsets
     "ebay": {"history_days": 730, "timezone": "Europe/London"},  # getOrders searches at most 2 years back
+    "magento": {"history_days": 3650, "timezone": "UTC"},  # keeps every order; API times are UTC whatever the zone
 }
 
 
@@ -92,6 +96,13 @@ class ChannelConfig(BaseModel):
                              "holding the secret the platform signs deliveries with")
         return self
 
+    @model_validator(mode="after")
+    def _magento_auth_is_known(self) -> "ChannelConfig":
+        if self.type == "magento" and self.options.get("auth", "admin") not in MAGENTO_CREDENTIALS:
+            raise ValueError(f"options.auth: {self.options['auth']!r} is not a Magento sign-in; use admin (an admin "
+                             "user's username and password) or integration (an integration's access token)")
+        return self
+
     @field_validator("name")
     @classmethod
     def _name_is_partition_safe(cls, value: str) -> str:
@@ -123,7 +134,13 @@ class ChannelConfig(BaseModel):
         return ZoneInfo(self.timezone)
 
     def secret(self, credential: str) -> str:
-        return _secret(self.credentials, credential, f"channel {self.name!r}", f"a {self.type} channel")
+        needs = f"a {self.type} channel"
+        if self.type == "magento":  # which credentials depends on how it signs in
+            auth = self.options.get("auth", "admin")
+            other = next(mode for mode in MAGENTO_CREDENTIALS if mode != auth)
+            needs = (f"a magento channel with options.auth {auth} (or {other}, with credentials "
+                     f"{' and '.join(MAGENTO_CREDENTIALS[other])} instead)")
+        return _secret(self.credentials, credential, f"channel {self.name!r}", needs)
 
 
 def _secret(credentials: dict[str, str], credential: str, label: str, needs: str) -> str:
@@ -197,6 +214,7 @@ def default_channel(name: str, channel_type: str, base_url: str) -> dict:
         "takealot": ["api_key"],
         "bigcommerce": ["access_token"],
         "ebay": ["refresh_token", "client_id", "client_secret"],
+        "magento": list(MAGENTO_CREDENTIALS["admin"]),  # a scenario's Magento signs in as an admin by default
     }[channel_type] + (["webhook_secret"] if channel_type in WEBHOOK_TYPES else [])
     return {
         "name": name,

@@ -20,7 +20,8 @@ def channel(**overrides):
 
 def test_the_shipped_channels_file_loads_with_type_defaults():
     config = load_config()
-    assert [c.type for c in config.channels] == ["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]
+    assert [c.type for c in config.channels] == ["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay",
+                                                "magento"]
     takealot = config.channel("takealot-demo")
     assert takealot.history_days == 30
     assert takealot.timezone == "Africa/Johannesburg"

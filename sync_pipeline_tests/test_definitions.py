@@ -18,7 +18,7 @@ def test_raw_orders_spec():
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert [d.name for d in partitions.partitions_defs] == ["channel", "date"]
     assert partitions.get_partitions_def_for_dimension("channel").get_partition_keys() == [
-        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo", "bigcommerce-demo", "ebay-demo",
+        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo", "bigcommerce-demo", "ebay-demo", "magento-demo",
     ]
     assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
     assert assets_def.specs_by_key[dg.AssetKey("raw_orders")].group_name == "orders"
@@ -87,7 +87,7 @@ def test_channel_health_spec_and_every_asset_sensor_and_schedule_is_described_an
     graph = definitions.resolve_asset_graph()
     checks = {key.name for key in graph.asset_check_keys if key.asset_key == dg.AssetKey("channel_health")}
     assert checks == {f"{c.replace('-', '_')}_healthy" for c in (
-        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo", "bigcommerce-demo", "ebay-demo")}
+        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo", "bigcommerce-demo", "ebay-demo", "magento-demo")}
     health_check = definitions.resolve_job_def("health_check")
     assert {key.to_user_string() for key in health_check.asset_layer.executable_asset_keys} == {"channel_health"}
     schedule = definitions.get_schedule_def("channel_health_every_5_minutes")

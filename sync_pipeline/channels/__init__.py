@@ -17,6 +17,10 @@ from sync_pipeline.channels.ebay.inventory import EbayInventory
 from sync_pipeline.channels.ebay.mapping import EBAY_CSV_ORDERS, EBAY_ORDERS
 from sync_pipeline.channels.ebay.tracking import EbayTracking
 from sync_pipeline.channels.inventory import InventoryPush
+from sync_pipeline.channels.magento import MagentoConnector
+from sync_pipeline.channels.magento.inventory import MagentoInventory
+from sync_pipeline.channels.magento.mapping import MAGENTO_CSV_ORDERS, MAGENTO_ORDERS
+from sync_pipeline.channels.magento.tracking import MagentoTracking
 from sync_pipeline.channels.shopify import ShopifyConnector
 from sync_pipeline.channels.shopify import webhooks as shopify_webhooks
 from sync_pipeline.channels.shopify.inventory import ShopifyInventory
@@ -37,6 +41,7 @@ from sync_pipeline.orders.mapping import ChannelMapping
 CONNECTORS: dict[str, type[ChannelConnector]] = {
     c.type: c for c in (
         ShopifyConnector, WooCommerceConnector, AmazonConnector, TakealotConnector, BigCommerceConnector, EbayConnector,
+        MagentoConnector,
     )
 }
 
@@ -48,18 +53,20 @@ ORDER_MAPPINGS: dict[str, dict[str, ChannelMapping]] = {
     "takealot": {"api": TAKEALOT_ORDERS, "csv": TAKEALOT_CSV_ORDERS},
     "bigcommerce": {"api": BIGCOMMERCE_ORDERS, "csv": BIGCOMMERCE_CSV_ORDERS},
     "ebay": {"api": EBAY_ORDERS, "csv": EBAY_CSV_ORDERS},
+    "magento": {"api": MAGENTO_ORDERS, "csv": MAGENTO_CSV_ORDERS},
 }
 
 # Per channel type, how it takes tracking numbers; Takealot delivers to its customers itself and takes none.
 TRACKING_PUSHES: dict[str, type[TrackingPush]] = {
     "shopify": ShopifyTracking, "woocommerce": WooCommerceTracking, "amazon": AmazonTracking,
-    "bigcommerce": BigCommerceTracking, "ebay": EbayTracking,
+    "bigcommerce": BigCommerceTracking, "ebay": EbayTracking, "magento": MagentoTracking,
 }
 
 # Per channel type, how it takes stock.
 INVENTORY_PUSHES: dict[str, type[InventoryPush]] = {
     "shopify": ShopifyInventory, "woocommerce": WooCommerceInventory, "amazon": AmazonInventory,
     "bigcommerce": BigCommerceInventory, "ebay": EbayInventory, "takealot": TakealotInventory,
+    "magento": MagentoInventory,
 }
 
 __all__ = ["CONNECTORS", "INVENTORY_PUSHES", "ORDER_MAPPINGS", "TRACKING_PUSHES", "ChannelConnector", "RawOrder"]

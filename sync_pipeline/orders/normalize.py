@@ -45,6 +45,7 @@ BUYER_PLACES = {
     "ebay": "the order's buyer.buyerRegistrationAddress, then its shipTo",
     "bigcommerce": "the order's billing_address, then its shipping address",
     "takealot": "the sale's customer",
+    "magento": "the order's customer_* fields, its billing_address, then its shipping address",
 }
 ERROR_COLUMNS = ["external_order_id", "partition_date", "error_code", "field", "message", "payload_sha256"]
 
