@@ -22,7 +22,7 @@ ASSET_OWNERS = ["team:order-sync"]
 DATA_DIR = Path(os.environ.get("SYNC_DATA_DIR", PROJECT_ROOT / "data"))
 CHANNEL_NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 WEBHOOK_TYPES = ("shopify", "woocommerce", "bigcommerce")  # the platforms that send order webhooks
-ChannelType = Literal["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay", "magento"]
+ChannelType = Literal["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay", "magento", "bobshop"]
 # Magento's two ways in (channel option `auth`): an admin user's token fetched with its username and password, or an
 # integration's access token sent as a bearer token. The credentials each needs:
 MAGENTO_CREDENTIALS = {"admin": ("username", "password"), "integration": ("access_token",)}
@@ -36,6 +36,7 @@ TYPE_DEFAULTS: dict[str, dict] = {
     "bigcommerce": {"history_days": 3650, "timezone": "America/Chicago"},  # V2 keeps every order; times carry offsets
     "ebay": {"history_days": 730, "timezone": "Europe/London"},  # getOrders searches at most 2 years back
     "magento": {"history_days": 3650, "timezone": "UTC"},  # keeps every order; API times are UTC whatever the zone
+    "bobshop": {"history_days": 3650, "timezone": "Africa/Johannesburg"},  # orders arrive as export files, kept here
 }
 
 
@@ -215,6 +216,7 @@ def default_channel(name: str, channel_type: str, base_url: str) -> dict:
         "bigcommerce": ["access_token"],
         "ebay": ["refresh_token", "client_id", "client_secret"],
         "magento": list(MAGENTO_CREDENTIALS["admin"]),  # a scenario's Magento signs in as an admin by default
+        "bobshop": [],  # no API: orders come as export files, stock goes out as a feed file Bob Shop pulls
     }[channel_type] + (["webhook_secret"] if channel_type in WEBHOOK_TYPES else [])
     return {
         "name": name,
