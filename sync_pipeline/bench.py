@@ -1,5 +1,6 @@
 """Benchmarks that print their figures. `ingest`: how close ingest runs to each channel's rate limit without
-tripping it, and how fast it lands orders when nothing limits it. `transform`: mapping and validation against
+tripping it, alone and as two processes sharing one channel's budget, what taking a token costs a request, and how
+fast it lands orders when nothing limits it. `transform`: mapping and validation against
 parsing alone. `submit`: orders accepted per second by the simulated warehouse, with and without lost replies, and
 exactly-once under SIGKILLs of the submitting process, against a warehouse that refuses a repeated reference and one
 that stores it again, counted from the simulator's own records. `tracking`: packages pushed per second per platform
@@ -9,20 +10,25 @@ only what moved, and reading every listing first), against the floor the platfor
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
 from pathlib import Path
 
 import dagster as dg
 
+from sync_pipeline.channels.http import SharedTokenBucket, TokenBucket
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import load_config
+from sync_pipeline.config import RateLimitConfig, load_config
+from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.demo import export_credentials, scenario_channels_file
@@ -106,17 +112,114 @@ def _unthrottled(workdir: Path) -> dict:
     return {"orders": landed, "seconds": round(elapsed, 3), "orders_per_s": round(landed / elapsed, 1)}
 
 
+def _budget_cost(database_url: str, takes: int = 2000) -> dict:
+    """Milliseconds a request spends taking its token, from a budget that never makes it wait: the in-process model
+    alone, and the shared one (its row in the sync database, locked, read and written)."""
+    limit = RateLimitConfig(per_second=1e9, burst=10**9)
+    figures = {}
+    for label, bucket in (("in_process", TokenBucket(limit)),
+                          ("shared", SharedTokenBucket(limit, "bench|cost|default", database_url))):
+        began = time.perf_counter()
+        for _ in range(takes):
+            bucket.acquire(time.sleep)
+        figures[label] = round((time.perf_counter() - began) / takes * 1000, 4)
+    return figures
+
+
 def run_ingest_benchmark() -> dict:
     limited = {t: _rate_limited(t, key, rate, burst, orders) for t, key, rate, burst, orders in LIMITED}
     with tempfile.TemporaryDirectory() as workdir:
         unthrottled = _unthrottled(Path(workdir))
+        two_process = _two_process(Path(workdir))
+        cost = _budget_cost(f"sqlite:///{Path(workdir) / 'budget.db'}")
     return {
         "rate_limit_utilization": min(r["utilization"] for r in limited.values()),
         "self_caused_429": sum(r["self_caused_429"] for r in limited.values()),
         "unthrottled_orders_per_s": unthrottled["orders_per_s"],
+        "two_process_utilization": two_process["utilization"],
+        "two_process_self_caused_429": two_process["self_caused_429"],
+        "budget_ms_per_request": cost,
         "rate_limited": limited,
         "unthrottled": unthrottled,
+        "two_process": two_process,
     }
+
+
+# Two processes syncing one channel at once, against Amazon's order-items limit: its headers give the rate, never what
+# is left, so only a budget the processes share keeps the two under it together. (type, simulator bucket, the path
+# part it counts, requests/s, the documented burst, orders)
+TWO_PROCESS = ("amazon", "amazon_getOrderItems", "orderItems", 10.0, 30, 120)
+WORKER_READY = "worker ready"
+
+
+@contextmanager
+def two_processes_syncing(workdir: Path, database_url: str, orders: int = TWO_PROCESS[5],
+                          faults: dict | None = None) -> Iterator[tuple[Simulator, str]]:
+    """A simulated Amazon channel with `orders` placed yesterday, and two processes that each run order_sync for that
+    day at the same moment on one sync database (both fetch, normalize and send the same orders); yields the simulator
+    and the channel's name once both have finished."""
+    channel_type, key, _, per_second, burst, _ = TWO_PROCESS
+    name = f"shared-{channel_type}"
+    scenario = _scenario([{"name": name, "type": channel_type, "orders_per_day": orders}], 1,
+                         {key: {"burst": burst, "per_second": per_second}}, faults=faults)
+    with Simulator(scenario).start() as simulator:
+        path, config = scenario_channels_file(scenario, simulator.url, directory=workdir)
+        export_credentials(simulator, config)
+        get_engine(database_url)  # the tables, before two processes race to create them
+        env = {**os.environ, "SYNC_DATABASE_URL": database_url}
+        workers = []
+        for number in (1, 2):
+            with open(workdir / f"worker-{number}.log", "w") as log:
+                workers.append(subprocess.Popen(
+                    [sys.executable, "-m", "sync_pipeline.bench", "sync-once", str(path), simulator.url, name,
+                     scenario.start_date.isoformat()],
+                    env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True))
+        try:
+            for worker in workers:  # both have imported everything and built their definitions
+                if worker.stdout.readline().strip() != WORKER_READY:
+                    raise RuntimeError(f"a sync worker did not start (exit {worker.wait()}): see {workdir}/worker-*.log")
+            for worker in workers:
+                worker.stdin.write("go\n")
+                worker.stdin.flush()
+            for number, worker in enumerate(workers, 1):
+                if worker.wait(timeout=300):
+                    raise RuntimeError(f"sync worker {number}'s run failed: see {workdir}/worker-{number}.log")
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+        yield simulator, name
+
+
+def _sync_once(path: str, simulator_url: str, channel: str, day: str) -> int:
+    """One order_sync run of one partition in a process of its own, started when its parent says "go" on stdin."""
+    config = load_config(Path(path), simulator_url=simulator_url)
+    definitions = build_definitions(config, ChannelsResource(config_path=path, simulator_url=simulator_url),
+                                    DatabaseResource())
+    job = definitions.resolve_job_def("order_sync")
+    print(WORKER_READY, flush=True)
+    sys.stdin.readline()
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+                                    partition_key=partition_key(channel, date.fromisoformat(day)))
+    return 0 if result.success else 1
+
+
+def _two_process(workdir: Path) -> dict:
+    """Two processes syncing one channel together: the steady rate of the limited calls both made, over the limit,
+    and the 429s the channel sent that the scenario did not inject, from the simulator's request log."""
+    _, _, counted_path, per_second, burst, _ = TWO_PROCESS
+    with two_processes_syncing(workdir, f"sqlite:///{workdir / 'two-process.db'}",
+                               faults={"rate_limit_429": 0.02}) as (simulator, name):
+        served = [r for r in simulator.requests if r["channel"] == name and counted_path in r["path"]]
+        at_3pl = _at_3pl(simulator)
+    times = [datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in served]
+    window = (max(times) - min(times)).total_seconds()
+    injected = sum(1 for r in served if r["injected"] == "rate_limit_429")
+    refused = sum(1 for r in served if r["status"] == 429)
+    return {"requests": len(served), "seconds": round(window, 3),
+            "utilization": round((len(served) - injected - burst) / window / per_second, 3),
+            "self_caused_429": refused - injected, "injected_429": injected,
+            "duplicates_at_3pl": at_3pl["duplicates"], "duplicate_posts": at_3pl["duplicate_posts"]}
 
 
 TRANSFORM_ORDERS = 100_000
@@ -394,7 +497,10 @@ def _submit_once(path: str, database_url: str, simulator_url: str, key: str) -> 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["submit-once"]:
         sys.exit(_submit_once(*sys.argv[2:6]))
-    sys.exit("usage: python -m sync_pipeline.bench submit-once CONFIG DATABASE_URL SIMULATOR_URL PARTITION_KEY")
+    if sys.argv[1:2] == ["sync-once"]:
+        sys.exit(_sync_once(*sys.argv[2:6]))
+    sys.exit("usage: python -m sync_pipeline.bench submit-once CONFIG DATABASE_URL SIMULATOR_URL PARTITION_KEY\n"
+             "       python -m sync_pipeline.bench sync-once CONFIG SIMULATOR_URL CHANNEL DAY")
 
 
 # Tracking: (channel type, the simulator's bucket for its tracking calls or None, request path part that bucket

@@ -110,7 +110,8 @@ def run_latency_benchmark(minutes: float = 4.0, orders_per_minute: float = 4.0) 
     """`orders_per_minute` on each of the three channels for `minutes`."""
     scenario = _scenario()
     names = {name for name, _ in CHANNELS}
-    with tempfile.TemporaryDirectory(prefix="bench-latency-") as folder, \
+    # A run the daemon launched may still write to its DAGSTER_HOME as the folder goes: keep the figures then.
+    with tempfile.TemporaryDirectory(prefix="bench-latency-", ignore_cleanup_errors=True) as folder, \
             Simulator(scenario, live=True).start() as simulator:
         workdir = Path(folder)
         overrides = {name: {"webhooks": True} for name in names}

@@ -1,4 +1,4 @@
-"""`sync-pipeline`: the demo, the simulator, connection checks and benchmarks."""
+"""`sync-pipeline`: the demo, the simulator, connection checks, configuration checks and benchmarks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import os
 import sys
 from pathlib import Path
 
-from sync_pipeline.config import PROJECT_ROOT, ConfigError, UnknownChannelError, load_config
+from sync_pipeline.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    PipelineConfig,
+    UnknownChannelError,
+    configuration_problems,
+    load_config,
+)
 
 # Exit codes: a script can tell a failed check from a mistake of the caller's and from a remote that said no.
 OK, NOT_OK, USAGE, CONFIGURATION, NOT_FOUND, REFUSED, DATABASE = 0, 1, 2, 3, 4, 5, 6
@@ -95,6 +102,27 @@ def _log_api_calls(log, run_id: str) -> None:
         print(f"WARNING: {len(log.calls)} API call(s) of run {run_id} not logged in api_calls: {reason}", file=sys.stderr)
 
 
+def _warn_disabled(config: PipelineConfig, but: str | None = None) -> None:
+    """Each channels.yaml entry left out for its error (but the one the command is about, whose error is the
+    command's), on stderr: the command goes on for the others."""
+    for entry in (e for e in config.disabled if e.name != but):
+        print(f"WARNING: channel {entry.key} is disabled: {entry.error}", file=sys.stderr)
+
+
+def cmd_validate(args) -> int:
+    """Every problem of channels.yaml and the map files at once; exit 3 when there is one."""
+    problems = configuration_problems()
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s); fix them and run `sync-pipeline validate` again", file=sys.stderr)
+        return CONFIGURATION
+    config = load_config()
+    print(f"ok: {len(config.channels)} channel(s), the warehouse section, the map files and status_map.yaml have no "
+          "problem")
+    return OK
+
+
 def cmd_check_connection(args) -> int:
     import uuid
 
@@ -107,6 +135,7 @@ def cmd_check_connection(args) -> int:
     log, run_id = ApiCallLog(args.channel), f"check-connection-{uuid.uuid4()}"
     try:
         settings = channels.pipeline_config()
+        _warn_disabled(settings, but=args.channel)
         # No channel may take the warehouse's name (config.py), so the name alone says which one is meant.
         if args.channel == (settings.warehouse.name if settings.warehouse is not None else "warehouse"):
             report = WarehouseApiResource().client(settings, log).check_connection()
@@ -127,7 +156,9 @@ def cmd_health(args) -> int:
     from sync_pipeline.db.engine import database_url, get_engine
     from sync_pipeline.operations.health import HEALTHY, check_health, print_health
 
-    rows = check_health(get_engine(database_url()), load_config())
+    config = load_config()
+    _warn_disabled(config)
+    rows = check_health(get_engine(database_url()), config)
     if args.json:
         print(orjson.dumps(rows).decode())  # orjson writes datetimes as ISO 8601
     else:
@@ -226,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-connection", help="reachability, auth, one page of orders, rate-limit headroom")
     check.add_argument("channel")
     check.set_defaults(func=cmd_check_connection)
+
+    validate = commands.add_parser("validate", help="every problem of channels.yaml, the map files and "
+                                                    "status_map.yaml at once, by file and line (exit 3 if any)")
+    validate.set_defaults(func=cmd_validate)
 
     health = commands.add_parser("health", help="every channel's and flow's health, with what to do when not healthy")
     health.add_argument("--json", action="store_true", help="one JSON list of rows, for scripts")

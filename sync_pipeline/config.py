@@ -6,8 +6,11 @@ only ever live in the environment and are read at the moment a connector is buil
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -185,12 +188,74 @@ class WarehouseConfig(BaseModel):
         return _secret(self.credentials, credential, f"warehouse {self.name!r}", "the warehouse")
 
 
+class ConfigProblem(BaseModel):
+    """One thing wrong in channels.yaml, with its 1-based line when the file's node tree gives it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    line: int | None = None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+
+
+DISABLED = "; the channel is disabled until the entry is fixed"
+
+
+class DisabledChannel(BaseModel):
+    """A channels.yaml entry that is wrong: it alone is left out (no partitions, schedules or runs) until fixed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    name: str | None  # None when the entry's name cannot be read
+    problems: tuple[ConfigProblem, ...]
+
+    @property
+    def key(self) -> str:
+        """How health rows name it: its name, or its place in the list."""
+        return (self.name or f"channels[{self.index}]")[:64]
+
+    @property
+    def error(self) -> str:
+        return "; ".join(str(p) for p in self.problems) + DISABLED
+
+
+@dataclass
+class Lines:
+    """1-based lines of channels.yaml's nodes: each channel entry's and each of its keys', the warehouse's."""
+
+    channels: dict[int, tuple[int, dict[str, int]]] = field(default_factory=dict)
+    warehouse: tuple[int, dict[str, int]] | None = None
+    top: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, root) -> "Lines":
+        def keyed(node) -> tuple[int, dict[str, int]]:
+            keys = {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)} \
+                if isinstance(node, yaml.MappingNode) else {}
+            return node.start_mark.line + 1, keys
+
+        if not isinstance(root, yaml.MappingNode):
+            return cls()
+        lines = cls(top=keyed(root)[1])
+        for key, value in root.value:
+            if key.value == "channels" and isinstance(value, yaml.SequenceNode):
+                lines.channels = {i: keyed(item) for i, item in enumerate(value.value)}
+            elif key.value == "warehouse":
+                lines.warehouse = keyed(value)
+        return lines
+
+
 class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     partitions_start_date: date
     channels: list[ChannelConfig]
     warehouse: WarehouseConfig | None = None
+    disabled: list[DisabledChannel] = Field(default_factory=list, description="bad entries, left out until fixed")
 
     def credential_variables(self) -> dict[str, dict[str, str]]:
         """Per channel name, and the warehouse's: credential -> the environment variable holding it."""
@@ -201,6 +266,9 @@ class PipelineConfig(BaseModel):
         for channel in self.channels:
             if channel.name == name:
                 return channel
+        for entry in self.disabled:
+            if entry.name == name:
+                raise ConfigError(entry.error)
         known = ", ".join(c.name for c in self.channels)
         raise UnknownChannelError(f"unknown channel {name!r}; channels.yaml has: {known}")
 
@@ -227,75 +295,170 @@ def default_channel(name: str, channel_type: str, base_url: str) -> dict:
     }
 
 
-def _simulated(channel: dict, simulator_url: str) -> dict:
-    """Point a channel at the local simulator, which serves every channel under /<name>."""
-    base = f"{simulator_url.rstrip('/')}/{channel['name']}"
-    options = dict(channel.get("options") or {})
-    if channel.get("type") == "amazon":
+def _simulated(channel: ChannelConfig, simulator_url: str) -> ChannelConfig:
+    """Point a valid channel at the local simulator, which serves every channel under /<name>."""
+    base = f"{simulator_url.rstrip('/')}/{channel.name}"
+    options = dict(channel.options)
+    if channel.type == "amazon":
         options["lwa_url"] = f"{base}/auth/o2/token"  # LWA lives on its own host in production
-    return {**channel, "base_url": base, "options": options}
+    return channel.model_copy(update={"base_url": base, "options": options})
 
 
-def _validated(model: type[BaseModel], data: dict, where: str):
-    """The model, or a ConfigError naming `where` and every field that is wrong."""
+def _field_problems(model: type[BaseModel], data: dict, file: str, label: str, lines: tuple[int, dict[str, int]] | None,
+                    unless_missing: Iterable[str] = ()) -> tuple[BaseModel | None, list[ConfigProblem]]:
+    """The model, or every field that is wrong (but the `unless_missing` ones when missing), each with the bad
+    value, its fix and its line."""
     try:
-        return model(**data)
+        return model(**data), []
     except ValidationError as exc:
-        problems = "; ".join(f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"{where}: {problems}") from None
+        where, keys = lines or (None, {})
+        return None, [ConfigProblem(file=file, line=keys.get(str(err["loc"][0]), where) if err["loc"] else where,
+                                    message=f"{label}: {_explained(err, model)}") for err in exc.errors()
+                      if not (err["type"] == "missing" and err["loc"] and err["loc"][0] in unless_missing)]
+
+
+def _explained(error: dict, model: type[BaseModel]) -> str:
+    """A pydantic error as an operator reads it: the setting, the value found, and what to put instead."""
+    setting = ".".join(str(p) for p in error["loc"])
+    value, kind, message = error.get("input"), error["type"], error["msg"]
+    if kind == "missing" and setting == "base_url":
+        return ("base_url: missing; add the API's address (https://...): SYNC_SIMULATOR_URL re-points a base_url, "
+                "it does not stand in for one")
+    if kind == "missing":
+        return f"{setting}: missing; add it to the entry"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", error["ctx"]["expected"])
+        return f"{setting}: {value!r} is not one of {', '.join(choices)}"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(setting, list(model.model_fields), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "remove it or correct its spelling"
+        return f"{setting}: not a setting of {'a channel' if model is ChannelConfig else 'this section'}; {hint}"
+    if kind == "value_error":
+        text = message.removeprefix("Value error, ")
+        return f"{setting}: {text}" if setting and not text.startswith(f"{setting}:") else text
+    return f"{setting}: {value!r}: {message[0].lower()}{message[1:]}"
+
+
+FILE_LEVEL = "; every channel is stopped until the file is fixed"
+
+
+def _read(raw, source: str, simulator_url: str | None, lines: Lines):
+    """(settings for PipelineConfig, disabled entries, file-level problems): each entry is judged on its own."""
+    def file_problem(message: str, line: int | None = None) -> ConfigProblem:
+        return ConfigProblem(file=source, line=line, message=message + FILE_LEVEL)
+
+    if not isinstance(raw, dict) or not isinstance(raw.get("channels"), list):
+        return None, [], [file_problem("expected a mapping with a 'channels' list")]
+    channels, disabled, problems = [], [], []
+    warehouse, warehouse_problems = raw.get("warehouse"), []
+    if warehouse is not None and not isinstance(warehouse, dict):
+        warehouse, warehouse_problems = None, [file_problem(
+            "warehouse must be a mapping with base_url and credentials", lines.warehouse and lines.warehouse[0])]
+    elif warehouse is not None:
+        warehouse, found = _field_problems(WarehouseConfig, warehouse, source, "warehouse", lines.warehouse)
+        warehouse_problems = [file_problem(
+            f"{p.message} (the warehouse serves every channel)", p.line) for p in found]
+        if warehouse is not None and simulator_url:
+            warehouse = warehouse.model_copy(update={"base_url": f"{simulator_url.rstrip('/')}/{warehouse.name}"})
+    # The 3PL's calls are logged in api_calls under its name, so no channel may share it (nor, without a
+    # warehouse section, the name one would get by default).
+    section, reserved = raw.get("warehouse"), WarehouseConfig.model_fields["name"].default
+    if warehouse is not None:
+        reserved = warehouse.name
+    elif isinstance(section, dict) and isinstance(section.get("name"), str):
+        reserved = section["name"]
+    for index, entry in enumerate(raw["channels"]):
+        entry_lines = lines.channels.get(index)
+        name = entry.get("name") if isinstance(entry, dict) and isinstance(entry.get("name"), str) else None
+        label = f"channel {name!r} (channels[{index}])" if name is not None else f"channels[{index}] (no readable name)"
+        if not isinstance(entry, dict):
+            found = [ConfigProblem(file=source, line=entry_lines and entry_lines[0],
+                                   message=f"{label}: must be a mapping of settings (name, type, base_url, ...)")]
+        else:
+            # With a wrong type, the settings its defaults would give are missing: the type is the one problem.
+            channel, found = _field_problems(
+                ChannelConfig, {**TYPE_DEFAULTS.get(entry.get("type"), {}), **entry}, source, label, entry_lines,
+                unless_missing=() if entry.get("type") in TYPE_DEFAULTS else TYPE_DEFAULTS["shopify"])
+            if channel is not None and channel.name == reserved:
+                found = [ConfigProblem(file=source, line=entry_lines and entry_lines[1].get("name", entry_lines[0]),
+                                       message=f"{label}: name: the name {reserved!r} is reserved for the warehouse, "
+                                               "whose API calls are logged under it in api_calls; rename the channel")]
+        if found:
+            disabled.append(DisabledChannel(index=index, name=name, problems=tuple(found)))
+        else:
+            channels.append(_simulated(channel, simulator_url) if simulator_url else channel)
+    names = [c.name for c in channels] + [d.name for d in disabled if d.name is not None]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(file_problem(f"channel names must be unique; repeated: {', '.join(duplicates)}"))
+    problems += warehouse_problems
+    settings = {"partitions_start_date": raw.get("partitions_start_date", "2025-01-01"), "channels": channels,
+                "warehouse": warehouse, "disabled": disabled}
+    try:
+        PipelineConfig(**settings)
+    except ValidationError as exc:
+        problems += [file_problem(_explained(err, PipelineConfig), lines.top.get(str(err["loc"][0])) if err["loc"]
+                                  else None) for err in exc.errors()]
+    return settings, disabled, problems
+
+
+def read_config(raw, source: str, simulator_url: str | None = None, lines: Lines | None = None) -> PipelineConfig:
+    """The settings; a bad channel entry is disabled (`PipelineConfig.disabled`) and the others go on. A problem of
+    the whole file (no channels list, repeated names, a bad warehouse section) raises ConfigError."""
+    settings, _, problems = _read(raw, source, simulator_url, lines or Lines())
+    if problems:
+        raise ConfigError("; ".join(str(p).removesuffix(FILE_LEVEL) for p in problems) + FILE_LEVEL)
+    return PipelineConfig(**settings)
 
 
 def parse_config(raw: dict, source: str, simulator_url: str | None = None) -> PipelineConfig:
-    if not isinstance(raw, dict) or not isinstance(raw.get("channels"), list):
-        raise ConfigError(f"{source}: expected a mapping with a 'channels' list")
-    channels = []
-    for index, entry in enumerate(raw["channels"]):
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{source}: channels[{index}] must be a mapping")
-        label = f"channel {entry.get('name', f'#{index}')!r}"
-        merged = {**TYPE_DEFAULTS.get(entry.get("type"), {}), **entry}
-        if simulator_url:
-            merged = _simulated(merged, simulator_url)
-        channels.append(_validated(ChannelConfig, merged, f"{source}: {label}"))
-    names = [c.name for c in channels]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(f"{source}: channel names must be unique; repeated: {', '.join(duplicates)}")
-    warehouse = raw.get("warehouse")
-    if warehouse is not None:
-        if not isinstance(warehouse, dict):
-            raise ConfigError(f"{source}: warehouse must be a mapping with base_url and credentials")
-        if simulator_url:
-            warehouse = {**warehouse, "base_url": f"{simulator_url.rstrip('/')}/{warehouse.get('name', 'warehouse')}"}
-        warehouse = _validated(WarehouseConfig, warehouse, f"{source}: warehouse")
-    # The 3PL's calls are logged in api_calls under its name, so no channel may share it (nor, without a
-    # warehouse section, the name one would get by default).
-    reserved = warehouse.name if warehouse is not None else WarehouseConfig.model_fields["name"].default
-    for index, channel in enumerate(channels):
-        if channel.name == reserved:
-            raise ConfigError(
-                f"{source}: channel {channel.name!r} (channels[{index}]): the name {reserved!r} is reserved for the "
-                f"warehouse, whose API calls are logged under it in api_calls; rename the channel"
-            )
-    try:
-        return PipelineConfig(
-            partitions_start_date=raw.get("partitions_start_date", "2025-01-01"), channels=channels, warehouse=warehouse
-        )
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: partitions_start_date: {exc.errors()[0]['msg']}") from None
+    """Strict: for documents the program writes itself (the demo's, a benchmark's), where any bad entry is a bug."""
+    config = read_config(raw, source, simulator_url)
+    if config.disabled:
+        raise ConfigError("; ".join(d.error for d in config.disabled))
+    return config
 
 
 def channels_file() -> Path:
     return Path(os.environ.get("SYNC_CHANNELS_FILE", DATA_DIR / "channels.yaml"))
 
 
-def load_config(path: str | Path | None = None, simulator_url: str | None = None) -> PipelineConfig:
-    """Load channels.yaml; `simulator_url` (or SYNC_SIMULATOR_URL) re-points every channel at the simulator."""
+def _load(path: str | Path | None):
+    """(path, the document, its lines); a file that cannot be read or parsed raises ConfigError."""
     path = Path(path) if path else channels_file()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+        try:
+            root = loader.get_single_node()
+            raw = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; set SYNC_CHANNELS_FILE or create data/channels.yaml") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(raw, str(path), simulator_url or os.environ.get("SYNC_SIMULATOR_URL"))
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}{FILE_LEVEL}") from None
+    return path, raw, Lines.of(root)
+
+
+def load_config(path: str | Path | None = None, simulator_url: str | None = None) -> PipelineConfig:
+    """Load channels.yaml; `simulator_url` (or SYNC_SIMULATOR_URL) re-points every channel at the simulator."""
+    path, raw, lines = _load(path)
+    return read_config(raw, str(path), simulator_url or os.environ.get("SYNC_SIMULATOR_URL"), lines)
+
+
+def configuration_problems(path: str | Path | None = None) -> list[str]:
+    """Every problem of channels.yaml, the map files and status_map.yaml at once, each by file and 1-based line
+    (`sync-pipeline validate`, and the configuration check in the UI)."""
+    from sync_pipeline.fulfilment.map_files import map_file_problems  # it reads the channels from here
+
+    try:
+        path, raw, lines = _load(path)
+    except ConfigError as exc:
+        return [str(exc), *(str(p) for p in map_file_problems(None))]
+    settings, disabled, problems = _read(raw, str(path), None, lines)
+    entries = [f"{p}{DISABLED}" for d in disabled for p in d.problems]
+    channels = settings["channels"] if settings and not problems else None
+    found = [str(p) for p in map_file_problems(channels, [d.name for d in disabled if d.name])]
+    return [*(str(p) for p in problems), *entries, *found]

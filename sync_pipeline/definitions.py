@@ -34,6 +34,7 @@ from sync_pipeline.operations.reconcile_assets import (
     build_reconciliation_job,
     build_reconciliation_schedule,
 )
+from sync_pipeline.orders.imports_sensor import build_imports_sensor
 from sync_pipeline.orders.normalized_orders import build_normalized_orders
 from sync_pipeline.orders.poll import build_poll_sensor
 from sync_pipeline.orders.raw_orders import build_raw_orders
@@ -93,7 +94,7 @@ def build_definitions(
             build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),
             build_shipments_sensor(tracking_sync, poll_seconds), build_stock_sensor(inventory_sync, poll_seconds),
             build_carrier_map_sensor(tracking_sync), build_completeness_sensor(order_sync),
-            build_webhook_sensor(order_sync), build_poll_sensor(order_sync),
+            build_webhook_sensor(order_sync), build_poll_sensor(order_sync), build_imports_sensor(order_sync),
         ],
         # Each run's steps follow one another (raw -> normalized -> fulfilment), so they share its process: a step
         # started in a subprocess of its own would import everything again (seconds per step, bench latency).
@@ -116,4 +117,6 @@ def defs() -> dg.Definitions:
         # message last; the one line goes first, and the error is re-raised for the webserver's load error.
         print(f"configuration error: {exc}", file=sys.stderr, flush=True)
         raise
+    for entry in config.disabled:  # left out, the other channels load; the configuration_valid check shows it too
+        print(f"configuration error: {entry.error}", file=sys.stderr, flush=True)
     return build_definitions(config, channels)

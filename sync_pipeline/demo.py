@@ -112,13 +112,25 @@ def export_credentials(simulator: Simulator, config: PipelineConfig) -> None:
             os.environ[env_var] = simulator.credentials[name][credential]
 
 
+PRODUCTION_INSTANCE = PROJECT_ROOT / "deploy" / "postgres" / "dagster.yaml"
+EARLIER_DEFAULT = "telemetry:\n  enabled: false\n"  # what demos wrote before the run queue's limits
+
+
+def default_instance_settings() -> str:
+    """Local storage, with the production instance's run limits (one run per channel and flow), so `dagster dev` on
+    the demo's DAGSTER_HOME never runs two syncs of one channel's flow at once either."""
+    production = yaml.safe_load(PRODUCTION_INSTANCE.read_text(encoding="utf-8"))
+    return yaml.safe_dump({"telemetry": {"enabled": False}, "concurrency": production["concurrency"]}, sort_keys=False)
+
+
 def dagster_instance() -> dg.DagsterInstance:
-    """The persistent instance in DAGSTER_HOME (default .dagster_home/), so the UI shows the demo's runs."""
+    """The persistent instance in DAGSTER_HOME (default .dagster_home/), so the UI shows the demo's runs. A
+    dagster.yaml of the user's own is kept; one an earlier demo wrote gets the limits."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
-    if not settings.exists():  # local storage, said explicitly
-        settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    if not settings.exists() or settings.read_text(encoding="utf-8") == EARLIER_DEFAULT:
+        settings.write_text(default_instance_settings(), encoding="utf-8")
     return dg.DagsterInstance.get()
 
 

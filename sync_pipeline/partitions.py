@@ -10,9 +10,13 @@ import dagster as dg
 import sqlalchemy as sa
 
 from sync_pipeline.config import PipelineConfig
+from sync_pipeline.operations.attempts import ORDERS
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Every sync run names its channel and flow; deploy/postgres/dagster.yaml's queue limits runs to one per
+# CHANNEL_FLOW_TAG value (Dagster's tag limits key on one tag, so the pair is also one tag).
+CHANNEL_TAG, FLOW_TAG, CHANNEL_FLOW_TAG = "sync/channel", "sync/flow", "sync/channel_flow"
 
 
 def channel_date_partitions(config: PipelineConfig) -> dg.MultiPartitionsDefinition:
@@ -92,10 +96,18 @@ def add_partition_metadata(context: dg.AssetExecutionContext, figures: dict[tupl
         context.add_asset_metadata(metadata, partition_key=partition_key(channel, day))
 
 
-def run_requests(channel: str, days: Iterable[date], run_key: str, *, tags: dict[str, str] | None = None,
-                 asset_selection: Sequence[dg.AssetKey] | None = None) -> list[dg.RunRequest]:
+def sync_tags(channel: str, flow: str) -> dict[str, str]:
+    """The tags the run queue's per-channel limits key on (deploy/postgres/dagster.yaml)."""
+    return {CHANNEL_TAG: channel, FLOW_TAG: flow, CHANNEL_FLOW_TAG: f"{channel}.{flow}"}
+
+
+def run_requests(channel: str, days: Iterable[date], run_key: str, *, flow: str = ORDERS,
+                 tags: dict[str, str] | None = None, asset_selection: Sequence[dg.AssetKey] | None = None,
+                 ) -> list[dg.RunRequest]:
     """One run per stretch of consecutive days of a channel: a single partition, or a single-run range (a
-    multi-partition range is a rectangle, so a gap between days splits it). Run keys are `run_key:<first>..<last>`."""
+    multi-partition range is a rectangle, so a gap between days splits it). Run keys are `run_key:<first>..<last>`;
+    every run carries sync_tags(channel, flow)."""
+    tags = {**(tags or {}), **sync_tags(channel, flow)}
     stretches: list[list[date]] = []
     for day in sorted(set(days)):
         if stretches and day - stretches[-1][-1] == timedelta(days=1):
@@ -110,5 +122,5 @@ def run_requests(channel: str, days: Iterable[date], run_key: str, *, tags: dict
             requests.append(dg.RunRequest(run_key=key, partition_key=first, tags=tags, asset_selection=asset_selection))
         else:
             requests.append(dg.RunRequest(run_key=key, asset_selection=asset_selection,
-                                          tags={**(tags or {}), RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)}))
+                                          tags={**tags, RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)}))
     return requests

@@ -44,6 +44,16 @@ def postgres_or_skip() -> str:
     return POSTGRES_URL
 
 
+@pytest.fixture(autouse=True)
+def files_under_tmp(tmp_path, monkeypatch):
+    """Export files a simulated channel drops, feed files the pipeline writes and the default database stay in the test's
+    own folder, never in the project's data/ or var/ (a later run would import or reuse them)."""
+    monkeypatch.setenv("SYNC_IMPORTS_DIR", str(tmp_path / "imports"))
+    monkeypatch.setenv("SYNC_FEEDS_DIR", str(tmp_path / "feeds"))
+    # The shared rate budget (channels/http.py) lives in this database: the test's own, never the project's var/.
+    monkeypatch.setenv("SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
+
+
 @pytest.fixture
 def postgres_schema_url():
     """A fresh schema on the real server, dropped afterwards."""

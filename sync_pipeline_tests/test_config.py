@@ -1,10 +1,11 @@
-"""channels.yaml validation: every bad entry is refused with the channel and field named."""
+"""channels.yaml validation: a bad entry is disabled alone, named with its field, value and line; a problem of
+the whole file stops everything and says so."""
 
 from __future__ import annotations
 
 import pytest
 
-from sync_pipeline.config import ConfigError, load_config, parse_config
+from sync_pipeline.config import ConfigError, UnknownChannelError, load_config, parse_config, read_config
 
 
 def channel(**overrides):
@@ -21,7 +22,8 @@ def channel(**overrides):
 def test_the_shipped_channels_file_loads_with_type_defaults():
     config = load_config()
     assert [c.type for c in config.channels] == ["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay",
-                                                "magento"]
+                                                "magento", "bobshop"]
+    assert config.disabled == []
     takealot = config.channel("takealot-demo")
     assert takealot.history_days == 30
     assert takealot.timezone == "Africa/Johannesburg"
@@ -36,21 +38,83 @@ def test_type_defaults_fill_missing_fields():
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        ({"name": "Shop 1"}, "channel 'Shop 1': field 'name'"),
+        ({"name": "Shop 1"}, "channel 'Shop 1' (channels[0]): name: 'Shop 1' may only hold lower-case letters"),
         ({"name": "shop|1"}, "may only hold lower-case letters"),
-        ({"type": "shopfy"}, "field 'type'"),
-        ({"timezone": "Mars/Olympus"}, "'Mars/Olympus' is not an IANA time zone"),
-        ({"base_url": "shop.example.com"}, "must start with http"),
-        ({"history_days": 0}, "field 'history_days'"),
-        ({"colour": "red"}, "field 'colour'"),
-        ({"credentials": None}, "field 'credentials'"),
+        ({"type": "shopfy"}, "type: 'shopfy' is not one of shopify, woocommerce, amazon, takealot, bigcommerce, ebay"),
+        ({"timezone": "Mars/Olympus"}, "timezone: 'Mars/Olympus' is not an IANA time zone"),
+        ({"base_url": "shop.example.com"}, "base_url: 'shop.example.com' must start with http"),
+        ({"history_days": 0}, "history_days: 0: input should be greater than 0"),
+        ({"colour": "red"}, "colour: not a setting of a channel; remove it or correct its spelling"),
+        ({"timezon": "UTC"}, "timezon: not a setting of a channel; did you mean 'timezone'?"),
+        ({"credentials": None}, "credentials: None: input should be a valid dictionary"),
     ],
 )
-def test_bad_channel_entries_name_channel_and_field(overrides, expected):
+def test_bad_channel_entries_name_channel_field_and_value(overrides, expected):
     with pytest.raises(ConfigError) as error:
         parse_config({"channels": [channel(**overrides)]}, "channels.yaml")
-    assert "channels.yaml" in str(error.value)
+    assert str(error.value).startswith("channels.yaml: ")
     assert expected in str(error.value)
+
+
+def test_a_type_typo_is_one_problem_not_also_the_defaults_it_would_have_brought():
+    config = read_config({"channels": [channel(type="shopfy")]}, "c.yaml")
+    assert [p.message for p in config.disabled[0].problems] == [
+        "channel 'shop-1' (channels[0]): type: 'shopfy' is not one of shopify, woocommerce, amazon, takealot, "
+        "bigcommerce, ebay, magento, bobshop"]
+
+
+BAD_FILE = """\
+partitions_start_date: 2025-01-01
+channels:
+  - name: shop-1
+    type: shopify
+    base_url: https://shop-1.myshopify.com
+    credentials: {access_token: SHOP_1_TOKEN}
+  - name: typo
+    type: shopfy
+    base_url: https://typo.myshopify.com
+    credentials: {access_token: TYPO_TOKEN}
+  - type: woocommerce
+    credentials: {consumer_key: K, consumer_secret: S}
+  - just text
+"""
+
+
+def test_a_bad_entry_is_disabled_alone_with_its_line_and_the_others_load(tmp_path):
+    path = tmp_path / "channels.yaml"
+    path.write_text(BAD_FILE)
+    config = load_config(path, simulator_url="http://127.0.0.1:9")
+    assert [c.name for c in config.channels] == ["shop-1"]
+    assert config.channel("shop-1").base_url == "http://127.0.0.1:9/shop-1"
+    typo, nameless, text = config.disabled
+    assert (typo.key, nameless.key, text.key) == ("typo", "channels[2]", "channels[3]")
+    assert typo.error == (f"{path}:8: channel 'typo' (channels[1]): type: 'shopfy' is not one of shopify, woocommerce, "
+                          "amazon, takealot, bigcommerce, ebay, magento, bobshop; the channel is disabled until the "
+                          "entry is fixed")
+    # A name that cannot be read is reported by its place in the list and its line; a missing base_url is an error
+    # even though the simulator would re-point it.
+    assert [str(p) for p in nameless.problems] == [
+        f"{path}:11: channels[2] (no readable name): name: missing; add it to the entry",
+        f"{path}:11: channels[2] (no readable name): base_url: missing; add the API's address (https://...): "
+        "SYNC_SIMULATOR_URL re-points a base_url, it does not stand in for one"]
+    assert str(text.problems[0]) == f"{path}:13: channels[3] (no readable name): must be a mapping of settings " \
+                                    "(name, type, base_url, ...)"
+    with pytest.raises(ConfigError) as error:  # a command for the bad channel refuses with its error, not "unknown"
+        config.channel("typo")
+    assert not isinstance(error.value, UnknownChannelError) and str(error.value) == typo.error
+
+
+def test_file_level_problems_still_stop_everything_and_say_so(tmp_path):
+    path = tmp_path / "channels.yaml"
+    path.write_text(BAD_FILE.replace("name: typo", "name: shop-1"))
+    with pytest.raises(ConfigError, match=r"repeated: shop-1; every channel is stopped until the file is fixed$"):
+        load_config(path)
+    path.write_text("channels:\n  - name: a\n   type: [\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3: not valid YAML: .*; every channel is stopped until"):
+        load_config(path)
+    path.write_text("partitions_start_date: 2025-01-01\n")
+    with pytest.raises(ConfigError, match="expected a mapping with a 'channels' list; every channel is stopped"):
+        load_config(path)
 
 
 def test_duplicate_names_are_refused():
@@ -93,9 +157,10 @@ def test_the_warehouse_section_is_validated_and_follows_the_simulator(monkeypatc
     config = parse_config({"channels": [], "warehouse": good}, "x.yaml", "http://127.0.0.1:9")
     assert config.warehouse.base_url == "http://127.0.0.1:9/warehouse" and config.warehouse.concurrency == 4
     assert config.credential_variables() == {"warehouse": {"api_key": "WH_KEY"}}
-    with pytest.raises(ConfigError, match=r"x.yaml: warehouse: field 'base_url': .*must start with http"):
+    with pytest.raises(ConfigError, match=r"x.yaml: warehouse: base_url: 'ftp://x' must start with http.*the warehouse "
+                                          r"serves every channel\); every channel is stopped"):
         parse_config({"channels": [], "warehouse": {**good, "base_url": "ftp://x"}}, "x.yaml")
-    with pytest.raises(ConfigError, match=r"x.yaml: warehouse: field 'concurrency'"):
+    with pytest.raises(ConfigError, match=r"x.yaml: warehouse: concurrency: 0: input should be greater"):
         parse_config({"channels": [], "warehouse": {**good, "concurrency": 0}}, "x.yaml")
     monkeypatch.delenv("WH_KEY", raising=False)
     with pytest.raises(ConfigError, match="warehouse 'warehouse': environment variable WH_KEY"):

@@ -10,7 +10,7 @@ import pytest
 from sync_pipeline.channels.http import ChannelAuthError
 from sync_pipeline_tests.conftest import TODAY, scenario
 
-TYPES = ["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay"]
+TYPES = ["shopify", "woocommerce", "amazon", "takealot", "bigcommerce", "ebay", "magento"]
 # BigCommerce's list has no totals: a full last page costs one more request, answered 204 (its own test).
 COUNTED_PAGES = [t for t in TYPES if t != "bigcommerce"]
 YESTERDAY = TODAY - timedelta(days=1)
@@ -124,7 +124,8 @@ def test_429_with_and_without_retry_after_both_occur_and_are_honoured(harness_fa
     assert connector.log.http_429 >= 2
 
 
-@pytest.mark.parametrize("channel_type, window_hours", [("shopify", 12), ("woocommerce", 12), ("amazon", 12), ("takealot", 48)])
+@pytest.mark.parametrize("channel_type, window_hours", [("shopify", 12), ("woocommerce", 12), ("amazon", 12), ("takealot", 48),
+                                                      ("magento", 12)])
 def test_a_window_that_times_out_is_split_until_it_answers(harness_factory, channel_type, window_hours):
     name = f"{channel_type[:4]}-split"
     harness = harness_factory(

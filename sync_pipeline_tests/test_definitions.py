@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.definitions import defs
 
 
@@ -19,6 +20,7 @@ def test_raw_orders_spec():
     assert [d.name for d in partitions.partitions_defs] == ["channel", "date"]
     assert partitions.get_partitions_def_for_dimension("channel").get_partition_keys() == [
         "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo", "bigcommerce-demo", "ebay-demo", "magento-demo",
+        "bobshop-demo",
     ]
     assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
     assert assets_def.specs_by_key[dg.AssetKey("raw_orders")].group_name == "orders"
@@ -86,8 +88,9 @@ def test_channel_health_spec_and_every_asset_sensor_and_schedule_is_described_an
     assert assets_def.specs_by_key[dg.AssetKey("channel_health")].group_name == "operations"
     graph = definitions.resolve_asset_graph()
     checks = {key.name for key in graph.asset_check_keys if key.asset_key == dg.AssetKey("channel_health")}
-    assert checks == {f"{c.replace('-', '_')}_healthy" for c in (
-        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo", "bigcommerce-demo", "ebay-demo", "magento-demo")}
+    assert checks == {"configuration_valid"} | {f"{c.replace('-', '_')}_healthy" for c in (
+        "shopify-demo", "woo-demo", "amazon-demo", "takealot-demo", "bigcommerce-demo", "ebay-demo", "magento-demo",
+        "bobshop-demo")}
     health_check = definitions.resolve_job_def("health_check")
     assert {key.to_user_string() for key in health_check.asset_layer.executable_asset_keys} == {"channel_health"}
     schedule = definitions.get_schedule_def("channel_health_every_5_minutes")
@@ -98,3 +101,23 @@ def test_channel_health_spec_and_every_asset_sensor_and_schedule_is_described_an
     for definition in [*definitions.schedules, *definitions.sensors]:
         assert definition.description, definition.name
     assert definitions.get_sensor_def("inventory_stock_moved").job_name == "inventory_sync"
+
+
+def test_every_scheduled_run_names_its_channel_and_flow_for_the_run_queue(tmp_path):
+    """deploy/postgres/dagster.yaml limits runs to one per sync/channel_flow: a run without the tag escapes it."""
+    definitions = defs()
+    moment = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+    database = DatabaseResource(url=f"sqlite:///{tmp_path / 'sync.db'}")
+    seen = set()
+    for schedule in definitions.schedules:
+        with dg.build_schedule_context(scheduled_execution_time=moment, repository_def=definitions.get_repository_def(),
+                                       resources={**definitions.resources, "database": database}) as context:
+            data = schedule.evaluate_tick(context)
+        for request in data.run_requests or []:
+            if request.partition_key is None:
+                continue  # a run over every channel (health, reconciliation, metrics)
+            channel, flow = request.tags["sync/channel"], request.tags["sync/flow"]
+            assert request.tags["sync/channel_flow"] == f"{channel}.{flow}", (schedule.name, request.tags)
+            assert request.partition_key.startswith(channel) or request.partition_key == channel, schedule.name
+            seen.add(flow)
+    assert seen == {"orders", "inventory", "completeness", "tracking"}

@@ -1,12 +1,11 @@
 """Magento 2: its real order payloads mapped to exact values (configurable and bundle rows as warehouse lines), its
-connector against the simulator (paging by total_count past the end, the admin token's renewal, the integration
-token refused as a bearer), and the three flows end to end: orders to the 3PL once, tracking as shipments naming the
-parent items, stock into the configured MSI source."""
+settings, and its connector against the simulated store (paging by total_count past the end, the admin token's
+renewal, the integration token refused as a bearer). The flows end to end: test_magento_flows.py; push by push
+against the store: test_magento_tracking.py."""
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
 import time
@@ -16,7 +15,7 @@ import pytest
 import requests
 
 from sync_pipeline.channels import ORDER_MAPPINGS
-from sync_pipeline.channels.http import ChannelAuthError, ChannelRequestError
+from sync_pipeline.channels.http import ChannelAuthError
 from sync_pipeline.channels.magento.mapping import shippable_lines
 from sync_pipeline.config import ConfigError, parse_config
 from sync_pipeline_tests.conftest import scenario
@@ -206,11 +205,6 @@ def test_a_package_names_parent_items_and_each_bundle_once(monkeypatch):
 # Everything below is read from the simulator's own records: its request log and what its API serves (shipments,
 # source items), never from our tables.
 
-simulated = pytest.mark.skipif(
-    importlib.util.find_spec("sync_pipeline.simulator.platforms.magento") is None,
-    reason="the simulated Magento (sync_pipeline/simulator/platforms/magento.py) is not in this tree yet")
-
-
 def calls(harness, name: str, method: str, suffix: str) -> list[dict]:
     return [r for r in harness.simulator.requests
             if r["channel"] == name and r["method"] == method and r["path"].endswith(suffix)]
@@ -227,7 +221,6 @@ def admin_get(harness, name: str, path: str, params: dict) -> dict:
     return response.json()
 
 
-@simulated
 @pytest.mark.parametrize("page_size", [1, 3, 4])
 def test_paging_stops_by_total_count_never_past_the_last_page(harness_factory, page_size):
     name = "mage-paging"
@@ -243,7 +236,6 @@ def test_paging_stops_by_total_count_never_past_the_last_page(harness_factory, p
     assert calls(harness, name, "GET", "/V1/orders")[-1]["query"]["searchCriteria[pageSize]"] == "1"
 
 
-@simulated
 def test_the_admin_token_is_renewed_when_the_store_expires_it_and_before_it_is_due(harness_factory):
     name = "mage-token"
     # 4 simulated hours pass in 2 real seconds.
@@ -269,12 +261,11 @@ def integration_scenario(name: str, as_bearer: bool):
     return Scenario.from_dict({
         "seed": 7, "start_date": YESTERDAY.isoformat(), "days": 2, "speed": 200.0,
         "channels": [{"name": name, "type": "magento", "orders_per_day": 3,
-                      "options": {"auth": "integration", "integration_as_bearer": as_bearer}}],
+                      "options": {"integration_as_bearer": as_bearer}}],
         "faults": {}, "anomalies": {},
     })
 
 
-@simulated
 def test_an_integration_token_refused_as_a_bearer_says_which_setting_to_change(harness_factory):
     name = "mage-bearer"
     settings = {name: {"options": {"auth": "integration"}, "credentials": {"access_token": "MAGE_BEARER_ACCESS_TOKEN"}}}
@@ -290,50 +281,3 @@ def test_an_integration_token_refused_as_a_bearer_says_which_setting_to_change(h
     accepted = harness_factory(integration_scenario(name, as_bearer=True), overrides_in=settings)
     _, fetched = fetch_day(accepted, name, YESTERDAY)
     assert set(fetched) == set(accepted.expected(name, YESTERDAY))
-
-
-@simulated
-def test_orders_reach_the_3pl_once_and_tracking_names_the_parent_items(harness_factory, database_url):
-    name = "mage-e2e"
-    harness = harness_factory(scenario([(name, "magento", 12)], days=1, start=YESTERDAY, seed=11,
-                                       warehouse={"ship_after_hours": [0, 0], "multi_package": 0.5}),
-                              database_url=database_url, overrides_in={name: {"import_statuses": ["processing"]}})
-    assert harness.materialize(name, YESTERDAY).success
-    assert harness.materialize(name, YESTERDAY).success  # a second run sends nothing again
-    references = [o["client_reference"] for o in harness.simulator.warehouse.orders() if o["channel"] == name]
-    assert references and len(references) == len(set(references))
-    harness.track(name)
-    harness.track(name)
-    shipped = [s for s in harness.simulator.warehouse.shipments() if s["channel"] == name]
-    assert shipped
-    for order in harness.simulator.orders(name):
-        held = admin_get(harness, name, "/shipments", {
-            "searchCriteria[filter_groups][0][filters][0][field]": "order_id",
-            "searchCriteria[filter_groups][0][filters][0][value]": order.external_order_id,
-            "searchCriteria[filter_groups][0][filters][0][condition_type]": "eq"})["items"]
-        children = {i["item_id"] for i in order.payload["items"] if i.get("parent_item_id")}
-        named = [item["order_item_id"] for shipment in held for item in shipment["items"]]
-        assert not children & set(named), "a shipment names the parent of a configurable or bundle line"
-        numbers = [t["track_number"] for shipment in held for t in shipment["tracks"]]
-        assert len(numbers) == len(set(numbers)), "each package's number once"
-
-
-@simulated
-def test_stock_reaches_the_source_items_and_an_unknown_source_stops_the_channel(harness_factory, database_url):
-    from sync_pipeline.channels.magento.inventory import MagentoInventory
-
-    name = "mage-stock"
-    harness = harness_factory(scenario([(name, "magento", 4)], extra_listings=12), database_url=database_url)
-    assert harness.push_stock(name).success
-    held = {i["sku"]: i["quantity"] for i in admin_get(harness, name, "/inventory/source-items", {
-        "searchCriteria[filter_groups][0][filters][0][field]": "source_code",
-        "searchCriteria[filter_groups][0][filters][0][value]": "default",
-        "searchCriteria[filter_groups][0][filters][0][condition_type]": "eq"})["items"]}
-    writes = calls(harness, name, "POST", "/V1/inventory/source-items")
-    assert writes and held, "the warehouse's stock is in the default source"
-    wrong = harness_factory(scenario([(name, "magento", 4)]), overrides_in={name: {"options": {"source_code": "jhb"}}})
-    with pytest.raises(ChannelRequestError) as error:
-        MagentoInventory(wrong.connector(name)).listings()
-    message = str(error.value)
-    assert "options.source_code" in message and "'jhb'" in message and "default" in message
-    assert not calls(wrong, name, "POST", "/V1/inventory/source-items")

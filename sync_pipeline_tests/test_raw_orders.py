@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import requests
+import sqlalchemy as sa
 
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.tables import import_files
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline_tests.conftest import TODAY, scenario
 
@@ -134,7 +138,12 @@ def test_a_channel_csv_export_lands_through_the_same_table(harness_factory, tmp_
     rows = {r.external_order_id: r for r in harness.raw_rows("tkl")}
     # 23:30 in Johannesburg is 21:30 UTC the same day; 10:15 is 08:15 UTC.
     assert set(rows) == {"9001", "9002"}
-    assert rows["9001"].source == "csv:sales-export.csv"
+    checksum = hashlib.sha256((folder / "sales-export.csv").read_bytes()).hexdigest()
+    assert rows["9001"].source == f"csv:{checksum[:12]}", "the file's checksum, which import_files names"
+    with get_engine(harness.database_url).connect() as connection:
+        ledger = connection.execute(sa.select(import_files.c.file_name, import_files.c.orders_landed)
+                                    .where(import_files.c.checksum == checksum)).all()
+    assert [tuple(r) for r in ledger] == [("sales-export.csv", 2)]
     assert [line["Product Title"] for line in json.loads(rows["9001"].payload)] == ["Braai Tongs", "Braai Apron — Ndebele"]
     assert rows["9002"].placed_at == datetime.combine(old_day, datetime.min.time(), timezone.utc) + timedelta(hours=21, minutes=30)
     assert materialization_metadata(result)["csv_orders"] == 2

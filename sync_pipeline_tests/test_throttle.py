@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from sync_pipeline.channels.http import RateLimitReading, TokenBucket
+from sync_pipeline.bench import TWO_PROCESS, two_processes_syncing
+from sync_pipeline.channels.http import RateLimitReading, SharedTokenBucket, TokenBucket
 from sync_pipeline.config import RateLimitConfig
 
 
@@ -50,3 +53,40 @@ def test_learns_the_rate_from_headers():
     bucket.observe(RateLimitReading(per_second=5.0))
     bucket.acquire(clock.sleep)
     assert bucket.acquire(clock.sleep) == pytest.approx(0.2)
+
+
+def test_buckets_of_one_budget_share_its_tokens(database_url):
+    """Two buckets of one budget (as two processes hold them) draw on one row: what one took, the other lacks; a
+    reading one of them gets corrects both."""
+    limit = RateLimitConfig(per_second=0.5, burst=5)
+    first, second = (SharedTokenBucket(limit, "shop|https://shop.example|default", database_url) for _ in range(2))
+    for _ in range(4):  # one token is kept in hand
+        assert first.acquire(time.sleep) == 0
+    assert second._take() > 1.0  # the budget is spent: about two seconds to the next token
+    second.observe(RateLimitReading(remaining=5, capacity=5))  # the channel says its bucket refilled
+    assert first.acquire(time.sleep) == 0
+
+
+def test_without_a_usable_database_a_process_throttles_alone(caplog):
+    bucket = SharedTokenBucket(RateLimitConfig(per_second=2.0, burst=3), "shop|https://shop.example|default",
+                               "sqlite:////proc/no-such-dir/sync.db")
+    waited = [bucket.acquire(time.sleep) for _ in range(3)]
+    assert waited[:2] == [0, 0] and 0.3 < waited[2] < 0.7  # its own model: a burst of 3 (one kept), then 2/s
+    assert "is not shared: the sync database cannot be used" in caplog.text
+
+
+TWO_PROCESS_ORDERS = 60
+
+
+def test_two_processes_share_one_channel_budget(database_url, tmp_path):
+    """Two worker processes run order_sync for one Amazon channel's day at once, on one sync database (SQLite and
+    Postgres): the order-items limit's headers give the rate and never what is left, so only the shared budget keeps
+    them under it together. The simulator refused none of their calls, and its warehouse got each order once."""
+    _, _, counted_path, _, _, _ = TWO_PROCESS
+    with two_processes_syncing(tmp_path, database_url, orders=TWO_PROCESS_ORDERS) as (simulator, name):
+        served = [r for r in simulator.requests if r["channel"] == name and counted_path in r["path"]]
+        references = simulator.warehouse.references()
+    assert len(served) >= 2 * TWO_PROCESS_ORDERS - 5  # each process read the items of (nearly) every order itself
+    assert [r for r in served if r["status"] == 429] == []
+    at_3pl = {ref: r for ref, r in references.items() if r["orders"]}
+    assert at_3pl and all(len(r["orders"]) == 1 and r["posts"] == 1 for r in at_3pl.values())

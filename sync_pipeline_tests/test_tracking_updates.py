@@ -271,7 +271,7 @@ def test_a_malformed_carrier_map_fails_the_run_naming_the_file_and_line(harness_
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert str(carrier_map) in failure.step_failure_data.error.message
-    assert "line 2" in failure.step_failure_data.error.message
+    assert "carrier_map.csv:2: no channel_carrier_code" in failure.step_failure_data.error.message
     assert not pushes(harness, "bay")
 
 

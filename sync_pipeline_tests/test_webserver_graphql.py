@@ -12,6 +12,8 @@ from pathlib import Path
 
 import requests
 
+from sync_pipeline.config import load_config
+
 PROJECT = Path(__file__).parents[1]
 QUERY = """{
   assetNodes { assetKey { path } groupName isPartitioned owners { ... on TeamAssetOwner { team } }
@@ -73,7 +75,8 @@ def test_the_webserver_shows_the_asset_graph_with_groups_partitions_checks_sched
     assert checks["normalized_orders"] == {"every_raw_order_accounted_for", "pandera_gate"}
     assert checks["fulfilment_orders"] == {"one_warehouse_order_per_channel_order",
                                            "every_normalized_order_has_a_fulfilment_state"}
-    assert "shopify_demo_healthy" in checks["channel_health"] and len(checks["channel_health"]) == 6
+    assert "shopify_demo_healthy" in checks["channel_health"] and "configuration_valid" in checks["channel_health"]
+    assert len(checks["channel_health"]) == len(load_config().channels) + 1
     assert checks["order_completeness"] == {"every_channel_order_landed"}
     assert "unique_combination_of_columns_sync_metrics_daily_channel__day" in checks["sync_metrics_daily"]
     (repository,) = data["repositoriesOrError"]["nodes"]
@@ -84,7 +87,7 @@ def test_the_webserver_shows_the_asset_graph_with_groups_partitions_checks_sched
             "reconciliation_hourly", "sync_metrics_every_15_minutes"} <= schedules
     assert {s["name"] for s in repository["sensors"]} == {
         "fulfilment_mapping_change", "order_sync_continue", "tracking_shipments", "inventory_stock_moved",
-        "tracking_carrier_map_change", "order_completeness_refetch", "order_webhooks", "order_poll"}
+        "tracking_carrier_map_change", "order_completeness_refetch", "order_webhooks", "order_poll", "order_imports"}
     assert {"order_sync", "fulfilment_retry", "tracking_sync", "inventory_sync", "completeness_check",
             "reconciliation", "health_check", "sync_metrics"} <= {
         j["name"] for j in repository["jobs"]}

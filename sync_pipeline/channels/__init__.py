@@ -12,6 +12,9 @@ from sync_pipeline.channels.bigcommerce import webhooks as bigcommerce_webhooks
 from sync_pipeline.channels.bigcommerce.inventory import BigCommerceInventory
 from sync_pipeline.channels.bigcommerce.mapping import BIGCOMMERCE_CSV_ORDERS, BIGCOMMERCE_ORDERS
 from sync_pipeline.channels.bigcommerce.tracking import BigCommerceTracking
+from sync_pipeline.channels.bobshop import BobShopConnector
+from sync_pipeline.channels.bobshop.inventory import BobShopInventory
+from sync_pipeline.channels.bobshop.mapping import BOBSHOP_CSV_ORDERS, BOBSHOP_ORDERS
 from sync_pipeline.channels.ebay import EbayConnector
 from sync_pipeline.channels.ebay.inventory import EbayInventory
 from sync_pipeline.channels.ebay.mapping import EBAY_CSV_ORDERS, EBAY_ORDERS
@@ -41,7 +44,7 @@ from sync_pipeline.orders.mapping import ChannelMapping
 CONNECTORS: dict[str, type[ChannelConnector]] = {
     c.type: c for c in (
         ShopifyConnector, WooCommerceConnector, AmazonConnector, TakealotConnector, BigCommerceConnector, EbayConnector,
-        MagentoConnector,
+        MagentoConnector, BobShopConnector,
     )
 }
 
@@ -54,9 +57,11 @@ ORDER_MAPPINGS: dict[str, dict[str, ChannelMapping]] = {
     "bigcommerce": {"api": BIGCOMMERCE_ORDERS, "csv": BIGCOMMERCE_CSV_ORDERS},
     "ebay": {"api": EBAY_ORDERS, "csv": EBAY_CSV_ORDERS},
     "magento": {"api": MAGENTO_ORDERS, "csv": MAGENTO_CSV_ORDERS},
+    "bobshop": {"api": BOBSHOP_ORDERS, "csv": BOBSHOP_CSV_ORDERS},
 }
 
-# Per channel type, how it takes tracking numbers; Takealot delivers to its customers itself and takes none.
+# Per channel type, how it takes tracking numbers; Takealot delivers to its customers itself and takes none, and Bob
+# Shop's status updates are made on its site by hand (tracking/push.py NO_TRACKING_PUSH says why, per type).
 TRACKING_PUSHES: dict[str, type[TrackingPush]] = {
     "shopify": ShopifyTracking, "woocommerce": WooCommerceTracking, "amazon": AmazonTracking,
     "bigcommerce": BigCommerceTracking, "ebay": EbayTracking, "magento": MagentoTracking,
@@ -66,7 +71,7 @@ TRACKING_PUSHES: dict[str, type[TrackingPush]] = {
 INVENTORY_PUSHES: dict[str, type[InventoryPush]] = {
     "shopify": ShopifyInventory, "woocommerce": WooCommerceInventory, "amazon": AmazonInventory,
     "bigcommerce": BigCommerceInventory, "ebay": EbayInventory, "takealot": TakealotInventory,
-    "magento": MagentoInventory,
+    "magento": MagentoInventory, "bobshop": BobShopInventory,
 }
 
 __all__ = ["CONNECTORS", "INVENTORY_PUSHES", "ORDER_MAPPINGS", "TRACKING_PUSHES", "ChannelConnector", "RawOrder"]

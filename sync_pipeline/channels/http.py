@@ -3,19 +3,26 @@ honour Retry-After, proactive throttling from rate-limit headers, and a log of e
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TypeVar
 
 import requests
+import sqlalchemy as sa
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from sync_pipeline.config import ChannelConfig, RateLimitConfig
+from sync_pipeline.db.engine import database_url, get_engine
+from sync_pipeline.db.tables import rate_budgets
 
 CONNECT_TIMEOUT_S = 5.0
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 USER_AGENT = "sync-pipeline/0.1 (+order-sync)"
 
 
@@ -114,15 +121,24 @@ class TokenBucket:
         return max(needed, self._blocked_until - self._clock())
 
     def acquire(self, sleep: Callable[[float], None]) -> float:
+        """One token, after sleeping as long as the model says the channel would refuse; returns the seconds waited.
+        Nothing is held while sleeping, so threads (and, shared, processes) waiting on one bucket take turns."""
         waited = 0.0
+        while (delay := self._take()) > 0:
+            sleep(delay)
+            waited += delay
+        return waited
+
+    def _take(self) -> float:
+        """Take a token if the model has one to spare (0.0), else say how long to wait for it."""
         with self._lock:
-            while (delay := self.wait_time()) > 0:
-                sleep(delay)
-                waited += delay
+            delay = self.wait_time()
+            if delay > 0:
                 self._streak = 0
+                return delay
             self.tokens -= 1.0
             self._streak += 1
-        return waited
+            return 0.0
 
     def drain(self) -> None:
         """The channel said its bucket is empty. Refused within a run of requests our model let through unhindered,
@@ -149,6 +165,83 @@ class TokenBucket:
             self.tokens = min(self.capacity, reading.remaining)
             if reading.remaining < 1 and reading.reset_after:
                 self._blocked_until = self._clock() + reading.reset_after
+
+
+class SharedTokenBucket(TokenBucket):
+    """The same model with its state in the sync database (`rate_budgets`, one row per budget), read and written under
+    the row's lock at every take, 429 and reading, so every process and host syncing a channel draws on one budget.
+    Timed by the database's clock, so hosts whose clocks differ still agree."""
+
+    def __init__(self, limit: RateLimitConfig, budget: str, database_url: str):
+        super().__init__(limit)
+        # The configured limit is part of the name: a changed setting starts afresh instead of keeping what was learned.
+        self.budget = f"{budget}|{limit.per_second:g}/{limit.burst}"
+        self._url = database_url
+        self._alone = False
+
+    def _take(self) -> float:
+        return self._shared(super()._take)
+
+    def drain(self) -> None:
+        self._shared(super().drain)
+
+    def observe(self, reading: RateLimitReading) -> None:
+        self._shared(lambda: super(SharedTokenBucket, self).observe(reading))
+
+    def _shared(self, change: Callable[[], T]) -> T:
+        """`change` applied to the row's state under its lock, and written back. When the sync database cannot be
+        used (`check-connection` still reports a channel then), this process throttles alone, on its own model."""
+        from sync_pipeline.db.writes import insert_new  # db/writes.py imports this module
+
+        with self._lock:
+            if self._alone:
+                return change()
+            changed = False
+            try:
+                with get_engine(self._url).begin() as connection:
+                    if connection.dialect.name == "postgresql":
+                        # Not worth a disk flush per request: a crash loses at most the last moments' tokens, which
+                        # the channel's next answer corrects.
+                        connection.execute(sa.text("set local synchronous_commit = off"))
+                    row = self._lock_row(connection)
+                    if row is None:
+                        insert_new(connection, rate_budgets, [{
+                            "budget": self.budget, "tokens": self.capacity, "capacity": self.capacity,
+                            "per_second": self.per_second, "updated_at": 0.0, "blocked_until": 0.0, "streak": 0}],
+                            ["budget"])
+                        row = self._lock_row(connection)
+                    self.tokens, self.capacity, self.per_second = row.tokens, row.capacity, row.per_second
+                    self._updated, self._blocked_until, self._streak = row.updated_at, row.blocked_until, row.streak
+                    self._clock = lambda: row.now
+                    result, changed = change(), True
+                    connection.execute(_WRITE_BUDGET, {
+                        "key": self.budget, "new_tokens": self.tokens, "new_capacity": self.capacity,
+                        "new_per_second": self.per_second, "new_updated_at": self._updated,
+                        "new_blocked_until": self._blocked_until, "new_streak": self._streak})
+                return result
+            except (sa.exc.SQLAlchemyError, OSError) as exc:
+                self._alone = True
+                self._clock = time.time  # the row's times are epoch seconds too
+                log.warning("rate budget %s is not shared: the sync database cannot be used (%s); this process "
+                            "throttles alone", self.budget, type(exc).__name__)
+                return result if changed else change()
+
+    def _lock_row(self, connection: sa.Connection):
+        """The row, locked until the transaction ends (a write first: SQLite's write lock, Postgres's row lock), with
+        the database's clock in epoch seconds; None when the budget has no row yet."""
+        return connection.execute(_LOCK_BUDGET[connection.dialect.name], {"key": self.budget}).one_or_none()
+
+
+# Built once: a request's token costs two statements and a commit, not the building of them too.
+_DATABASE_EPOCH = {"postgresql": "cast(extract(epoch from clock_timestamp()) as double precision)",
+                   "sqlite": "(julianday('now') - 2440587.5) * 86400.0"}
+_LOCK_BUDGET = {
+    dialect: rate_budgets.update().where(rate_budgets.c.budget == sa.bindparam("key"))
+    .values(streak=rate_budgets.c.streak).returning(*rate_budgets.c, sa.literal_column(epoch).label("now"))
+    for dialect, epoch in _DATABASE_EPOCH.items()
+}
+_WRITE_BUDGET = rate_budgets.update().where(rate_budgets.c.budget == sa.bindparam("key")).values(
+    {column: sa.bindparam(f"new_{column.name}") for column in rate_budgets.c if column.name != "budget"})
 
 
 @dataclass(frozen=True)
@@ -199,7 +292,10 @@ class ChannelHttp:
         self._read_rate_limit = read_rate_limit
         self._sleep = sleep
         override = config.rate_limit
-        self.buckets = {key: TokenBucket(override or limit) for key, limit in rate_limits.items()}
+        # One budget per channel account and bucket, in the sync database every process of the deployment writes to.
+        budgets = database_url()
+        self.buckets = {key: SharedTokenBucket(override or limit, f"{config.name}|{config.base_url}|{key}", budgets)
+                        for key, limit in rate_limits.items()}
         self.last_reading: RateLimitReading | None = None
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT

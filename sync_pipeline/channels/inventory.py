@@ -9,7 +9,7 @@ answer at all (ChannelUnavailable after the retries) is raised, and the listing 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -73,3 +73,27 @@ class InventoryPush(ABC):
     @abstractmethod
     def write(self, updates: list[StockUpdate]) -> list[Written]:
         """Set these listings' stock in one call (at most batch_size): one Written per update, in order."""
+
+
+def write_whole(updates: list[StockUpdate], send: Callable[[list[StockUpdate], list[int]], tuple[str | None, dict]],
+                refusal: Callable[[StockUpdate, str], Written]) -> list[Written]:
+    """A bulk write the channel takes whole or not at all (BigCommerce's absolute adjustment, Magento's source items):
+    `send(updates, indexes)` makes one call for those updates and answers (None, {}) when it was taken, else the
+    channel's words and {index: Written} for the items they name. Those are taken out and the rest sent again; a
+    refusal naming none sends each alone (`refusal` words the one it was), so one bad item never holds back others."""
+    results: dict[int, Written] = {}
+    pending = list(range(len(updates)))
+    while pending:
+        said, refused = send(updates, pending)
+        if said is None:
+            results.update({i: Written(updates[i].listing.listing_id, PUSHED) for i in pending})
+            break
+        if not refused:
+            if len(pending) == 1:
+                results[pending[0]] = refusal(updates[pending[0]], said)
+            else:
+                results.update({i: write_whole([updates[i]], send, refusal)[0] for i in pending})
+            break
+        results.update(refused)
+        pending = [i for i in pending if i not in refused]
+    return [results[i] for i in range(len(updates))]

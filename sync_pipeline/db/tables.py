@@ -55,6 +55,25 @@ ingest_cursors = sa.Table(
     sa.Column("last_run_id", sa.String(64), nullable=False),
 )
 
+import_files = sa.Table(
+    "import_files",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.String(255), nullable=False, comment="as dropped in data/imports/<channel>/"),
+    sa.Column("checksum", sa.String(64), nullable=False, comment="sha256 of the file's bytes: what makes it the same file"),
+    sa.Column("rows", sa.Integer, nullable=False, comment="data rows after the header"),
+    sa.Column("rows_landed", sa.Integer, nullable=False),
+    sa.Column("rows_bad", sa.Integer, nullable=False, comment="rows not landed: each has an order_sync_errors row"),
+    sa.Column("orders_landed", sa.Integer, nullable=False),
+    sa.Column("first_day", sa.Date, comment="UTC days of placement its orders span (an old day's backup cover)"),
+    sa.Column("last_day", sa.Date),
+    sa.Column("imported_at", UtcDateTime, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.UniqueConstraint("channel", "checksum", name="uq_import_files_checksum"),
+    comment="every order export file imported, once per channel and content (a renamed or re-dropped copy is not)",
+)
+
 api_calls = sa.Table(
     "api_calls",
     metadata,
@@ -71,6 +90,20 @@ api_calls = sa.Table(
     sa.Column("called_at", UtcDateTime, nullable=False),
     sa.Column("run_id", sa.String(64), nullable=True),
     sa.Index("ix_api_calls_channel_time", "channel", "called_at"),
+)
+
+rate_budgets = sa.Table(
+    "rate_budgets",
+    metadata,
+    sa.Column("budget", sa.String(400), primary_key=True,
+              comment="<channel>|<API base URL>|<client bucket>|<configured per_second/burst>"),
+    sa.Column("tokens", sa.Float, nullable=False, comment="requests the model lets through now"),
+    sa.Column("capacity", sa.Float, nullable=False, comment="the burst, as configured or learned from the channel"),
+    sa.Column("per_second", sa.Float, nullable=False, comment="refill rate, as configured or learned"),
+    sa.Column("updated_at", sa.Float, nullable=False, comment="the database clock's epoch seconds at the last change"),
+    sa.Column("blocked_until", sa.Float, nullable=False, comment="epoch seconds: the channel said wait until then"),
+    sa.Column("streak", sa.Integer, nullable=False, comment="requests let through since the model last had to wait"),
+    comment="channels/http.py's token buckets, shared by every process and host syncing a channel (one row each)",
 )
 
 orders = sa.Table(

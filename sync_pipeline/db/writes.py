@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sync_pipeline.channels.http import ApiCallLog
 from sync_pipeline.db.tables import api_calls
+
+if TYPE_CHECKING:  # the database layer needs no channel code at run time (channels import it)
+    from sync_pipeline.channels.http import ApiCallLog
 
 
 def _insert(connection: sa.Connection, table: sa.Table):

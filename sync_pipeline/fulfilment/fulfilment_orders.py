@@ -17,8 +17,8 @@ from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import fulfilment_orders as fulfilment_table
 from sync_pipeline.db.tables import order_lines, orders
 from sync_pipeline.db.writes import log_api_calls
-from sync_pipeline.fulfilment.map_files import MapFileError
-from sync_pipeline.fulfilment.prepare import prepare
+from sync_pipeline.fulfilment.map_files import MapFileError, unknown_channel_rows
+from sync_pipeline.fulfilment.prepare import ERROR_COLUMNS, Prepared, client_reference, prepare
 from sync_pipeline.fulfilment.submit import STATUSES, fulfil
 from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, judged, partition_counts
 from sync_pipeline.warehouse.client import WarehouseClient
@@ -81,6 +81,22 @@ def unaccounted(connection: sa.Connection, channel: str, days: list[date]) -> li
     return [{"order_id": o, "status": states.get(o)} for o in normalized if states.get(o) not in SETTLED]
 
 
+MAP_FILE_ERROR = "MAP_FILE_ERROR"
+
+
+def stopped_by_map_file(normalized: pd.DataFrame, error: MapFileError) -> Prepared:
+    """Every order of a channel whose map file has a broken line that could affect it: IMPORT_ERROR with an
+    order_sync_errors row naming the file, the line and its fix (so `why` explains it); sent once it is fixed."""
+    message = (f"not sent: a map file line that applies to this channel is broken ({error}); fix it and the order is "
+               "sent on the next run")
+    frame = normalized.set_index("order_id", drop=False)
+    stopped = frame[["order_id", "external_order_id", "partition_date", "payload_sha256"]].assign(
+        client_reference=client_reference(frame["order_id"]), action="error", error_code=MAP_FILE_ERROR,
+        message=message, ship_code=None)
+    errors = stopped.assign(field="map file")[["order_id", *ERROR_COLUMNS]].reset_index(drop=True)
+    return Prepared(orders=stopped, requests={}, errors=errors)
+
+
 def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normalized: dg.AssetsDefinition) -> dg.AssetsDefinition:
     key = dg.AssetKey("fulfilment_orders")
 
@@ -112,6 +128,8 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
         missing: list[dict] = []
         by_channel = dates_by_channel(context)
         map_failures: list[str] = []
+        for problem in unknown_channel_rows(settings.channels, [d.name for d in settings.disabled if d.name]):
+            context.log.error(f"{problem} (the row maps nothing; the channels go on)")
         try:
             client = warehouse.client(settings, log)
             catalogue = set(client.items())
@@ -126,7 +144,7 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
                 except MapFileError as exc:  # a broken map line stops its channel's orders only; the others go on
                     map_failures.append(str(exc))
                     context.log.error(str(exc))
-                    continue
+                    prepared = stopped_by_map_file(normalized_orders, exc)
                 counts = fulfil(engine, client, channel_name, days, prepared, context.run.run_id, datetime.now(timezone.utc))
                 totals.update(counts)
                 with engine.connect() as connection:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from sync_pipeline.config import DATA_DIR, ChannelConfig
+from sync_pipeline.config import DATA_DIR, TYPE_DEFAULTS, ChannelConfig
 
 LINE = "_line"  # the column holding each row's 1-based file line
 
@@ -105,11 +106,13 @@ def read_map(path: Path, required: list[str], optional: list[str] = (), keys: li
     return frame
 
 
-def unknown_channels(frame: pd.DataFrame, path: Path, channels: list[ChannelConfig]) -> list[MapProblem]:
-    """Rows whose `channel` names no configured channel, no type of one and not `*`: a typo, never ignored."""
+def unknown_channels(frame: pd.DataFrame, path: Path, channels: list[ChannelConfig],
+                     disabled: Iterable[str] = ()) -> list[MapProblem]:
+    """Rows whose `channel` names no configured channel, no type of one and not `*`: a typo, never ignored (a row
+    for a channel disabled by a bad channels.yaml entry is not: it applies once the entry is fixed)."""
     names = sorted(c.name for c in channels)
-    types = sorted({c.type for c in channels})
-    known = {*names, *types, "*"}
+    types = list(TYPE_DEFAULTS)  # a type no channel has yet is a default for the next one: not a typo
+    known = {*names, *types, *disabled, "*"}
     return [MapProblem(path, int(line), (
         f"channel {value!r} is not a channel, a channel type or '*'; channels: {', '.join(names)}; types: "
         f"{', '.join(types)}"), None)
@@ -122,6 +125,12 @@ def for_channel(frame: pd.DataFrame, channel: ChannelConfig, keys: list[str]) ->
     problems = [p for p in frame.attrs.get("problems", []) if p.affects(channel)]
     if problems:
         raise MapFileError(f"{channel.name}: " + "; ".join(str(p) for p in problems))
+    return usable_rows(frame, channel, keys)
+
+
+def usable_rows(frame: pd.DataFrame, channel: ChannelConfig, keys: list[str]) -> pd.DataFrame:
+    """for_channel's rows whatever broken lines the file has: for a reader that must go on for the other channels
+    (the broken lines map nothing)."""
     rank = frame["channel"].map({channel.name: 0, channel.type: 1, "*": 2})
     scoped = frame.assign(_rank=rank).dropna(subset=["_rank"]).sort_values("_rank", kind="stable")
     return scoped.drop_duplicates(keys).drop(columns=["_rank", "channel"])
@@ -136,21 +145,37 @@ def fingerprint(*paths: Path) -> str:
     return digest.hexdigest()
 
 
-def map_file_problems(channels: list[ChannelConfig]) -> list[MapProblem]:
-    """Every problem of every map file at once, by file and line (for `sync-pipeline validate`)."""
+def _map_files() -> list[tuple[Path, list[str], list[str]]]:
+    """Each CSV map file with its required and optional columns."""
     # Imported here: each of these modules reads its file through this one.
     from sync_pipeline.fulfilment.ship_methods import COLUMNS as SHIP_COLUMNS
     from sync_pipeline.fulfilment.ship_methods import ship_maps_file
     from sync_pipeline.fulfilment.skus import COLUMNS as SKU_COLUMNS
     from sync_pipeline.fulfilment.skus import sku_map_file
-    from sync_pipeline.orders.status_map import read_status_map, status_map_file
     from sync_pipeline.tracking.carriers import COLUMNS as CARRIER_COLUMNS
     from sync_pipeline.tracking.carriers import carrier_map_file
 
+    return [(sku_map_file(), SKU_COLUMNS, ["variant_id"]), (ship_maps_file(), SHIP_COLUMNS, []),
+            (carrier_map_file(), CARRIER_COLUMNS, [])]
+
+
+def unknown_channel_rows(channels: list[ChannelConfig], disabled: Iterable[str] = ()) -> list[MapProblem]:
+    """The rows of every CSV map file that name no channel: they stop nothing (they can affect no channel), so a
+    run logs them as errors and the configuration_valid check fails on them."""
+    return [problem for path, required, optional in _map_files()
+            for problem in unknown_channels(read_map(path, required, optional), path, channels, disabled)]
+
+
+def map_file_problems(channels: list[ChannelConfig] | None, disabled: Iterable[str] = ()) -> list[MapProblem]:
+    """Every problem of every map file at once, by file and line (for `sync-pipeline validate`); `channels` None
+    (channels.yaml itself unreadable): the files' own lines only, no row judged by the channel it names."""
+    from sync_pipeline.orders.status_map import read_status_map, status_map_file
+
     problems: list[MapProblem] = []
-    for path, required, optional in ((sku_map_file(), SKU_COLUMNS, ["variant_id"]), (ship_maps_file(), SHIP_COLUMNS, []),
-                                     (carrier_map_file(), CARRIER_COLUMNS, [])):
+    for path, required, optional in _map_files():
         frame = read_map(path, required, optional)
-        problems += sorted([*frame.attrs["problems"], *unknown_channels(frame, path, channels)], key=lambda p: p.line or 0)
-    _, status_problems = read_status_map(status_map_file(), {c.name for c in channels})
+        unknown = unknown_channels(frame, path, channels, disabled) if channels is not None else []
+        problems += sorted([*frame.attrs["problems"], *unknown], key=lambda p: p.line or 0)
+    names = {*(c.name for c in channels), *disabled} if channels is not None else None
+    _, status_problems = read_status_map(status_map_file(), names)
     return problems + sorted(status_problems, key=lambda p: p.line or 0)

@@ -10,10 +10,12 @@ from sync_pipeline.db.tables import fulfilment_orders
 from sync_pipeline.fulfilment.map_files import fingerprint
 from sync_pipeline.fulfilment.ship_methods import ship_maps_file
 from sync_pipeline.fulfilment.skus import sku_map_file
-from sync_pipeline.partitions import partition_key
+from sync_pipeline.operations.attempts import ORDERS
+from sync_pipeline.partitions import partition_key, sync_tags
 
-# ADDRESS_INVALID is here for its po_box rule: mapping the method to a PO-box carrier fixes it.
-FIXABLE_BY_MAPS = ("SKU_NOT_FOUND", "SKU_AMBIGUOUS", "SHIP_METHOD_NOT_MAPPED", "ADDRESS_INVALID")
+# ADDRESS_INVALID is here for its po_box rule: mapping the method to a PO-box carrier fixes it; MAP_FILE_ERROR is
+# an order stopped by a broken line of one of those files.
+FIXABLE_BY_MAPS = ("SKU_NOT_FOUND", "SKU_AMBIGUOUS", "SHIP_METHOD_NOT_MAPPED", "ADDRESS_INVALID", "MAP_FILE_ERROR")
 
 
 def blocked_partitions(engine: sa.Engine) -> list[tuple[str, object]]:
@@ -50,7 +52,8 @@ def build_fulfilment_retry_schedule(job) -> dg.ScheduleDefinition:
     def fulfilment_retry_hourly(context: dg.ScheduleEvaluationContext, database: DatabaseResource):
         tick = context.scheduled_execution_time.isoformat()
         for channel, day in unsettled_partitions(database.engine()):
-            yield dg.RunRequest(run_key=f"{channel}|{day}@{tick}", partition_key=partition_key(channel, day))
+            yield dg.RunRequest(run_key=f"{channel}|{day}@{tick}", partition_key=partition_key(channel, day),
+                                tags=sync_tags(channel, ORDERS))
 
     return fulfilment_retry_hourly
 
@@ -68,7 +71,8 @@ def build_mapping_change_sensor(job) -> dg.SensorDefinition:
         # The previous fingerprint is in the key too: a file edited back to an earlier content is still a change.
         change = f"{context.cursor[:12]}>{current[:12]}"
         requests = [
-            dg.RunRequest(run_key=f"{change}:{channel}|{day}", partition_key=partition_key(channel, day))
+            dg.RunRequest(run_key=f"{change}:{channel}|{day}", partition_key=partition_key(channel, day),
+                          tags=sync_tags(channel, ORDERS))
             for channel, day in blocked_partitions(database.engine())
         ]
         return dg.SensorResult(run_requests=requests, cursor=current)

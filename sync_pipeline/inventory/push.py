@@ -69,7 +69,7 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
     drift_rows: list[dict] = []
     today = now.date()
     for listing in listings:
-        warehouse_sku = mapped.get(listing.sku, listing.sku)
+        warehouse_sku, map_line = mapped.get(listing.sku, (listing.sku, None))
         earlier = known.get(listing.listing_id)
         row = {"channel": channel.name, "listing_id": listing.listing_id, "sku": listing.sku,
                "warehouse_sku": warehouse_sku if warehouse_sku in stock else None, "previous": listing.quantity,
@@ -83,11 +83,18 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
         decisions[listing.listing_id] = row
         if warehouse_sku not in stock:
             near = by_lower.get(warehouse_sku.casefold())
-            row.update(status=PRODUCT_NOT_FOUND, quantity=None, message=(
-                f"listing {listing.sku!r} differs from the warehouse's SKU {near!r} only by case (S36): correct it on "
-                f"{channel.name}, or map it in {sku_map_file()} ('{channel.name},{listing.sku},,{near}')" if near else
-                f"the warehouse has no item {warehouse_sku!r} for listing {listing.sku!r}: map it to one in "
-                f"{sku_map_file()}, or leave it (nothing is written to it)"))
+            if map_line:  # the row that maps it is what to correct, not a row to add
+                message = (f"the warehouse has no item {warehouse_sku!r}, which the row {sku_map_file()}:{map_line} "
+                           f"maps listing {listing.sku!r} to: correct that row's warehouse SKU, or ask the warehouse "
+                           "to add the item")
+            elif near:
+                message = (f"listing {listing.sku!r} differs from the warehouse's SKU {near!r} only by case (S36): "
+                           f"correct it on {channel.name}, or map it in {sku_map_file()} "
+                           f"('{channel.name},{listing.sku},,{near}')")
+            else:
+                message = (f"the warehouse has no item {warehouse_sku!r} for listing {listing.sku!r}: map it to one in "
+                           f"{sku_map_file()}, or leave it (nothing is written to it)")
+            row.update(status=PRODUCT_NOT_FOUND, quantity=None, message=message)
             continue
         target = _target(stock[warehouse_sku], promised[warehouse_sku], channel.inventory_buffer)
         row["quantity"] = target

@@ -12,7 +12,9 @@ from sync_pipeline.config import ChannelConfig, ConfigError
 from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.inventory.stock import LOOKBACK
+from sync_pipeline.operations.attempts import INVENTORY
 from sync_pipeline.orders.schedules import cron_every
+from sync_pipeline.partitions import sync_tags
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 # The sensor's runs write what moved from what inventory_pushes knows; the schedule's read the channel.
@@ -25,7 +27,8 @@ def build_inventory_schedules(channels: list[ChannelConfig], job) -> list[dg.Sch
             name=f"{channel.name.replace('-', '_')}_inventory_sync", cron_schedule=cron_every(channel.inventory_interval_minutes),
             execution_timezone="UTC", job=job,
             execution_fn=lambda context, channel=channel: dg.RunRequest(
-                run_key=f"{channel.name}@{context.scheduled_execution_time.isoformat()}", partition_key=channel.name),
+                run_key=f"{channel.name}@{context.scheduled_execution_time.isoformat()}", partition_key=channel.name,
+                tags=sync_tags(channel.name, INVENTORY)),
             description=f"Push {channel.name}'s stock every {channel.inventory_interval_minutes} min.",
         )
         for channel in channels if channel.inventory_sync
@@ -53,7 +56,7 @@ def build_stock_sensor(job, poll_seconds: int) -> dg.SensorDefinition:
             return dg.SkipReason("the warehouse's stock has not moved")
         return dg.SensorResult(cursor=newest.isoformat(), run_requests=[
             dg.RunRequest(run_key=f"{channel.name}@{newest.isoformat()}", partition_key=channel.name,
-                          run_config=CHANGES_ONLY)
+                          run_config=CHANGES_ONLY, tags=sync_tags(channel.name, INVENTORY))
             for channel in settings.channels if channel.inventory_sync
         ])
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.config import ChannelConfig, PipelineConfig
 from sync_pipeline.db.tables import fulfilment_orders, inventory_snapshots, order_lines, orders
-from sync_pipeline.fulfilment.map_files import for_channel, read_map
+from sync_pipeline.fulfilment.map_files import LINE, for_channel, read_map, usable_rows
 from sync_pipeline.fulfilment.skus import COLUMNS as SKU_MAP_COLUMNS
 from sync_pipeline.fulfilment.skus import sku_map_file
 from sync_pipeline.warehouse.client import WarehouseClient
@@ -81,16 +81,21 @@ def promised_units(connection: sa.Connection, config: PipelineConfig) -> Counter
         mine = lines[lines["channel"] == channel.name]
         if mine.empty:
             continue
-        mapping = sku_to_warehouse(table, channel)
+        # Units of every channel count, so a channel whose map has a broken line (its own pushes and orders stop
+        # on it) is mapped by the lines that can be read: it must not stop the other channels' stock.
+        rows = usable_rows(table[table["variant_id"] == ""], channel, ["channel_sku"])
+        mapping = dict(zip(rows["channel_sku"], rows["warehouse_sku"]))
         skus = mine["channel_sku"].map(lambda s: mapping.get(s, s))
         promised.update({sku: int(units) for sku, units in mine.groupby(skus)["quantity"].sum().items()})
     return promised
 
 
-def sku_to_warehouse(table: pd.DataFrame, channel: ChannelConfig) -> dict[str, str]:
-    """The SKU map's rows for the channel (variant-free ones): channel SKU -> warehouse SKU."""
+def sku_to_warehouse(table: pd.DataFrame, channel: ChannelConfig) -> dict[str, tuple[str, int]]:
+    """The SKU map's rows for the channel (variant-free ones): channel SKU -> (warehouse SKU, its file line); a
+    broken line that could affect the channel raises MapFileError naming it."""
     rows = for_channel(table[table["variant_id"] == ""], channel, ["channel_sku"])
-    return dict(zip(rows["channel_sku"], rows["warehouse_sku"]))
+    return {sku: (warehouse_sku, int(line)) for sku, warehouse_sku, line in zip(rows["channel_sku"],
+                                                                               rows["warehouse_sku"], rows[LINE])}
 
 
 def _utc(text: str | None) -> datetime | None:

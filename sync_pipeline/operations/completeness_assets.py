@@ -12,10 +12,12 @@ from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS
 from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import order_completeness as completeness_table
+from sync_pipeline.operations.attempts import ORDERS
 from sync_pipeline.operations.completeness import NO_COUNT, SHORT, check_completeness, short_days
-from sync_pipeline.partitions import dates_by_channel, partition_key
+from sync_pipeline.partitions import dates_by_channel, partition_key, sync_tags
 
 COMPLETENESS = dg.AssetKey("order_completeness")
+COUNT_FLOW = "completeness"  # the hourly count check runs in a queue lane of its own beside each channel's syncs
 RAW_ORDERS = dg.AssetKey("raw_orders")
 CHECK = "every_channel_order_landed"
 SENSOR = "order_completeness_refetch"
@@ -131,7 +133,8 @@ def refetch_requests(rows: list[dict], channels: set[str]) -> list[dg.RunRequest
             run_key=f"refetch:{row['channel']}|{row['partition_date']}:count={row['channel_count']}:landed={row['landed']}",
             partition_key=partition_key(row["channel"], row["partition_date"]),
             run_config=FULL_RESYNC,
-            tags={"sync/reason": f"order_completeness SHORT: {row['missing']} missing"},
+            tags={"sync/reason": f"order_completeness SHORT: {row['missing']} missing",
+                  **sync_tags(row["channel"], ORDERS)},
         )
         for row in rows if row["channel"] in channels
     ]
@@ -163,7 +166,8 @@ def build_completeness_schedule(job, channels: list[str]) -> dg.ScheduleDefiniti
         for channel in channels:
             for day in (now.date() - timedelta(days=1), now.date()):
                 key = partition_key(channel, day)
-                yield dg.RunRequest(run_key=f"{key}@{now.isoformat()}", partition_key=key)
+                yield dg.RunRequest(run_key=f"{key}@{now.isoformat()}", partition_key=key,
+                                    tags=sync_tags(channel, COUNT_FLOW))
 
     return dg.ScheduleDefinition(
         name="order_completeness_hourly", cron_schedule="50 * * * *", execution_timezone="UTC", job=job,

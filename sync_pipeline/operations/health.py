@@ -3,6 +3,8 @@ Status" and "API Usage" checks, judged from what the pipeline recorded (sync_att
 open problems), with what to do for every row that is not HEALTHY.
 
 A status, first match wins:
+- MISCONFIGURED: the channel's channels.yaml entry is wrong, so the channel is left out of every flow; the reason is
+  the entry's error, with its line;
 - DISABLED: the flow is off for the channel (`order_sync`/`inventory_sync` false) or its platform has no API for it;
 - AUTH_FAILED / PERMISSION_DENIED / RATE_LIMITED / FAILING: the flow's last attempt failed, by the kind of error
   (401, 403, 429 after every retry, anything else);
@@ -41,8 +43,8 @@ from sync_pipeline.db.writes import upsert
 from sync_pipeline.operations.attempts import FLOWS, INVENTORY, ORDERS, TRACKING
 
 HEALTHY, STALE, DISABLED, DEGRADED, FAILING = "HEALTHY", "STALE", "DISABLED", "DEGRADED", "FAILING"
-AUTH_FAILED, RATE_LIMITED = "AUTH_FAILED", "RATE_LIMITED"
-STATUSES = (HEALTHY, STALE, AUTH_FAILED, PERMISSION_DENIED, RATE_LIMITED, DEGRADED, FAILING, DISABLED)
+AUTH_FAILED, RATE_LIMITED, MISCONFIGURED = "AUTH_FAILED", "RATE_LIMITED", "MISCONFIGURED"
+STATUSES = (HEALTHY, STALE, AUTH_FAILED, PERMISSION_DENIED, RATE_LIMITED, DEGRADED, FAILING, DISABLED, MISCONFIGURED)
 RATE_LIMITED_SHARE = 0.2
 DEGRADED_SHARE = 0.1
 TRACKING_INTERVAL_MINUTES = 60  # tracking_retry_hourly: the safety net behind the shipments sensor
@@ -85,6 +87,10 @@ def judge(engine: sa.Engine, config: PipelineConfig, now: datetime) -> list[dict
                    **problems.get((channel.name, flow), {"open_errors": {}, "oldest_open_error_at": None})}
             row["status"], row["reason"] = _status(channel, flow, row, now)
             rows.append(row)
+    for entry in config.disabled:  # a bad entry is shown, under its name (or its place in the list), not dropped
+        rows += [{"channel": entry.key, "flow": flow, "checked_at": now, "interval_minutes": None, **_no_attempts(),
+                  **_no_usage(), "open_errors": {}, "oldest_open_error_at": None, "status": MISCONFIGURED,
+                  "reason": entry.error} for flow in FLOWS]
     return rows
 
 
@@ -231,7 +237,7 @@ def _open_problems(connection, names: list[str]) -> dict[tuple[str, str], dict]:
 
 
 STYLE = {HEALTHY: "green", DISABLED: "dim", STALE: "yellow", DEGRADED: "yellow", RATE_LIMITED: "yellow",
-         AUTH_FAILED: "bold red", PERMISSION_DENIED: "bold red", FAILING: "bold red"}
+         AUTH_FAILED: "bold red", PERMISSION_DENIED: "bold red", FAILING: "bold red", MISCONFIGURED: "bold red"}
 
 
 def print_health(rows: list[dict]) -> None:

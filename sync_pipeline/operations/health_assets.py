@@ -1,5 +1,7 @@
 """`channel_health`: every channel's and flow's health as an asset, on a schedule, with one check per channel
-that fails when a flow of it is stale, refused or failing (S06, S01), so the UI shows it and an alert can key on it."""
+that fails when a flow of it is stale, refused or failing (S06, S01), so the UI shows it and an alert can key on it;
+and `configuration_valid`, failing while channels.yaml or a map file holds a problem (a bad channel entry, which
+disables that channel, or a map row naming no channel, which affects none), each named by file and line."""
 
 import time
 from collections import Counter
@@ -8,13 +10,14 @@ import dagster as dg
 import sqlalchemy as sa
 
 from sync_pipeline.channels.resource import ChannelsResource
-from sync_pipeline.config import ASSET_OWNERS, PipelineConfig
+from sync_pipeline.config import ASSET_OWNERS, PipelineConfig, configuration_problems
 from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import channel_health as channel_health_table
 from sync_pipeline.operations.health import (
     AUTH_FAILED,
     DEGRADED,
     FAILING,
+    MISCONFIGURED,
     PERMISSION_DENIED,
     RATE_LIMITED,
     STALE,
@@ -23,9 +26,10 @@ from sync_pipeline.operations.health import (
 )
 
 HEALTH = dg.AssetKey("channel_health")
-FAILS = (STALE, AUTH_FAILED, PERMISSION_DENIED, FAILING)  # a person must act: the check fails
+FAILS = (STALE, AUTH_FAILED, PERMISSION_DENIED, FAILING, MISCONFIGURED)  # a person must act: the check fails
 WARNS = (RATE_LIMITED, DEGRADED)  # the syncs go through, slower or retried: a warning
 HEALTH_INTERVAL_MINUTES = 5
+CONFIGURATION_CHECK = "configuration_valid"
 
 
 def check_name(channel: str) -> str:
@@ -59,10 +63,23 @@ def build_health_checks(config: PipelineConfig) -> dg.AssetChecksDefinition:
     specs = [dg.AssetCheckSpec(name, asset=HEALTH, description=(
         f"{channel}: every flow (orders, tracking, inventory) is HEALTHY or DISABLED; fails when one is stale, refused "
         "or failing, warns when one is rate limited or degraded")) for name, channel in channel_of.items()]
+    configuration = dg.AssetCheckSpec(CONFIGURATION_CHECK, asset=HEALTH, description=(
+        "channels.yaml, the map files and status_map.yaml hold no problem (what `sync-pipeline validate` lists): "
+        "fails naming each by file and line; a bad channel entry disables that channel only"))
 
-    @dg.multi_asset_check(specs=specs, can_subset=True)
-    def channel_health_checks(context: dg.AssetCheckExecutionContext, database: DatabaseResource):
-        """Judged on what channel_health holds: the rows its last materialization wrote."""
+    @dg.multi_asset_check(specs=[*specs, configuration], can_subset=True)
+    def channel_health_checks(context: dg.AssetCheckExecutionContext, database: DatabaseResource,
+                              channels: ChannelsResource):
+        """Judged on what channel_health holds (the rows its last materialization wrote), and on the files as they
+        are now."""
+        if configuration.key in context.selected_asset_check_keys:
+            problems = configuration_problems(channels.config_path)
+            for problem in problems:
+                context.log.error(problem)
+            yield dg.AssetCheckResult(
+                check_name=CONFIGURATION_CHECK, asset_key=HEALTH, passed=not problems,
+                severity=dg.AssetCheckSeverity.ERROR, description="\n".join(problems) or None,
+                metadata={"problems": len(problems), "disabled_channels": len(config.disabled)})
         with database.engine().connect() as connection:
             rows = connection.execute(sa.select(channel_health_table)).mappings().all()
         for spec in specs:

@@ -1,64 +1,77 @@
-"""The manual-import backup path: a channel's own order export (CSV) in data/imports/<channel>/."""
+"""Order export files (CSV) in data/imports/<channel>/: the backup path of the API channels and the only way in for a
+channel without an order API (Bob Shop).
+
+Each file is imported once, known by the sha256 of its bytes (the `import_files` ledger): a copy renamed or dropped
+again is not read twice, a changed file is a new one. A row that cannot be an order (no order id, an unreadable
+date, fewer or more values than the header) is reported by file and 1-based line as an order_sync_errors row (stage
+import), its order is held back whole (never half its lines), and the rest of the file lands. A file that is not the
+channel's export at all (its columns are missing, it is not UTF-8 text) stops the channel's import with one line
+naming the file, and is read again once it is fixed."""
 
 from __future__ import annotations
 
-import os
-from datetime import timezone
+from collections.abc import Iterable
+from datetime import date, datetime
 from pathlib import Path
 
-import pandas as pd
-from dateutil import parser as dateparser
+import sqlalchemy as sa
 
-from sync_pipeline.channels.base import CsvExport, RawOrder
-from sync_pipeline.config import DATA_DIR, ChannelConfig
+from sync_pipeline.channels.base import CsvExport
+from sync_pipeline.channels.exports import ExportFile, checksum, imports_dir, read_export
+from sync_pipeline.config import ChannelConfig
+from sync_pipeline.db.tables import import_files, order_sync_errors
+from sync_pipeline.db.writes import insert_new, upsert
 
-
-class CsvImportError(ValueError):
-    """An export file that cannot be read as the channel's order export."""
-
-
-def imports_dir(channel: ChannelConfig) -> Path:
-    """data/imports/<channel>/, or SYNC_IMPORTS_DIR/<channel>/."""
-    return Path(os.environ.get("SYNC_IMPORTS_DIR", DATA_DIR / "imports")) / channel.name
+STAGE = "import"
+BAD_ROW = "IMPORT_ROW_INVALID"
 
 
-def _timestamp(value: str, channel: ChannelConfig, where: str):
-    try:
-        parsed = dateparser.parse(value)
-    except (ValueError, OverflowError):
-        raise CsvImportError(f"{where}: {value!r} is not a date and time") from None
-    if parsed.tzinfo is None:  # exports without an offset are in the shop's own time zone
-        parsed = parsed.replace(tzinfo=channel.tz)
-    return parsed.astimezone(timezone.utc)
+def new_exports(connection: sa.Connection, channel: ChannelConfig, export: CsvExport) -> list[ExportFile]:
+    """The channel's export files whose bytes were never imported (a copy of one file is read once, by name order)."""
+    paths = sorted(imports_dir(channel).glob("*.csv"))
+    digests: dict[str, Path] = {}
+    for path in paths:
+        digests.setdefault(checksum(path), path)
+    known = imported(connection, channel.name, digests)
+    return [read_export(path, channel, export, digest) for digest, path in digests.items() if digest not in known]
 
 
-def read_exports(channel: ChannelConfig, export: CsvExport) -> dict[str, list[RawOrder]]:
-    """Orders in every export file of the channel, by file name; rows of one order become one payload."""
-    folder = imports_dir(channel)
-    by_file: dict[str, list[RawOrder]] = {}
-    for path in sorted(folder.glob("*.csv")):
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        wanted = [c for c in (export.order_id, export.placed_at, export.updated_at) if c]
-        missing = [c for c in wanted if c not in frame.columns]
-        if missing:
-            raise CsvImportError(
-                f"{path}: column(s) {', '.join(missing)} not found; expected the {channel.type} order export "
-                f"with columns {', '.join(wanted)} (found: {', '.join(frame.columns[:8])})"
-            )
-        orders = []
-        for order_id, rows in frame.groupby(export.order_id, sort=False):
-            first = rows.iloc[0]
-            line = int(rows.index[0]) + 2  # header is line 1
-            if not str(order_id).strip():
-                raise CsvImportError(f"{path} line {line}: column {export.order_id} is empty")
-            placed = _timestamp(first[export.placed_at], channel, f"{path} line {line} column {export.placed_at}")
-            updated = (
-                _timestamp(first[export.updated_at], channel, f"{path} line {line} column {export.updated_at}")
-                if export.updated_at and first[export.updated_at]
-                else placed
-            )
-            orders.append(
-                RawOrder(str(order_id), rows.to_dict(orient="records"), placed_at=placed, updated_at=updated)
-            )
-        by_file[path.name] = orders
-    return by_file
+def imported(connection: sa.Connection, channel: str, digests: Iterable[str]) -> set[str]:
+    """Which of these checksums the channel's ledger holds."""
+    digests = list(digests)
+    if not digests:
+        return set()
+    return set(connection.execute(sa.select(import_files.c.checksum).where(
+        import_files.c.channel == channel, import_files.c.checksum.in_(digests))).scalars())
+
+
+def imported_span(connection: sa.Connection, channel: str) -> tuple[date, date] | None:
+    """The first and last UTC day of placement the channel's imported files cover, or None."""
+    first, last = connection.execute(sa.select(sa.func.min(import_files.c.first_day), sa.func.max(import_files.c.last_day))
+                                     .where(import_files.c.channel == channel)).one()
+    return (first, last) if first else None
+
+
+def record_imports(connection: sa.Connection, channel: str, files: list[ExportFile], run_id: str, now: datetime,
+                   fallback_day: date) -> None:
+    """The files into the ledger and their bad rows into order_sync_errors (one per row, by file and line). A file
+    imported again under its name (corrected) resolves the reports of its earlier version; so does an order landing."""
+    if not files:
+        return
+    insert_new(connection, import_files, [{
+        "channel": channel, "file_name": f.path.name, "checksum": f.checksum, "rows": f.rows,
+        "rows_landed": f.rows_landed, "rows_bad": len(f.bad), "orders_landed": len(f.orders),
+        "first_day": min(f.days, default=None), "last_day": max(f.days, default=None), "imported_at": now,
+        "run_id": run_id} for f in files], ["channel", "checksum"])
+    errors = order_sync_errors.c
+    landed = [o.external_order_id for f in files for o in f.orders]
+    stale = sa.or_(errors.external_order_id.in_(landed or [""]),
+                   *[errors.message.startswith(f"{f.path.name} line ", autoescape=True) for f in files])
+    connection.execute(order_sync_errors.update().where(
+        errors.channel == channel, errors.stage == STAGE, errors.resolved_at.is_(None), stale).values(resolved_at=now))
+    upsert(connection, order_sync_errors, [{
+        "channel": channel, "partition_date": bad.day or fallback_day, "external_order_id": bad.order_id or "",
+        "stage": STAGE, "error_code": BAD_ROW, "field": f"file {f.checksum[:12]} line {bad.line}",
+        "message": bad.message, "payload_sha256": None, "first_seen_at": now, "last_seen_at": now,
+        "resolved_at": None} for f in files for bad in f.bad],
+        ["channel", "external_order_id", "stage", "error_code", "field"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -12,12 +13,13 @@ import orjson
 import sqlalchemy as sa
 
 from sync_pipeline.channels import CONNECTORS, ChannelConnector, RawOrder
+from sync_pipeline.channels.exports import CsvImportError, ExportFile, imports_dir
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
 from sync_pipeline.config import ChannelConfig, ConfigError
 from sync_pipeline.db.tables import ingest_cursors, raw_orders
 from sync_pipeline.db.writes import insert_new, lock_partitions, log_api_calls, upsert
 from sync_pipeline.operations.attempts import ORDERS, record_attempt
-from sync_pipeline.orders.csv_import import CsvImportError, imports_dir, read_exports
+from sync_pipeline.orders.csv_import import imported, imported_span, new_exports, record_imports
 
 # Re-read this much before the cursor: channel clocks drift and updates commit late.
 CURSOR_OVERLAP = timedelta(minutes=10)
@@ -36,6 +38,7 @@ class ChannelIngest:
     fetched: int = 0
     landed: int = 0
     csv_orders: int = 0
+    files: list[ExportFile] = field(default_factory=list)  # export files this run imported (each once, ever)
     incremental: bool = False
     seconds: float = 0.0
     error: str | None = None
@@ -102,9 +105,17 @@ def ingest_channel(
             engine, channel, days, run_id, result, full_resync, connector_factory, today
         )
         with engine.begin() as connection:
-            # The requested days choose which orders land; their homes choose where.
-            found = [r for r in rows if r["partition_date"] in requested]
+            lock_partitions(connection, f"ingest:{channel.name}")
+            # A file another run imported meanwhile is left to it (the lock makes this the last word on Postgres).
+            taken = imported(connection, channel.name, [f.checksum for f in result.files])
+            result.files = [f for f in result.files if f.checksum not in taken]
+            sources = {f.source for f in result.files}
+            # The requested days choose which orders of the API land, an export file all its orders (it is read once);
+            # their homes choose where.
+            found = [r for r in rows if r["partition_date"] in requested and r["source"] == "api" or r["source"] in sources]
             result.landed = insert_new(connection, raw_orders, at_home(connection, channel.name, found), VERSION_KEY)
+            record_imports(connection, channel.name, result.files, run_id, datetime.now(timezone.utc), days[-1])
+            result.csv_orders = sum(len(f.orders) for f in result.files)
             # The sync start is the high-water mark: whatever changes after it is fetched next time.
             cursors = [
                 {"channel": channel.name, "partition_date": d, "cursor_updated_at": sync_started,
@@ -150,6 +161,23 @@ def at_home(connection: sa.Connection, channel: str, rows: list[dict]) -> list[d
     return [dict(row, partition_date=home[row["external_order_id"]]) for row in rows]
 
 
+def landed_payloads(engine: sa.Engine, channel: str) -> Callable[[list[str]], dict[str, list]]:
+    """A connector's `landed`: the payload versions raw_orders holds for some of the channel's orders, so a version
+    already landed is not read in full again (insert-or-skip would have dropped it anyway)."""
+    def lookup(external_ids: list[str]) -> dict[str, list]:
+        ids, found = sorted(set(external_ids)), defaultdict(list)
+        with engine.connect() as connection:
+            for start in range(0, len(ids), HOME_LOOKUP_CHUNK):
+                for order_id, payload in connection.execute(
+                    sa.select(raw_orders.c.external_order_id, raw_orders.c.payload).where(
+                        raw_orders.c.channel == channel,
+                        raw_orders.c.external_order_id.in_(ids[start:start + HOME_LOOKUP_CHUNK]))):
+                    found[order_id].append(orjson.loads(payload))
+        return found
+
+    return lookup
+
+
 def history_floor(channel: ChannelConfig, today: date | None = None) -> date:
     """The first UTC day the channel's API still serves. A channel counts its history in its own days, so east of
     UTC, late in the UTC day, its today is already tomorrow: the later of the two todays counts."""
@@ -170,9 +198,11 @@ def _fetch_rows(
     rows: list[dict] = []
 
     connector_class = CONNECTORS[channel.type]
-    exports = read_exports(channel, connector_class.csv_export)
-    # An old day can be had when it lies within the span of the exports' orders; the others fail alone.
-    exported = sorted({o.placed_at.astimezone(timezone.utc).date() for orders in exports.values() for o in orders if o.placed_at})
+    with engine.connect() as connection:
+        result.files = new_exports(connection, channel, connector_class.csv_export)
+        span = imported_span(connection, channel.name)
+    # An old day can be had when it lies within the span of the imported exports' orders; the others fail alone.
+    exported = sorted({d for f in result.files for d in f.days} | set(span or ()))
     missing = [d for d in old_days if not exported or not exported[0] <= d <= exported[-1]]
     if missing:
         result.failed_days = missing
@@ -183,13 +213,14 @@ def _fetch_rows(
             f"CSV export covers them. Export those orders from the channel as CSV into {imports_dir(channel)}/ and "
             f"materialize these partitions again."
         )
-    for file_name, orders in exports.items():
-        result.csv_orders += len(orders)
-        rows.extend(payload_row(channel.name, o, run_id, fetched_at, f"csv:{file_name}") for o in orders)
+    for export in result.files:
+        rows.extend(payload_row(channel.name, o, run_id, fetched_at, export.source) for o in export.orders)
 
     if api_days:
         factory = connector_factory or (lambda cfg, log: connector_class(cfg, log))
         connector = factory(channel, result.log)
+        if not full_resync:  # a full resync reads every order in full
+            connector.landed = landed_payloads(engine, channel.name)
         with engine.connect() as connection:
             since = None if full_resync else updated_since(connection, channel.name, api_days)
         result.incremental = since is not None

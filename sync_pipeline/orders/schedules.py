@@ -7,7 +7,8 @@ from datetime import date, timedelta
 import dagster as dg
 
 from sync_pipeline.config import ChannelConfig
-from sync_pipeline.partitions import partition_key, run_requests
+from sync_pipeline.operations.attempts import ORDERS
+from sync_pipeline.partitions import partition_key, run_requests, sync_tags
 
 
 def cron_every(minutes: int) -> str:
@@ -29,7 +30,8 @@ def build_order_sync_schedules(channels: list[ChannelConfig], job) -> list[dg.Sc
             now = context.scheduled_execution_time
             for day in (now.date() - timedelta(days=1), now.date()):
                 key = partition_key(channel.name, day)
-                yield dg.RunRequest(run_key=f"{key}@{now.isoformat()}", partition_key=key)
+                yield dg.RunRequest(run_key=f"{key}@{now.isoformat()}", partition_key=key,
+                                    tags=sync_tags(channel.name, ORDERS))
 
         schedules.append(
             dg.ScheduleDefinition(

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-CHANNEL_TYPES = ("amazon", "bigcommerce", "ebay", "shopify", "takealot", "woocommerce")
+CHANNEL_TYPES = ("amazon", "bigcommerce", "bobshop", "ebay", "magento", "shopify", "takealot", "woocommerce")
 DEFAULT_TIMEZONES = {
     "shopify": "America/New_York",
     "woocommerce": "Europe/London",
@@ -21,7 +21,13 @@ DEFAULT_TIMEZONES = {
     "takealot": "Africa/Johannesburg",
     "bigcommerce": "America/Chicago",
     "ebay": "Europe/London",
+    "magento": "UTC",
+    "bobshop": "Africa/Johannesburg",
 }
+# A channel's `options`, by type: what the simulated store is set to. Magento: whether an integration's access token
+# is taken as a bearer token (Magento 2.4.4+'s oauth/consumer/enable_integration_as_bearer, default off), and the
+# store's own labels for its default statuses (Stores > Settings > Order Status), e.g. {processing: Ready to Ship}.
+CHANNEL_OPTIONS = {"magento": {"integration_as_bearer": bool, "status_labels": dict}}
 CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 DEFAULT_SCENARIO_FILE = Path(__file__).with_name("default_scenario.yaml")
 # Order sequence numbers (the base of every platform's ids) come in blocks of MAX_ORDERS_PER_DAY per UTC day
@@ -69,6 +75,7 @@ class ChannelSpec:
     # Listings beyond the products its orders draw from (SKU-L0000001, ...), stocked at the warehouse too: a
     # catalogue the size of a real shop's for the inventory flow.
     extra_listings: int = 0
+    options: dict = field(default_factory=dict, hash=False)  # CHANNEL_OPTIONS of its type
 
     @property
     def tz(self) -> ZoneInfo:
@@ -338,7 +345,7 @@ def _channels(raw: Any) -> tuple[ChannelSpec, ...]:
     for index, entry in enumerate(raw):
         where = f"scenario channels[{index}]"
         entry = _mapping(entry, where)
-        _known_keys(entry, where, ["name", "type", "orders_per_day", "timezone", "extra_listings"],
+        _known_keys(entry, where, ["name", "type", "orders_per_day", "timezone", "extra_listings", "options"],
                     required=["name", "type"])
         name = entry["name"]
         if not isinstance(name, str) or not CHANNEL_NAME.match(name):
@@ -364,9 +371,22 @@ def _channels(raw: Any) -> tuple[ChannelSpec, ...]:
                 timezone=zone,
                 extra_listings=_integer(entry.get("extra_listings", 0), f"{where}.extra_listings", minimum=0,
                                         maximum=MAX_EXTRA_LISTINGS),
+                options=_options(entry.get("options", {}), f"{where}.options", channel_type),
             )
         )
     return tuple(channels)
+
+
+def _options(raw: Any, where: str, channel_type: str) -> dict:
+    raw = _mapping(raw, where)
+    known = CHANNEL_OPTIONS.get(channel_type, {})
+    _known_keys(raw, where, list(known))
+    for key, value in raw.items():
+        if not isinstance(value, known[key]) or (known[key] is dict and not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+            kind = "true or false" if known[key] is bool else "a mapping of status to label"
+            raise ScenarioError(f"{where}.{key}: must be {kind}, got {value!r}")
+    return dict(raw)
 
 
 def _rate_limits(raw: Any, where: str) -> dict[str, RateLimit]:

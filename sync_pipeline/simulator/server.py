@@ -53,6 +53,9 @@ PLATFORM_CREDENTIAL_FORMATS = {
     ("ebay", "refresh_token"): ("v^1.1#i^1#r^1#f^0#p^3#", 48),
     ("ebay", "client_id"): ("SyncPipe-orders-PRD-", 8),
     ("ebay", "client_secret"): ("PRD-", 16),
+    ("magento", "username"): ("api_", 4),  # an admin user's; its token is fetched with the password
+    ("magento", "password"): ("", 16),
+    ("magento", "access_token"): ("", 16),  # an integration's (Magento's are 32 lower-case letters and digits)
 }
 WAREHOUSE_CREDENTIAL_NAMES = ("api_key",)
 WAREHOUSE_API_KEY_FORMAT = ("wh_", 16)

@@ -70,6 +70,14 @@ STATUSES = (PENDING, RETRYING, PUSHED, ALREADY_FULFILLED, ORDER_NOT_FOUND, ORDER
             CARRIER_NOT_MAPPED, NOT_APPLICABLE, NO_TRACKING_NUMBER, UNKNOWN_ORDER, REFUSED)
 LOOKBACK = timedelta(minutes=5)  # shipments are re-read a little before the cursor: clocks and commits race
 SEND_TRIES = 3  # pushes of one package in one run (after a lost reply, or while the order is locked), with backoff
+# Why a channel type without a tracking push (no TRACKING_PUSHES entry) settles its packages NOT_APPLICABLE.
+NO_TRACKING_PUSH = {
+    "takealot": "{type} delivers to its customers itself: there is no tracking push, nothing to do",
+    "bobshop": ("Bob Shop has no order API to take tracking: the order is marked shipped on Bob Shop's own site, where "
+                "status updates take 15-30 minutes to show; nothing is pushed from here for {channel}"),
+}
+NO_PUSH_DEFAULT = "{type} takes no tracking from this pipeline: there is no tracking push, nothing to do"
+
 
 
 @dataclass(frozen=True)
@@ -202,8 +210,8 @@ def _new_row(shipment: dict, order: sa.Row | None, push: TrackingPush | None, ch
             f"the warehouse shipped {shipment['order_id']} under the reference {shipment['client_reference']!r}, which "
             "this pipeline never sent; if it is a channel order, push its tracking on the channel by hand"))
     elif push is None:
-        row.update(status=NOT_APPLICABLE, message=(
-            f"{channel.type} delivers to its customers itself: there is no tracking push, nothing to do"))
+        row.update(status=NOT_APPLICABLE, message=NO_TRACKING_PUSH.get(channel.type, NO_PUSH_DEFAULT).format(
+            type=channel.type, channel=channel.name))
     elif number is None:
         row.update(status=NO_TRACKING_NUMBER, message=(
             f"the warehouse shipped package {shipment['shipment_id']} of {shipment['order_id']} without a tracking "

@@ -15,7 +15,8 @@ from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.db.tables import tracking_updates
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import fingerprint
-from sync_pipeline.partitions import partition_key
+from sync_pipeline.operations.attempts import TRACKING
+from sync_pipeline.partitions import partition_key, sync_tags
 from sync_pipeline.tracking.carriers import carrier_map_file
 from sync_pipeline.tracking.push import CARRIER_NOT_MAPPED, CORRECTING, LOOKBACK, TO_PUSH
 from sync_pipeline.warehouse.resource import WarehouseApiResource
@@ -57,7 +58,8 @@ def build_shipments_sensor(job, poll_seconds: int) -> dg.SensorDefinition:
             changes = [_moment(s["updated_at"]) for s in shipments if (s["channel"], s["shipped_at"][:10]) == partition]
             newest[partition] = max(changes)
         requests = [
-            dg.RunRequest(run_key=f"{channel}|{day}@{moment.isoformat()}", partition_key=partition_key(channel, day))
+            dg.RunRequest(run_key=f"{channel}|{day}@{moment.isoformat()}", partition_key=partition_key(channel, day),
+                          tags=sync_tags(channel, TRACKING))
             for (channel, day), moment in sorted(newest.items())
         ]
         latest = max(_moment(s["updated_at"]) for s in shipments)
@@ -88,7 +90,8 @@ def build_tracking_retry_schedule(job, channels: list[str]) -> dg.ScheduleDefini
         tick = context.scheduled_execution_time
         recent = {(channel, day) for channel in channels for day in (tick.date() - timedelta(days=1), tick.date())}
         for channel, day in sorted(recent | set(unfinished_partitions(database.engine()))):
-            yield dg.RunRequest(run_key=f"{channel}|{day}@{tick.isoformat()}", partition_key=partition_key(channel, day))
+            yield dg.RunRequest(run_key=f"{channel}|{day}@{tick.isoformat()}",
+                                partition_key=partition_key(channel, day), tags=sync_tags(channel, TRACKING))
 
     return tracking_retry_hourly
 
@@ -109,7 +112,8 @@ def build_carrier_map_sensor(job) -> dg.SensorDefinition:
             blocked = sorted(tuple(row) for row in connection.execute(query))
         change = f"{context.cursor[:12]}>{current[:12]}"
         return dg.SensorResult(cursor=current, run_requests=[
-            dg.RunRequest(run_key=f"{change}:{channel}|{day}", partition_key=partition_key(channel, day))
+            dg.RunRequest(run_key=f"{change}:{channel}|{day}", partition_key=partition_key(channel, day),
+                          tags=sync_tags(channel, TRACKING))
             for channel, day in blocked
         ])
 

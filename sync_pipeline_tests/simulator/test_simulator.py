@@ -109,7 +109,8 @@ def test_default_scenario_covers_six_platforms_ending_today():
     scenario = default_scenario(days=3, today=date(2026, 11, 20))
     assert [(c.name, c.type) for c in scenario.channels] == [
         ("shopify-demo", "shopify"), ("woo-demo", "woocommerce"), ("amazon-demo", "amazon"), ("takealot-demo", "takealot"),
-        ("bigcommerce-demo", "bigcommerce"), ("ebay-demo", "ebay"),
+        ("bigcommerce-demo", "bigcommerce"), ("ebay-demo", "ebay"), ("magento-demo", "magento"),
+        ("bobshop-demo", "bobshop"),
     ]
     assert scenario.start_date == date(2026, 11, 18) and scenario.days == 3 and scenario.speed == 50
     assert scenario.faults.rate_limit_429 == 0 and scenario.anomalies.missing_phone > 0
@@ -687,7 +688,7 @@ GOOD = {"seed": 1, "start_date": "2026-11-01", "days": 2, "speed": 5, "channels"
 
 @pytest.mark.parametrize("change, message", [
     ({"channels": [{"name": "a", "type": "shopify"}, {"name": "b", "type": "woocommerce"}, {"name": "c", "type": "shopfy"}]},
-     "scenario channels[2].type: 'shopfy' is not one of amazon, bigcommerce, ebay, shopify, takealot, woocommerce"),
+     "scenario channels[2].type: 'shopfy' is not one of amazon, bigcommerce, bobshop, ebay, magento, shopify, takealot, woocommerce"),
     ({"channels": [{"name": "Shop A", "type": "shopify"}]}, "scenario channels[0].name: 'Shop A' must match"),
     ({"channels": [{"name": "a", "type": "shopify"}, {"name": "a", "type": "amazon"}]}, "scenario channels[1].name: 'a' is already used by channels[0]"),
     ({"channels": [{"name": "a", "type": "shopify", "orders_per_day": -1}]}, "scenario channels[0].orders_per_day: must be >= 0"),

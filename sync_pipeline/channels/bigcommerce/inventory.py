@@ -22,12 +22,12 @@ from sync_pipeline.channels.inventory import (
     INVENTORY_NOT_TRACKED,
     NOT_SUPPORTED,
     PRODUCT_NOT_FOUND,
-    PUSHED,
     RETRYING,
     InventoryPush,
     Listing,
     StockUpdate,
     Written,
+    write_whole,
 )
 
 PAGE_SIZE = 250  # the most v3/catalog/products takes
@@ -82,22 +82,7 @@ class BigCommerceInventory(InventoryPush):
 
     # --- write --------------------------------------------------------------------------------------------------
     def write(self, updates: list[StockUpdate]) -> list[Written]:
-        results: dict[int, Written] = {}
-        pending = list(range(len(updates)))
-        while pending:
-            said, refused = self._adjust(updates, pending)
-            if said is None:
-                results.update({i: Written(updates[i].listing.listing_id, PUSHED) for i in pending})
-                break
-            if not refused:  # the 422 names none of the items: each goes alone, so only the bad one is held
-                if len(pending) == 1:
-                    results[pending[0]] = self._refusal(updates[pending[0]], said)
-                else:
-                    results.update({i: self.write([updates[i]])[0] for i in pending})
-                break
-            results.update(refused)
-            pending = [i for i in pending if i not in refused]
-        return [results[i] for i in range(len(updates))]
+        return write_whole(updates, self._adjust, self._refusal)
 
     @staticmethod
     def _item(update: StockUpdate) -> tuple[str, int]:

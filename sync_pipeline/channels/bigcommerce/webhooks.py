@@ -23,6 +23,6 @@ def read_delivery(headers: dict[str, str], body: bytes, secret: str, now: dateti
     require_fresh(sent_at, now, tolerance)
     if not scope.startswith("store/order/"):
         return None
-    if "id" not in data or not payload.get("hash"):
-        raise WebhookRefused(MALFORMED, "no data.id or hash in the body")
+    if not isinstance(data, dict) or not str(data.get("id", "")).isdigit() or not payload.get("hash"):
+        raise WebhookRefused(MALFORMED, "no data.id (a BigCommerce order id: a whole number) or hash in the body")
     return Delivery(f"{payload['created_at']}:{payload['hash']}", scope, str(data["id"]), None, sent_at)

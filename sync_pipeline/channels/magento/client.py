@@ -60,6 +60,18 @@ def search_criteria(filters: list[tuple[str, str, str]], *, page_size: int | Non
     return params
 
 
+def filled(error: dict) -> str:
+    """A Magento error's message with its %placeholders filled in: named (a dict) or numbered (a list)."""
+    message, parameters = str(error.get("message", "")), error.get("parameters")
+    if isinstance(parameters, dict):
+        for key, value in parameters.items():
+            message = message.replace(f"%{key}", str(value))
+    elif isinstance(parameters, list):
+        for number, value in enumerate(parameters, start=1):
+            message = message.replace(f"%{number}", str(value))
+    return message
+
+
 def auth_mode(config: ChannelConfig) -> str:
     return str(config.options.get("auth", "admin"))
 
@@ -128,15 +140,7 @@ class MagentoConnector(ChannelConnector):
             return self.http.redact(response.text[:200])
         if not isinstance(body, dict):
             return self.http.redact(str(body)[:200])
-        message = str(body.get("message", ""))
-        parameters = body.get("parameters")
-        if isinstance(parameters, dict):
-            for key, value in parameters.items():
-                message = message.replace(f"%{key}", str(value))
-        elif isinstance(parameters, list):
-            for number, value in enumerate(parameters, start=1):
-                message = message.replace(f"%{number}", str(value))
-        return self.http.redact(message)
+        return self.http.redact(filled(body))
 
     def request(self, method: str, path: str, *, endpoint: str, allowed: tuple[int, ...] = (200,), **kwargs):
         """One call under `api_url` with a live token. An admin token is renewed before it is due and once when the

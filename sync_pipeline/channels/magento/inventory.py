@@ -22,12 +22,13 @@ from sync_pipeline.channels.http import ChannelRequestError
 from sync_pipeline.channels.inventory import (
     NOT_SUPPORTED,
     PRODUCT_NOT_FOUND,
-    PUSHED,
     InventoryPush,
     Listing,
     StockUpdate,
     Written,
+    write_whole,
 )
+from sync_pipeline.channels.magento.client import filled
 
 # Product and source item pages: well under 2.4.7's default web API maximum page size (300), with full products.
 PAGE_SIZE = 100
@@ -82,22 +83,7 @@ class MagentoInventory(InventoryPush):
 
     # --- write --------------------------------------------------------------------------------------------------
     def write(self, updates: list[StockUpdate]) -> list[Written]:
-        results: dict[int, Written] = {}
-        pending = list(range(len(updates)))
-        while pending:
-            said, refused = self._save(updates, pending)
-            if said is None:
-                results.update({i: Written(updates[i].listing.listing_id, PUSHED) for i in pending})
-                break
-            if not refused:  # the refusal names none of the items: each goes alone, so only the bad one is held
-                if len(pending) == 1:
-                    results[pending[0]] = self._refusal(updates[pending[0]], said)
-                else:
-                    results.update({i: self.write([updates[i]])[0] for i in pending})
-                break
-            results.update(refused)
-            pending = [i for i in pending if i not in refused]
-        return [results[i] for i in range(len(updates))]
+        return write_whole(updates, self._save, self._refusal)
 
     def _save(self, updates: list[StockUpdate], indexes: list[int]) -> tuple[str | None, dict[int, Written]]:
         """One call for these items: (None, {}) when it was taken, else Magento's words and the items they name."""
@@ -121,7 +107,7 @@ class MagentoInventory(InventoryPush):
             errors = response.json().get("errors") or []
         except (ValueError, AttributeError):
             errors = []
-        details = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
+        details = [self.connector.http.redact(filled(e)) for e in errors if isinstance(e, dict)]
         return f"HTTP {response.status_code}: " + "; ".join([text, *details] if details else [text])
 
     @staticmethod

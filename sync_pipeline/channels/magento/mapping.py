@@ -10,7 +10,8 @@ bundle's own sku) with a child row per component (its sku and its qty_ordered, a
 ordered). `shippable_lines` turns those rows into one warehouse line per thing that goes in a box: a simple item
 without parent, a configurable's child (the parent's price and qty), each bundle component. Virtual and downloadable
 items ship nothing and are left out. Each line keeps `ship_item_id`, the order_item_id a shipment must name: the
-PARENT's for configurable and bundle lines (Magento refuses a child id), the item's own otherwise."""
+PARENT's for configurable and bundle lines (Magento passes a configurable's child id over and refuses a bundle
+component's: see tracking.py), the item's own otherwise."""
 
 from __future__ import annotations
 

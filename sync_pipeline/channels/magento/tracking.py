@@ -1,19 +1,25 @@
 """Magento 2 shipments: a package's tracking as one shipment of the order's items.
 
 `POST /V1/order/{entity_id}/ship` {items: [{order_item_id, qty}], notify: true, tracks: [{track_number, title,
-carrier_code}]} answers the new shipment's id as a bare JSON string. Magento ships what its order grid shows: a
-configurable or bundle product by its PARENT item (a child's id is refused), so each package line names its line's
-`ship_item_id` (mapping.shippable_lines). A bundle ships whole: the package that carries the first of a bundle's
-components names the bundle (as many as it starts); a later package with only components of bundles already
-shipped adds its number to the shipment that holds them (`POST /V1/shipment/track`). Carrier codes are Magento's
-own (ups, usps, fedex, dhl); any other carrier goes as `custom` with the carrier's name as title.
+carrier_code}]} answers the new shipment's id as a bare JSON string. A shipment names what Magento's order grid
+shows: a configurable or bundle product by its PARENT item, so each package line names its line's `ship_item_id`
+(mapping.shippable_lines). magento2's ShipmentFactory::prepareItems passes a configurable's child id over (the docs'
+shipment tutorial names child 11, which ships nothing of that configurable; a body of children only is "You can't
+create a shipment without products."), and Bundle's BundleShipmentTypeValidator refuses a component of a bundle
+shipped together (magento/magento2#9762, fixed by #30813). A bundle ships whole: the package that carries the first
+of a bundle's components names the bundle (as many as it starts); a later package with only components of bundles
+already shipped adds its number to the shipment that holds them (`POST /V1/shipment/track`). Carrier codes are
+Magento's own (ups, usps, fedex, dhl); any other carrier goes as `custom` with the carrier's name as title.
 
 `find` reads `GET /V1/shipments` (searchCriteria order_id eq) and matches a track's number. The ship POST goes
-once (attempts=1): Magento would store a resend as a second shipment, so after a lost reply the flow looks first.
+once (attempts=1): Magento would store a resend as a second shipment, so after a lost reply (or a 500: a deadlock
+rolls the save back) the flow looks first.
 
-Magento answers "The order does not allow a shipment to be created." both for a cancelled order and for one already
-shipped in full: the order's state (re-read) tells them apart. A missing ACL resource is a 401 like an expired token:
-one that persists after the token was renewed is PERMISSION_DENIED."""
+Refusals are 400 "Shipment Document Validation Error(s):" with Validation\\CanShip's words: "A shipment cannot be
+created when an order has a status of <status>" (canceled, on hold, payment review) and "The order does not allow a
+shipment to be created." (nothing left to ship): the order's state (re-read) tells which; "You can't create a
+shipment without products." when the items named have nothing left (someone shipped them). A missing ACL resource
+is a 401 like an expired token: one that persists after the token was renewed is PERMISSION_DENIED."""
 
 from __future__ import annotations
 
@@ -24,7 +30,6 @@ from sync_pipeline.channels.http import ChannelRequestError
 from sync_pipeline.channels.magento.mapping import shippable_lines
 from sync_pipeline.channels.tracking import (
     ALREADY_FULFILLED,
-    CARRIER_NOT_MAPPED,
     ORDER_CANCELLED,
     ORDER_NOT_FOUND,
     PERMISSION_DENIED,
@@ -121,7 +126,7 @@ class MagentoTracking(TrackingPush):
             "POST", f"/order/{order_id}/ship", endpoint="V1/order/{id}/ship", attempts=1,
             json={"items": [{"order_item_id": item, "qty": qty} for item, qty in items.items()], "notify": True,
                   "tracks": [self._track(package)]},
-            allowed=(200, 400, 401, 403, 404, 409),
+            allowed=(200, 400, 401, 404),
         )
         if response.status_code == 200:
             return Pushed(PUSHED, str(response.json()))
@@ -148,7 +153,7 @@ class MagentoTracking(TrackingPush):
         response = self.connector.request(
             "POST", "/shipment/track", endpoint="V1/shipment/track", attempts=1,
             json={"entity": {"order_id": int(order_id), "parent_id": int(fulfillment_id), **self._track(package)}},
-            allowed=(200, 400, 401, 403, 404, 409),
+            allowed=(200, 400, 401, 404),
         )
         if response.status_code != 200:
             return self._refused(package, response, f"the number on shipment {fulfillment_id}")
@@ -170,34 +175,23 @@ class MagentoTracking(TrackingPush):
                 f"Magento has no order {order_id} ({said}): it may have been deleted. Look it up in the admin (Sales > "
                 "Orders); if it is gone, nothing can carry this package's tracking"
             ))
-        if status in (401, 403):
+        if status == 401:
             return Pushed(PERMISSION_DENIED, message=f"Magento refused {what} for order {order_id} ({said}): {ACL_FIX}")
-        if status == 409:
-            return Pushed(RETRYING, message=(
-                f"Magento could not take {what} for order {order_id} now ({said}); it is tried again with backoff"
-            ))
         text = said.casefold()
-        if "does not allow a shipment" in text:
-            return self._not_shippable(package, said)
-        if "greater than" in text or "already" in text or "can't be shipped" in text:
+        if "does not allow a shipment" in text or "cannot be created when an order has a status" in text:
+            return self._not_shippable(package, said, nothing_left="does not allow a shipment" in text)
+        if "without products" in text:
             return Pushed(ALREADY_FULFILLED, message=(
-                f"Magento shows some of this package's items of order {order_id} as shipped already ({said}): "
-                f"someone shipped them first (in the admin or another app); number {package.tracking_number} was not "
-                "pushed"
-            ))
-        if "carrier" in text:
-            return Pushed(CARRIER_NOT_MAPPED, message=(
-                f"Magento refused the carrier {package.carrier_code!r} for order {order_id} ({said}); put a carrier "
-                "code the store knows (ups, usps, fedex, dhl, custom) for this carrier in data/carrier_map.csv and it "
-                "is pushed on the next run"
+                f"Magento shows this package's items of order {order_id} as shipped already ({said}): someone shipped "
+                f"them first (in the admin or another app); number {package.tracking_number} was not pushed"
             ))
         raise ChannelRequestError(self.connector.config.name, (
             f"Magento refused {what} of package {package.package_id} for order {order_id} ({said}); nothing was "
             "stored on Magento"
         ))
 
-    def _not_shippable(self, package: Package, said: str) -> Pushed:
-        """Cancelled, closed, complete or on hold: the order's state says which."""
+    def _not_shippable(self, package: Package, said: str, nothing_left: bool) -> Pushed:
+        """Cancelled or closed, shipped already, or on hold / in payment review: the order's state says which."""
         order_id = package.external_order_id
         order = self.connector.fetch_order(order_id)
         state = (order.payload or {}).get("state") if order else None
@@ -206,10 +200,10 @@ class MagentoTracking(TrackingPush):
                 f"order {order_id} is {state} on Magento ({said}): there is nothing to ship, so the package's tracking "
                 "is not pushed"
             ))
-        if state == "complete":
+        if nothing_left:
             return Pushed(ALREADY_FULFILLED, message=(
-                f"Magento shows order {order_id} as complete already ({said}): someone shipped it first (in the admin "
-                f"or another app); number {package.tracking_number} was not pushed"
+                f"Magento shows every item of order {order_id} as shipped already (state {state}; {said}): someone "
+                f"shipped it first (in the admin or another app); number {package.tracking_number} was not pushed"
             ))
         return Pushed(RETRYING, message=(
             f"Magento will not ship order {order_id} while it is {state or 'in this state'} ({said}): release the hold "

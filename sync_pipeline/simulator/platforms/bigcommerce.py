@@ -1,6 +1,7 @@
 """BigCommerce Orders V2 (/v2/orders, optionally under /stores/<hash>): `X-Auth-Token`, page/limit paging with
-HTTP 204 for an empty page, RFC-2822 (or ISO-8601) date filters, products and shipping addresses as
-sub-resources of each order, and one quota per store shared by every endpoint, reported in X-Rate-Limit-*.
+HTTP 204 for an empty page, RFC-2822 (or ISO-8601) date filters and min_id/max_id (inclusive), products and
+shipping addresses as sub-resources of each order, and one quota per store shared by every endpoint, reported in
+X-Rate-Limit-*.
 `GET v2/orders/count` takes the list's filters and answers the spec's getOrdersCount shape, {"statuses": [{id, name,
 system_label, custom_label, system_description, count, sort_order}, ...] (every status of ORDER_STATUSES, zeros
 too, in the example's order), "count": N}, N the orders the list would page through.

@@ -1,0 +1,2 @@
+-- compose.yaml's Postgres, first start only: the sync database beside Dagster's own (POSTGRES_DB, "dagster").
+CREATE DATABASE sync;
