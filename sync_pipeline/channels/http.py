@@ -19,6 +19,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from sync_pipeline.config import ChannelConfig, RateLimitConfig
 from sync_pipeline.db.engine import database_url, get_engine
 from sync_pipeline.db.tables import rate_budgets
+from sync_pipeline.db.writes import insert_new
 
 CONNECT_TIMEOUT_S = 5.0
 log = logging.getLogger(__name__)
@@ -191,8 +192,6 @@ class SharedTokenBucket(TokenBucket):
     def _shared(self, change: Callable[[], T]) -> T:
         """`change` applied to the row's state under its lock, and written back. When the sync database cannot be
         used (`check-connection` still reports a channel then), this process throttles alone, on its own model."""
-        from sync_pipeline.db.writes import insert_new  # db/writes.py imports this module
-
         with self._lock:
             if self._alone:
                 return change()

@@ -12,7 +12,7 @@ import json
 import random
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
@@ -527,6 +527,17 @@ def parse_time(value: str, naive_tz: ZoneInfo | timezone = timezone.utc) -> date
 
 def iso_utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def admin_orders(body: Any, list_key: str, platform: str) -> Iterator[tuple[str, dict]]:
+    """Each order of an admin body (one order object, a list of them, or the platform's list answer
+    {list_key: [...]}) with the label its errors name."""
+    orders = body[list_key] if isinstance(body, dict) and isinstance(body.get(list_key), list) else body
+    for index, order in enumerate(orders if isinstance(orders, list) else [orders]):
+        what = f"{platform} order #{index}"
+        if not isinstance(order, dict):
+            raise AdminError(f"{what}: expected an order object, a list of them, or {{\"{list_key}\": [...]}}")
+        yield what, order
 
 
 def require(body: dict, key: str, what: str) -> Any:

@@ -55,13 +55,13 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from sync_pipeline.simulator.orders import Address, Line, Market, Product, SimOrder, SimOrderRecord, listed_products
 from sync_pipeline.simulator.platforms.base import (
-    AdminError,
     ApiRequest,
     ApiResponse,
     ListingStore,
     Platform,
     Route,
     Window,
+    admin_orders,
     admin_time,
     drift_floor,
     load_template,
@@ -640,12 +640,8 @@ class Ebay(Platform):
         return item
 
     def parse_admin(self, body: Any) -> list[SimOrderRecord]:
-        orders = body["orders"] if isinstance(body, dict) and isinstance(body.get("orders"), list) else body
         records = []
-        for index, order in enumerate(orders if isinstance(orders, list) else [orders]):
-            what = f"ebay order #{index}"
-            if not isinstance(order, dict):
-                raise AdminError(f"{what}: expected an order object, a list of them or {{\"orders\": [...]}}")
+        for what, order in admin_orders(body, "orders", "ebay"):
             order_id = require(order, "orderId", what)
             records.append(SimOrderRecord(
                 str(order_id), admin_time(order, "creationDate", what), admin_time(order, "lastModifiedDate", what), order,

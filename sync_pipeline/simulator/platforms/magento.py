@@ -88,6 +88,7 @@ from sync_pipeline.simulator.platforms.base import (
     Platform,
     Route,
     Window,
+    admin_orders,
     drift_floor,
     load_template,
     require,
@@ -471,12 +472,8 @@ class Magento(Platform):
 
     def parse_admin(self, body: Any) -> list[SimOrderRecord]:
         """An order as `GET orders/<id>` answers it, a list of them, or a list answer ({"items": [...]})."""
-        orders = body["items"] if isinstance(body, dict) and isinstance(body.get("items"), list) else body
         records = []
-        for index, order in enumerate(orders if isinstance(orders, list) else [orders]):
-            what = f"magento order #{index}"
-            if not isinstance(order, dict):
-                raise AdminError(f"{what}: expected an order object, a list of them, or {{\"items\": [...]}}")
+        for what, order in admin_orders(body, "items", "magento"):
             entity_id = require(order, "entity_id", what)
             if not str(entity_id).isdigit():
                 raise AdminError(f"{what}: 'entity_id' must be a number, got {entity_id!r}")
