@@ -41,8 +41,8 @@ from sync_pipeline.db.tables import (
 )
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.inventory.stock import promised_units
-from sync_pipeline.operations.attempts import FLOWS
-from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
+from sync_pipeline.operations.attempts import FLOWS, INVENTORY, ORDERS, TRACKING
+from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key, sync_tags
 from sync_pipeline.simulator import Scenario, Simulator
 from sync_pipeline.simulator.platforms.amazon import seller_id_for
 
@@ -205,6 +205,7 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
                 tags={
                     RANGE_START_TAG: str(partition_key(channel.name, first)),
                     RANGE_END_TAG: str(partition_key(channel.name, last)),
+                    **sync_tags(channel.name, ORDERS),
                 },
             )
             at_warehouse = Counter(order["channel"] for order in simulator.warehouse.orders() if order["status"] != "cancelled")
@@ -222,7 +223,8 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
                     instance=instance, raise_on_error=False,
                     run_config=QUIET,
                     tags={RANGE_START_TAG: str(partition_key(channel.name, first)),
-                          RANGE_END_TAG: str(partition_key(channel.name, max(last, datetime.now(timezone.utc).date())))},
+                          RANGE_END_TAG: str(partition_key(channel.name, max(last, datetime.now(timezone.utc).date()))),
+                          **sync_tags(channel.name, TRACKING)},
                 )
         for summary in summaries:
             summary.tracking = {**channel_tracking_figures(simulator, summary.channel),
@@ -234,7 +236,7 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
             progress(f"stock    {channel.name}")
             inventory_job.execute_in_process(
                 instance=instance, raise_on_error=False, partition_key=channel.name,
-                run_config=QUIET,
+                run_config=QUIET, tags=sync_tags(channel.name, INVENTORY),
             )
             summary.inventory = channel_inventory_figures(simulator, channel, config)
         # Health: judged once every flow has run, as the health schedule would.

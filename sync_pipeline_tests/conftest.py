@@ -44,6 +44,11 @@ def postgres_or_skip() -> str:
     return POSTGRES_URL
 
 
+def pytest_collection_modifyitems(items):
+    """Slow tests first: pytest-xdist hands tests out in order, and one started last keeps a worker busy alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def files_under_tmp(tmp_path, monkeypatch):
     """Export files a simulated channel drops, feed files the pipeline writes and the default database stay in the test's

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
+import pytest
 import yaml
 
 from sync_pipeline.channels import CONNECTORS, TRACKING_PUSHES
 from sync_pipeline.cli import main
 from sync_pipeline.config import load_config
 from sync_pipeline.demo import run_demo
+from sync_pipeline.partitions import CHANNEL_FLOW_TAG
 from sync_pipeline.simulator import default_scenario
 
 NO_TRACKING = set(CONNECTORS) - set(TRACKING_PUSHES)  # types with no tracking push: packages settle NOT_APPLICABLE
 
 
-def test_demo_lands_orders_for_every_channel_type_and_can_run_again(tmp_path, monkeypatch, capsys):
+@pytest.mark.slow
+def test_demo_lands_orders_for_every_channel_type_and_can_run_again(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'sync.db'}")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     # Both demos cut the simulated channels at one moment: an order placed between them is not a rerun's fault.
@@ -68,6 +72,10 @@ def test_demo_lands_orders_for_every_channel_type_and_can_run_again(tmp_path, mo
     # Per demo: one order run per channel, two tracking runs and one inventory run per channel, one health run, one
     # metrics run.
     assert len(instance.get_runs()) == 2 * (4 * len(summaries) + 1 + 1), "every demo run is recorded for the UI"
+    # Each channel's runs carry its channel and flow, as scheduled runs do, so the UI's runs page can filter by them.
+    lanes = Counter(run.tags.get(CHANNEL_FLOW_TAG) for run in instance.get_runs())
+    assert lanes == {None: 2 * 2, **{f"{s.channel}.{flow}": 2 * runs for s in summaries
+                                      for flow, runs in (("orders", 1), ("tracking", 2), ("inventory", 1))}}
     evaluations = [
         record.event_log_entry.dagster_event.event_specific_data
         for run in instance.get_runs()
@@ -80,6 +88,10 @@ def test_demo_lands_orders_for_every_channel_type_and_can_run_again(tmp_path, mo
     once = [e for e in evaluations if e.check_name in ("one_warehouse_order_per_channel_order", "every_normalized_order_has_a_fulfilment_state")]
     assert len(once) == 2 * 2 * len(summaries) and all(e.passed for e in once)
 
+
+@pytest.mark.slow
+def test_the_readmes_demo_command_shows_every_channel_of_the_default_channels_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     assert main(["demo", "--days", "1"]) == 0
     output = capsys.readouterr().out
     assert all(c.name in output for c in load_config().channels), "every channel of data/channels.yaml is in the demo"

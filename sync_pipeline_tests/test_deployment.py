@@ -98,6 +98,7 @@ def _in_progress(instance: dg.DagsterInstance, record) -> tuple[float, float]:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_daemon_runs_one_sync_per_channel_and_flow(postgres_schema_url, tmp_path, monkeypatch):
     """The real daemon on deploy/postgres/dagster.yaml and deploy/workspace.yaml (the code location over gRPC): two
     sensors ask at once for four runs, two of them shop-a's orders; the instance's run records show no two runs of one
@@ -222,6 +223,7 @@ LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { name lo
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_the_images_entry_points_start_from_the_venv(postgres_schema_url, tmp_path, monkeypatch):
     """The three commands compose.yaml gives the image (the Dockerfile's default is the code server's), run from this
     venv on deploy/: the code server answers Dagster's gRPC health check, the webserver loads the real code location

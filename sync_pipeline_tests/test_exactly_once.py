@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import requests
 import sqlalchemy as sa
 
@@ -201,6 +202,7 @@ def test_an_order_in_doubt_is_not_cancelled_here_while_the_warehouse_may_ship_it
     assert sum(r["duplicate_posts"] for r in at_3pl(harness, "shop").values()) == 0
 
 
+@pytest.mark.slow
 def test_the_submitting_process_killed_at_random_points_sends_nothing_twice_and_loses_nothing(monkeypatch):
     """`bench submit` in small: SIGKILLs while sending, under lost replies, 5xx and resets, each followed by a rerun."""
     from sync_pipeline import bench

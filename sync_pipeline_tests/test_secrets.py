@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 from functools import partial
 
+import pytest
 import sqlalchemy as sa
 
 from sync_pipeline.channels import resource as channels_resource
@@ -50,6 +51,7 @@ def _access_tokens(simulator, channel: str) -> list[str]:
     return list(simulator._platform(channel)._access_tokens)
 
 
+@pytest.mark.slow
 def test_no_secret_and_no_access_token_anywhere(harness_factory, monkeypatch, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     harness = harness_factory(

@@ -78,6 +78,7 @@ def test_without_a_usable_database_a_process_throttles_alone(caplog):
 TWO_PROCESS_ORDERS = 60
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_channel_budget(database_url, tmp_path):
     """Two worker processes run order_sync for one Amazon channel's day at once, on one sync database (SQLite and
     Postgres): the order-items limit's headers give the rate and never what is left, so only the shared budget keeps
