@@ -16,7 +16,7 @@ RUN python -m venv /opt/venv \
 
 WORKDIR /opt/sync-pipeline
 COPY requirements.lock ./
-RUN pip install --require-hashes -r requirements.lock
+RUN pip install --no-deps --require-hashes -r requirements.lock
 
 # Editable, so the package finds data/ and dbt_like_sql/ beside it (config.PROJECT_ROOT), as in a checkout.
 COPY pyproject.toml README.md ./

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from sync_pipeline.db.engine import get_engine
-from sync_pipeline.db.tables import channel_health, channel_health_history
+from sync_pipeline.db.tables import channel_health, channel_health_history, sync_attempts
 from sync_pipeline.operations.health import check_health
 from sync_pipeline.operations.health_assets import check_name
 from sync_pipeline_tests.conftest import TODAY, scenario
@@ -81,6 +81,30 @@ def test_a_flow_past_twice_its_interval_is_stale_and_its_check_fails(harness_fac
             sa.select(channel_health_history).where(channel_health_history.c.flow == "orders")
             .order_by(channel_health_history.c.id))]
     assert changes == [(None, "HEALTHY"), ("HEALTHY", "STALE")]
+
+
+def test_a_channel_whose_syncs_stopped_is_stale_in_its_check_and_in_health_json(harness_factory, monkeypatch, capsys):
+    """S06 as a person meets it: one channel's schedule stopped (paused, or its daemon gone) more than twice its interval
+    ago, the other kept syncing; the health_check job's check for it fails and `health --json` says STALE."""
+    from sync_pipeline.cli import main
+
+    harness = harness_factory(scenario([("shop", "shopify", 3), ("woo", "woocommerce", 3)], days=1, start=YESTERDAY))
+    for channel in ("shop", "woo"):
+        harness.materialize(channel, YESTERDAY)
+    paused_for = timedelta(minutes=2 * harness.config.channel("shop").sync_interval_minutes + 1)
+    with get_engine(harness.database_url).begin() as connection:  # shop's last sync, as it stands that much later
+        for attempt in connection.execute(sa.select(sync_attempts).where(sync_attempts.c.channel == "shop")).all():
+            connection.execute(sync_attempts.update().where(sync_attempts.c.id == attempt.id).values(
+                started_at=attempt.started_at - paused_for, finished_at=attempt.finished_at - paused_for))
+    checks = check_results(run_health(harness))
+    assert not checks[check_name("shop")].passed and "STALE" in checks[check_name("shop")].description
+    assert checks[check_name("woo")].passed
+    monkeypatch.setenv("SYNC_DATABASE_URL", harness.database_url)
+    monkeypatch.setenv("SYNC_CHANNELS_FILE", str(harness.config_path))
+    assert main(["health", "--json"]) == 1
+    rows = {(r["channel"], r["flow"]): r for r in json.loads(capsys.readouterr().out)}
+    assert rows[("shop", "orders")]["status"] == "STALE" and "S06" in rows[("shop", "orders")]["reason"]
+    assert rows[("woo", "orders")]["status"] == "HEALTHY"
 
 
 def test_a_channel_never_synced_is_stale_and_one_with_no_tracking_api_is_disabled(harness_factory):

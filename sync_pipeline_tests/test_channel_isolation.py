@@ -46,6 +46,13 @@ def step_failure(result) -> str:
     return next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data.error.message
 
 
+def landed_check(result):
+    """raw_orders' every_requested_day_landed as the run recorded it."""
+    (evaluation,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                     and e.event_specific_data.check_name == "every_requested_day_landed"]
+    return evaluation
+
+
 def test_a_channel_refusing_its_key_does_not_hold_back_the_others(harness_factory):
     # One day over three channels: the one run a single-run backfill of that day launches (note 6).
     harness = harness_factory(scenario(
@@ -59,6 +66,11 @@ def test_a_channel_refusing_its_key_does_not_hold_back_the_others(harness_factor
     )
     assert not result.success, "the refused key is seen: the run fails"
     assert "shop" in step_failure(result)
+    check = landed_check(result)
+    assert not check.passed, "the check fails, naming the channel and its day"
+    assert check.metadata["channels"].value == "amzn, shop, woo"
+    assert check.metadata["partitions_failed"].value == 1 and check.metadata["partitions_requested"].value == 3
+    assert [(f["channel"], f["days"]) for f in check.metadata["detail"].value] == [("shop", f"{YESTERDAY}..{YESTERDAY}")]
     healthy = {str(partition_key(c, YESTERDAY)) for c in ("amzn", "woo")}
     failed = str(partition_key("shop", YESTERDAY))
     # Dagster's records: the healthy channels' partitions landed, the refused one did not and shows as failed.
@@ -90,6 +102,9 @@ def test_a_90_day_resync_lands_the_days_the_api_keeps_and_fails_only_the_others(
     message = step_failure(result)
     assert str(tmp_path / "imports" / "shop") in message
     assert "keeps 60 days" in message
+    check = landed_check(result)
+    assert not check.passed and check.metadata["partitions_failed"].value == (floor - first).days
+    assert check.metadata["days"].value == f"{first}..{TODAY}" and "keeps 60 days" in check.description
     days = [first + timedelta(days=d) for d in range(90)]
     api_days = {str(partition_key("shop", d)) for d in days if d >= floor}
     old_days = {str(partition_key("shop", d)) for d in days if d < floor}

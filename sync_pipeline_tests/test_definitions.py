@@ -24,6 +24,7 @@ def test_raw_orders_spec():
     ]
     assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
     assert assets_def.specs_by_key[dg.AssetKey("raw_orders")].group_name == "orders"
+    assert {check.name for check in assets_def.check_specs} == {"every_requested_day_landed"}
     assert set(definitions.resources) == {"database", "channels", "warehouse"}
 
 

@@ -194,8 +194,8 @@ def _pins() -> dict[str, tuple[str, int]]:
 
 
 def test_the_lock_pins_every_dependency_as_this_venv_runs_it():
-    """The image installs requirements.lock with --require-hashes: it must pin every dependency pyproject.toml names,
-    within its range, with hashes, at the version this venv (and so every test) runs."""
+    """The image and the README's commands install requirements.lock (--no-deps, with its hashes): it must pin every
+    dependency pyproject.toml names, within its range, with hashes, at the version this venv (and so every test) runs."""
     regenerate = LOCK.read_text().splitlines()[1].strip("# ")  # uv's header: the command that wrote it
     assert regenerate.startswith("uv pip compile pyproject.toml")
     pins = _pins()

@@ -122,6 +122,9 @@ def test_each_listing_trouble_is_a_status_with_its_reason_and_drift_is_put_right
                    and l.get("tracked", True) and l.get("active", True)]
         assert drift and len(drift) <= len(drifted)
         assert all(d.corrected_at is not None and d.found != d.pushed for d in drift)
+        # Shopify's inventory levels say when they changed; eBay's offers do not.
+        assert all(d.difference == d.found - d.pushed and (d.changed_at is not None) == (channel == "shop")
+                   and "not this pipeline" in d.changed_by for d in drift)
 
 
 def test_impossible_warehouse_figures_are_never_pushed(harness_factory):
@@ -220,14 +223,20 @@ def test_hand_changes_wait_for_the_scheduled_read_and_are_put_right_there(harnes
     harness.push_stock("shop")
     store = harness.simulator._platform("shop").listings
     touched = store.all()[0]
-    store.update(touched["listing_id"], quantity=touched["quantity"] + 50)  # a person, on the channel (S40)
+    store.hand_change(touched["listing_id"], touched["quantity"] + 50)  # a person, on the channel (S40)
     harness.push_stock("shop", read_listings=False)  # knows nothing of it: the channel is not read
     assert store.read(touched["listing_id"])["quantity"] == touched["quantity"] + 50
     harness.push_stock("shop")  # the scheduled run reads, finds it and writes the warehouse's figure back
     assert store.read(touched["listing_id"])["quantity"] == free_stock(harness)[touched["warehouse_sku"]]
     with get_engine(harness.database_url).connect() as connection:
         drift = connection.execute(sa.select(inventory_drift)).all()
-    assert [(d.listing_id, d.found) for d in drift] == [(touched["listing_id"], touched["quantity"] + 50)]
+    assert [(d.listing_id, d.found, d.difference) for d in drift] == [(touched["listing_id"], touched["quantity"] + 50, 50)]
+    (found,) = drift
+    changed = next(h for h in store.history() if h["source"] == "hand")  # the simulator's record of the person's edit
+    # WooCommerce's date_modified_gmt, to the second, is when it happened; who did it, the channel does not say.
+    assert found.changed_at.replace(tzinfo=None) == datetime.fromisoformat(changed["at"]).replace(microsecond=0, tzinfo=None)
+    assert found.changed_by.startswith(f"not this pipeline, which wrote {found.pushed} at ")
+    assert "WooCommerce keeps no stock history" in found.changed_by
 
 
 def test_a_channel_never_read_is_read_even_when_only_changes_are_asked(harness_factory):

@@ -119,8 +119,11 @@ def test_why_and_reimport(harness_factory):
 def test_every_normalize_error_code_from_scenario_anomalies_in_one_run(harness_factory, database_url):
     anomalies = {"unmapped_status": 0.1, "missing_customer": 0.1, "malformed_address": 0.1, "unknown_country": 0.1,
                  "invalid_amount": 0.1, "invalid_date": 0.1}
+    # Two whole days (today's orders depend on the hour) and enough Takealot orders that its unmapped status is
+    # drawn on any date: each day of a scenario draws its orders anew.
+    first = TODAY - timedelta(days=2)
     harness = harness_factory(
-        scenario([("shop", "shopify", 40), ("tkl", "takealot", 20)], days=2, anomalies=anomalies),
+        scenario([("shop", "shopify", 40), ("tkl", "takealot", 50)], days=2, start=first, anomalies=anomalies),
         database_url=database_url,
         # No import filter: an unmapped status must then be reported, not filtered away.
         overrides_in={"shop": {"import_statuses": []}, "tkl": {"import_statuses": []}},
@@ -128,7 +131,7 @@ def test_every_normalize_error_code_from_scenario_anomalies_in_one_run(harness_f
     codes: dict[str, list] = {}
     for name in ("shop", "tkl"):
         for _ in range(2):  # a backfill of both days, twice: nothing moves, nothing doubles
-            result = harness.materialize(name, YESTERDAY, TODAY)
+            result = harness.materialize(name, first, YESTERDAY)
             assert check_results(result)["every_raw_order_accounted_for"]
         for error in rows(harness, order_sync_errors, channel=name, stage="normalize"):
             codes.setdefault(error.error_code, []).append(error)

@@ -13,10 +13,12 @@ from pathlib import Path
 import requests
 
 from sync_pipeline.config import load_config
+from sync_pipeline.operations.freshness import intervals_minutes
 
 PROJECT = Path(__file__).parents[1]
 QUERY = """{
-  assetNodes { assetKey { path } groupName isPartitioned owners { ... on TeamAssetOwner { team } }
+  assetNodes { assetKey { path } groupName isPartitioned owners { ... on TeamAssetOwner { team } } kinds description
+               internalFreshnessPolicy { ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds } }
                assetChecksOrError { ... on AssetChecks { checks { name } } } }
   repositoriesOrError { ... on RepositoryConnection { nodes { location { name } schedules { name } sensors { name }
                                                               jobs { name } } } }
@@ -71,7 +73,14 @@ def test_the_webserver_shows_the_asset_graph_with_groups_partitions_checks_sched
         "raw_orders", "normalized_orders", "fulfilment_orders", "tracking_updates", "inventory_pushes",
         "order_completeness"}
     assert all(n["owners"] == [{"team": "order-sync"}] for n in assets.values())
+    assert all(n["kinds"] and n["description"] for n in assets.values()), "every asset says what it is and runs on"
+    assert set(assets["raw_orders"]["kinds"]) == {"api", "sql"} and "pandas" in assets["normalized_orders"]["kinds"]
+    freshness = {name: n["internalFreshnessPolicy"] for name, n in assets.items() if n["internalFreshnessPolicy"]}
+    for name, minutes in intervals_minutes(load_config()).items():
+        assert freshness[name] == {"failWindowSeconds": 120 * minutes, "warnWindowSeconds": 60 * minutes}, name
+    assert set(freshness) >= {name for name, n in assets.items() if n["groupName"] == "metrics"}
     checks = {name: {c["name"] for c in n["assetChecksOrError"]["checks"]} for name, n in assets.items()}
+    assert checks["raw_orders"] == {"every_requested_day_landed"}
     assert checks["normalized_orders"] == {"every_raw_order_accounted_for", "pandera_gate"}
     assert checks["fulfilment_orders"] == {"one_warehouse_order_per_channel_order",
                                            "every_normalized_order_has_a_fulfilment_state"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sync_pipeline.channels.base import ChannelConnector
@@ -36,6 +37,9 @@ class Listing:
     tracked: bool  # the channel keeps stock for it (else INVENTORY_NOT_TRACKED)
     active: bool  # live for sale and sync (else NOT_ACTIVE, S41)
     ids: dict[str, Any] = field(default_factory=dict)  # what a write needs besides listing_id (location, offer, level)
+    # When the channel says its stock last changed (Shopify: the inventory level's updated_at; WooCommerce: the
+    # product's date_modified_gmt); None where its answers do not say.
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class InventoryPush(ABC):
     batch_size: ClassVar[int]
     # Writes a listing may take per UTC day (eBay 250), or None.
     daily_writes_per_listing: ClassVar[int | None] = None
+    # Where a person finds who changed a listing's stock: no platform's stock API names them.
+    change_history: ClassVar[str] = ("the channel's stock API does not say who: ask who edits listings there, or which "
+                                     "app writes stock")
 
     def __init__(self, connector: ChannelConnector):
         self.connector = connector

@@ -310,6 +310,10 @@ inventory_drift = sa.Table(
     sa.Column("sku", sa.String(128), nullable=False),
     sa.Column("pushed", sa.Integer, nullable=False, comment="what this pipeline last wrote"),
     sa.Column("found", sa.Integer, nullable=False, comment="what the channel showed instead: changed there, not by us"),
+    sa.Column("difference", sa.Integer, comment="found - pushed: units added (or, negative, taken) on the channel"),
+    sa.Column("changed_by", sa.Text, comment="who: not this pipeline (a person, another app or a sale there), and where "
+                                             "the channel names them"),
+    sa.Column("changed_at", UtcDateTime, comment="when the channel says the listing last changed; null where it does not"),
     sa.Column("first_seen_at", UtcDateTime, nullable=False),
     sa.Column("corrected_at", UtcDateTime, comment="when the warehouse's figure was written back over it"),
     sa.Column("run_id", sa.String(64), nullable=False),

@@ -121,9 +121,12 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
             updates.append(StockUpdate(listing, target))
         if full and earlier is not None and earlier.pushed_quantity is not None and listing.quantity is not None \
                 and listing.quantity != earlier.pushed_quantity and listing.tracked:
-            drift_rows.append({"channel": channel.name, "listing_id": listing.listing_id, "sku": listing.sku,
-                               "pushed": earlier.pushed_quantity, "found": listing.quantity, "first_seen_at": now,
-                               "run_id": run_id})
+            drift_rows.append({
+                "channel": channel.name, "listing_id": listing.listing_id, "sku": listing.sku,
+                "pushed": earlier.pushed_quantity, "found": listing.quantity,
+                "difference": listing.quantity - earlier.pushed_quantity,
+                "changed_by": _changed_by(earlier, channel, push),
+                "changed_at": listing.changed_at, "first_seen_at": now, "run_id": run_id})
     counts = Counter({"listings": len(listings), "listings_read": len(listings) if full else 0,
                       "to_write": len(updates), "drift_found": len(drift_rows)})
     try:
@@ -166,6 +169,14 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
                 inventory_drift.c.corrected_at.is_(None)).values(corrected_at=now))
     counts.update(f"status_{r['status']}" for r in decisions.values())
     return counts
+
+
+def _changed_by(earlier, channel: ChannelConfig, push: InventoryPush) -> str:
+    """Who changed a drifted listing, as far as can be known: not us (we wrote something else), and where the
+    channel keeps the name."""
+    when = f" at {earlier.pushed_at:%Y-%m-%d %H:%M} UTC" if earlier.pushed_at else ""
+    return (f"not this pipeline, which wrote {earlier.pushed_quantity}{when}: a person, another app or a sale on "
+            f"{channel.name}; {push.change_history}")
 
 
 def _listing_fields(listing: Listing) -> dict:

@@ -12,8 +12,10 @@ from sync_pipeline.config import ASSET_OWNERS
 from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import raw_orders as raw_orders_table
 from sync_pipeline.orders.ingest import ChannelIngest, ingest_channel
-from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, partition_counts, partition_key
+from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, judged, partition_counts, partition_key
 from sync_pipeline.webhooks.inbox import TRIGGER_TAG, land_deliveries
+
+LANDED_CHECK = "every_requested_day_landed"
 
 
 class RawOrdersConfig(dg.Config):
@@ -53,6 +55,21 @@ def partition_figures(engine: sa.Engine, results: list[ChannelIngest], run_id: s
         })
 
 
+def landed_check(results: list[ChannelIngest]) -> dg.AssetCheckResult:
+    """Did every channel and day the run asked for land? Names the channel, the days that did not, and the fix."""
+    failed = [{"channel": r.channel, "days": f"{r.failed_days[0]}..{r.failed_days[-1]}", "partitions": len(r.failed_days),
+               "error": r.error} for r in results if r.failed_days]
+    return dg.AssetCheckResult(
+        check_name=LANDED_CHECK, passed=not failed,
+        description="; ".join(f"{f['channel']} {f['days']}: {f['error']}" for f in failed) or None,
+        metadata={**judged({r.channel: r.dates for r in results}),
+                  "partitions_requested": sum(len(r.dates) for r in results),
+                  "partitions_failed": sum(f["partitions"] for f in failed),
+                  "orders_fetched": sum(r.fetched for r in results), "orders_landed": sum(r.landed for r in results),
+                  "detail": dg.MetadataValue.json(failed)},
+    )
+
+
 def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="raw_orders",
@@ -62,6 +79,10 @@ def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsD
         kinds={"api", "sql"},
         # A run may land some of its partitions and not others: those are then materialized one by one below.
         output_required=False,
+        check_specs=[dg.AssetCheckSpec(
+            LANDED_CHECK, asset="raw_orders",
+            description="every channel and day the run asked for landed, from the API or a CSV export; when not, "
+                        "names the channel, the days and the fix (a refused key, days older than the API keeps)")],
     )
     def raw_orders(
         context: dg.AssetExecutionContext,
@@ -112,8 +133,9 @@ def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsD
         failures = [r.error for r in results if r.error]
         if not failures:
             add_partition_metadata(context, figures)
-            yield dg.MaterializeResult(metadata=metadata)
+            yield dg.MaterializeResult(metadata=metadata, check_results=[landed_check(results)])
             return
+        yield landed_check(results)
         # Only what landed is materialized; the run fails so the rest is seen (Dagster marks it failed).
         for result in results:
             failed = set(result.failed_days)

@@ -442,11 +442,12 @@ def test_admin_ship_makes_full_shipments_and_a_null_tracking_number(started):
 
 def test_one_seed_gives_the_same_shipments_apart_from_times():
     # Orders placed 192..240 hours before the simulator is built, due 150..300 hours after: some due, some not.
-    warehouse = {"ship_after_hours": [150, 300], "preexisting_orders": 0.7, "multi_package": 0.5, "unknown_carrier": 0.3,
+    # Enough packages (about 15) that every kind is drawn whatever day the test runs on (each day draws anew).
+    warehouse = {"ship_after_hours": [150, 300], "preexisting_orders": 0.7, "multi_package": 0.5, "unknown_carrier": 0.5,
                  "tracking_corrections": 0.5}
 
     def run(seed):
-        with Simulator(make(warehouse, seed=seed)).start() as sim:
+        with Simulator(make(warehouse, channels=(("shop", "shopify", 20), ("tkl", "takealot", 10)), seed=seed)).start() as sim:
             client = Wh(sim)
             client.order([(skus(sim)[0], 3), (skus(sim)[1], 2)])
             client.shipments(limit=3)

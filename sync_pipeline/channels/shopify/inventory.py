@@ -53,8 +53,10 @@ service cannot also be stocked by us). Several such locations and no option is a
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
+from sync_pipeline.channels.base import utc
 from sync_pipeline.channels.http import ChannelRequestError, ChannelUnavailable, RateLimitReading
 from sync_pipeline.channels.inventory import (
     INVALID_QUANTITY,
@@ -85,6 +87,8 @@ SET_QUANTITIES = """mutation StockSet($input: InventorySetQuantitiesInput!) {
 
 class ShopifyInventory(InventoryPush):
     batch_size = MAX_QUANTITIES
+    change_history = ("Shopify admin: the variant's inventory adjustment history names the staff member or app that "
+                      "changed it")
 
     def __init__(self, connector):
         super().__init__(connector)
@@ -104,7 +108,7 @@ class ShopifyInventory(InventoryPush):
         variants = [(product, variant)
                     for page in self._pages("products.json", {"limit": PAGE_LIMIT}, "products")
                     for product in page for variant in product.get("variants") or []]
-        levels = {int(level["inventory_item_id"]): level.get("available")
+        levels = {int(level["inventory_item_id"]): level
                   for page in self._pages("inventory_levels.json",
                                           {"location_ids": str(location_id), "limit": PAGE_LIMIT}, "inventory_levels")
                   for level in page if int(level.get("location_id", location_id)) == location_id}
@@ -114,11 +118,13 @@ class ShopifyInventory(InventoryPush):
             if item is None:
                 continue
             tracked = variant.get("inventory_management") == "shopify"
-            available = levels.get(int(item))
+            level = levels.get(int(item), {})
+            available = level.get("available")
             listings.append(Listing(
                 listing_id=str(item), sku=variant.get("sku") or "",
                 quantity=int(available) if tracked and available is not None else None,
                 tracked=tracked, active=product.get("status") == "active", ids={"location_id": location_id},
+                changed_at=utc(datetime.fromisoformat(level["updated_at"])) if level.get("updated_at") else None,
             ))
         return listings
 

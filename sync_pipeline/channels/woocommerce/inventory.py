@@ -18,6 +18,7 @@ words. A refusal of the whole call (a body Woo cannot read) is a request it cann
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime, timezone
 
 from sync_pipeline.channels.http import ChannelRequestError
 from sync_pipeline.channels.inventory import (
@@ -37,6 +38,8 @@ PER_PAGE = 100
 
 class WooCommerceInventory(InventoryPush):
     batch_size = 100
+    change_history = ("WooCommerce keeps no stock history: the product's 'Last modified' in the admin says when; ask "
+                      "who edits products, or which plugin writes stock")
 
     @property
     def _products(self) -> str:
@@ -91,6 +94,8 @@ class WooCommerceInventory(InventoryPush):
             listing_id=str(product["id"]), sku=product.get("sku") or "",
             quantity=int(quantity) if tracked and quantity is not None else None,
             tracked=tracked, active=product.get("status") == "publish",
+            changed_at=(datetime.fromisoformat(product["date_modified_gmt"]).replace(tzinfo=timezone.utc)
+                        if product.get("date_modified_gmt") else None),
         )
 
     def _item(self, update: StockUpdate, item: dict) -> Written:

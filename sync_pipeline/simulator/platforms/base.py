@@ -247,11 +247,11 @@ class ListingStore:
         with self._lock:
             return [dict(self._listings[k]) for k in sorted(self._listings)]
 
-    def set_quantity(self, listing_id: str, quantity: int, source: str = "api") -> dict:
-        """Record a quantity the listing now holds: `source` is "api" for a write, "hand" for a person's. Only
-        the quantity: an API write goes through `written`, which also keeps the drift bookkeeping."""
+    def hand_change(self, listing_id: str, quantity: int) -> dict:
+        """A person sets the listing's quantity in the channel's admin (S40): recorded with source "hand", and with
+        `stamp_updated_at` the listing's updated_at is now, as the platform's answers then show it."""
         with self._lock:
-            return self._set(listing_id, quantity, source, stamp=False)
+            return self._set(listing_id, quantity, "hand", self._stamp)
 
     def written(self, listing_id: str, quantity: int, **values: Any) -> dict:
         """Record an API write of `quantity` (and of the platform's other fields in `values`, in the same step);
@@ -273,7 +273,8 @@ class ListingStore:
             return dict(listing)
 
     def _set(self, listing_id: str, quantity: int, source: str, stamp: bool, **values: Any) -> dict:
-        """set_quantity with the lock held; `values` (and with `stamp`, updated_at) are set with it."""
+        """A quantity the listing now holds, with the lock held; `values` (and with `stamp`, updated_at) are set
+        with it."""
         listing = self._listings[listing_id]
         now = datetime.now(timezone.utc)
         self._change(listing_id, {"quantity": quantity, **values, **({"updated_at": now} if stamp else {})})
