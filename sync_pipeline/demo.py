@@ -75,8 +75,12 @@ class ChannelSummary:
     # listings, in_sync (from the simulator's records), drift_found, inventory_by_status (from our tables)
     inventory: dict = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)  # channel_health status by flow, after the demo's runs
-    # sync_metrics_daily's rows for the channel and the demo's days, from the SQL models built after every flow ran
+    # From the SQL models built after every flow ran: the channel's sync_metrics_daily rows for the demo's days, its
+    # sync_errors_daily rows from the demo's first day on (an error counts on the day it was found: the demo's own
+    # on the day it ran), and its channel_last_sync rows by flow
     metrics: list[dict] = field(default_factory=list)
+    errors_daily: list[dict] = field(default_factory=list)
+    last_sync: dict[str, dict] = field(default_factory=dict)
 
 
 def scenario_channels_file(
@@ -155,7 +159,7 @@ class Demo:
                 "at_3pl": s.warehouse_orders, "duplicate_references": s.duplicate_references,
                 **s.tracking, "tracking_by_status": dict(sorted(s.tracking_by_status.items())), **s.inventory,
                 "health": {flow: s.health[flow] for flow in FLOWS if flow in s.health}, "metrics": s.metrics,
-                "error": s.error,
+                "errors_daily": s.errors_daily, "last_sync": s.last_sync, "error": s.error,
             }
         return {"channels": channels, "warehouse": self.warehouse}
 
@@ -253,7 +257,11 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
                 if row.channel in by_channel:
                     by_channel[row.channel].health[row.flow] = row.status
             for summary in summaries:
-                summary.metrics = daily_metrics(connection, summary.channel, first, last)
+                summary.metrics = mart_rows(connection, "sync_metrics_daily", summary.channel, "day", first, last)
+                summary.errors_daily = mart_rows(connection, "sync_errors_daily", summary.channel,
+                                                 "day, stage, error_code", since=first)
+                summary.last_sync = {row.pop("flow"): row
+                                     for row in mart_rows(connection, "channel_last_sync", summary.channel, "flow")}
         records = simulator.warehouse.references().values()
         warehouse = {
             "name": scenario.warehouse.name, "duplicate_references_setting": scenario.warehouse.duplicate_references,
@@ -263,13 +271,26 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
     return Demo(summaries, warehouse)
 
 
-def daily_metrics(connection: sa.Connection, channel: str, first: date, last: date) -> list[dict]:
-    """The channel's sync_metrics_daily rows for [first, last], days as ISO dates and rates rounded for reading."""
-    rows = connection.execute(sa.text("SELECT * FROM sync_metrics_daily WHERE channel = :channel ORDER BY day"),
-                              {"channel": channel}).mappings().all()
-    in_range = [dict(row) for row in rows if first.isoformat() <= str(row["day"]) <= last.isoformat()]
-    return [{key: str(value) if key == "day" else round(value, 4) if isinstance(value, float) else value
-             for key, value in row.items() if key != "channel"} for row in in_range]
+def mart_rows(connection: sa.Connection, mart: str, channel: str, order_by: str, since: date | None = None,
+              until: date | None = None) -> list[dict]:
+    """The channel's rows of a mart, for a daily one those of its days from `since` through `until` (each end open
+    when None), the same from SQLite and Postgres: days as ISO dates, times as ISO 8601 UTC, rates and seconds
+    rounded for reading."""
+    where = "channel = :channel" + (" AND day >= :since" if since else "") + (" AND day <= :until" if until else "")
+    bounds = {name: day.isoformat() for name, day in (("since", since), ("until", until)) if day}
+    rows = connection.execute(sa.text(f"SELECT * FROM {mart} WHERE {where} ORDER BY {order_by}"),
+                              {"channel": channel, **bounds}).mappings()
+    return [{key: _json_ready(key, value) for key, value in row.items() if key != "channel"} for row in rows]
+
+
+def _json_ready(key: str, value):
+    if value is None:
+        return None
+    if key == "day":
+        return str(value)
+    if key.endswith("_at"):  # SQLite hands back its text, Postgres a naive datetime: both UTC
+        return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc).isoformat()
+    return round(value, 4) if isinstance(value, float) else value
 
 
 def channel_tracking_figures(simulator: Simulator, channel: str) -> dict[str, int]:

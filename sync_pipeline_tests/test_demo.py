@@ -65,6 +65,12 @@ def test_demo_lands_orders_for_every_channel_type_and_can_run_again(tmp_path, mo
         assert sum(m["orders_normalized"] for m in s.metrics) == s.normalized, s.channel
         assert all(0 < m["orders_accepted"] <= m["orders_valid"] for m in s.metrics), s.channel
         assert sum(m["orders_with_tracking"] for m in s.metrics) <= s.tracking["tracking_on_channel"], s.channel
+        # The errors by day: their last day holds every order quarantined and still open.
+        last_day = max((e["day"] for e in s.errors_daily), default=None)
+        assert sum(e["open_at_end_of_day"] for e in s.errors_daily if e["day"] == last_day
+                   and e["stage"] == "normalize") == sum(s.quarantined_by_code.values()), s.channel
+        assert s.last_sync["orders"]["last_outcome"] == "SUCCESS", s.channel
+    assert sum(e["open_at_end_of_day"] for s in summaries for e in s.errors_daily) > 0
     again = run_demo(default_scenario(days=2, today=now.date()), now=now).channels
     assert [s.payload_versions for s in again] == [s.payload_versions for s in summaries]
     assert [s.warehouse_orders for s in again] == [0] * len(summaries), "a rerun sends nothing already accepted"
@@ -125,6 +131,14 @@ def test_demo_json_is_one_object_counted_from_the_simulator_and_takes_a_scenario
         # This scenario's warehouse ships nothing on its own: the tracking figures are there, and zero.
         assert (channel["shipped_packages"], channel["tracking_on_channel"], channel["duplicate_tracking"]) == (0, 0, 0)
         assert channel["tracking_by_status"] == {}
+        # The marts, built after every flow: a row per demo day, and the orders flow's last attempt a success.
+        days = channel["days"].split("..")
+        assert [m["day"] for m in channel["metrics"]] == days, name
+        assert sum(m["orders_landed"] for m in channel["metrics"]) == channel["landed"], name
+        orders = channel["last_sync"]["orders"]
+        assert (orders["last_outcome"], orders["failed_attempts"]) == ("SUCCESS", 0), name
+        assert datetime.fromisoformat(orders["last_success_at"]) == datetime.fromisoformat(orders["last_attempt_at"])
+        assert all(e["day"] >= days[0] for e in channel["errors_daily"]), name
     warehouse = figures["warehouse"]
     assert warehouse["duplicate_references_setting"] == "accept"
     assert warehouse["duplicate_references"] == 0 and warehouse["duplicate_posts"] == 0

@@ -4,6 +4,7 @@ listing records, never from our tables."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.tables import inventory_drift, inventory_pushes
+from sync_pipeline.inventory.inventory_assets import STATUSES
 from sync_pipeline_tests.conftest import TODAY, scenario
 
 PLATFORMS = ["shopify", "woocommerce", "amazon", "ebay", "bigcommerce", "takealot"]
@@ -94,9 +96,15 @@ def test_each_listing_trouble_is_a_status_with_its_reason_and_drift_is_put_right
                               overrides_in={**on("shop"), **on("bay")}, database_url=database_url)
     for channel in ("shop", "bay"):
         harness.push_stock(channel)
-        harness.push_stock(channel)  # the second run meets the hand changes (S40) and writes them back
+        result = harness.push_stock(channel)  # the second run meets the hand changes (S40) and writes them back
         platform = harness.simulator._platform(channel)
         decided = rows(harness, channel)
+        # Every status, zero included, as the table holds them after a run that read every listing.
+        metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+        held = Counter(r["status"] for r in decided.values())
+        assert {k: v.value for k, v in metadata.items() if k.startswith("status_")} == {
+            f"status_{status}": held[status] for status in STATUSES}
+        assert metadata["dagster/row_count"].value == len(decided)
         free = free_stock(harness)
         expected = {"listing_sku_case_mismatch": "PRODUCT_NOT_FOUND", "listing_not_tracked": "INVENTORY_NOT_TRACKED",
                     "listing_not_active": "NOT_ACTIVE"}

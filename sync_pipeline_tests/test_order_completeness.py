@@ -15,6 +15,7 @@ from sync_pipeline.db.resource import DatabaseResource
 from sync_pipeline.db.tables import ingest_cursors, order_completeness, raw_orders
 from sync_pipeline.operations.completeness import COMPLETE, NO_COUNT, SHORT, check_completeness
 from sync_pipeline.operations.completeness_assets import CHECK, COMPLETENESS, FULL_RESYNC, RAW_ORDERS, SENSOR
+from sync_pipeline.orders.why import explain
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario
 from sync_pipeline_tests.conftest import TODAY, scenario
@@ -86,14 +87,16 @@ def test_each_platform_counts_the_orders_placed_that_utc_day_as_the_simulator_ho
     assert any(query.get("limit") == "1" and query["filter"].startswith("creationdate:[") for _, query in asked["ebay-count"])
 
 
-def test_amazon_takealot_and_days_past_the_apis_history_have_no_count_and_say_why(harness_factory, sqlite_url):
-    harness = harness_factory(scenario([("amzn", "amazon", 3), ("tkl", "takealot", 3), ("shop", "shopify", 3)],
-                                       days=1, start=YESTERDAY))
+def test_amazon_takealot_bob_shop_and_days_past_the_apis_history_have_no_count_and_say_why(harness_factory,
+                                                                                           sqlite_url):
+    harness = harness_factory(scenario([("amzn", "amazon", 3), ("tkl", "takealot", 3), ("bob", "bobshop", 3),
+                                        ("shop", "shopify", 3), ("mage", "magento", 3)], days=1, start=YESTERDAY))
     engine = get_engine(sqlite_url)
     too_old = TODAY - timedelta(days=harness.config.channel("shop").history_days + 1)
     for name, day, says in (
         ("amzn", YESTERDAY, ["amazon gives no order count", "getOrders", "no total"]),
         ("tkl", YESTERDAY, ["takealot gives no order count", "sale lines", "page_summary.total"]),
+        ("bob", YESTERDAY, ["bobshop gives no order count", "no seller order API", "export files"]),
         ("shop", too_old, ["older than the shopify API keeps", "CSV exports"]),
     ):
         result = check_completeness(engine, harness.config.channel(name), [day], "test")
@@ -101,7 +104,17 @@ def test_amazon_takealot_and_days_past_the_apis_history_have_no_count_and_say_wh
         assert row["status"] == NO_COUNT and row["channel_count"] is None and row["missing"] is None
         assert all(text in row["reason"] for text in says), row["reason"]
         assert not result.log.calls
-    assert CONNECTORS["amazon"].no_count_reason and CONNECTORS["takealot"].no_count_reason
+    assert all(CONNECTORS[t].no_count_reason for t in ("amazon", "takealot", "bobshop"))
+    (spec,) = harness.definitions().resolve_assets_def(COMPLETENESS).check_specs
+    assert all(platform in spec.description for platform in ("Magento", "Amazon", "Takealot", "Bob Shop"))
+
+    # Magento counts: V1/orders' total_count, the simulator's orders of the day; nothing landed yet, so all missing.
+    placed = len(harness.expected("mage", YESTERDAY))
+    result = check_completeness(engine, harness.config.channel("mage"), [YESTERDAY], "test")
+    (row,) = result.rows
+    assert (row["status"], row["channel_count"], row["landed"], row["missing"]) == (SHORT, placed, 0, placed) and placed
+    assert f"mage (magento) counts {placed} orders placed {YESTERDAY} (UTC)" in row["reason"], row["reason"]
+    assert [c["endpoint"] for c in result.log.calls if c["endpoint"] != "V1/integration/admin/token"] == ["V1/orders"]
 
 
 def test_a_day_is_counted_until_its_last_fetch_began(harness_factory, sqlite_url):
@@ -144,8 +157,16 @@ def test_a_short_day_is_named_refetched_once_and_then_complete(harness_factory, 
         with dg.build_sensor_context(instance=harness.instance, resources=resources) as context:
             return sensor(context)
 
+    def why_completeness():
+        """`sync-pipeline why`'s completeness line for an order of the day that landed."""
+        report = explain(get_engine(harness.database_url), harness.config, f"shop:{sorted(expected)[-1]}")
+        return next(line.strip() for line in report.splitlines() if line.strip().startswith("completeness of"))
+
+    assert why_completeness() == f"completeness of shop|{YESTERDAY}: not checked yet " \
+                                 "(the completeness_check job counts the day on the channel)"
     evaluation, metadata = check("shop")
     assert evaluation.check_name == CHECK and evaluation.passed
+    assert (evaluation.metadata["channels"].value, evaluation.metadata["days"].value) == ("shop", str(YESTERDAY))
     assert metadata["channel_count"].value == metadata["landed"].value == len(expected) and metadata["missing"].value == 0
     assert rows(harness)[("shop", YESTERDAY)]["status"] == COMPLETE
     assert isinstance(tick(), dg.SkipReason), "a complete day is not fetched again"
@@ -166,6 +187,8 @@ def test_a_short_day_is_named_refetched_once_and_then_complete(harness_factory, 
     assert metadata["missing"].value == 3 and metadata["landed"].value == len(expected) - 3
     row = rows(harness)[("shop", YESTERDAY)]
     assert (row["status"], row["channel_count"], row["landed"], row["missing"]) == (SHORT, len(expected), len(expected) - 3, 3)
+    assert why_completeness().startswith(f"completeness of shop|{YESTERDAY}: SHORT (checked ")
+    assert why_completeness().endswith(row["reason"]) and "3 missing" in row["reason"]
 
     (request,) = tick().run_requests
     assert request.partition_key == str(partition_key("shop", YESTERDAY)) and request.run_config == FULL_RESYNC
@@ -193,6 +216,9 @@ def test_a_refused_key_fails_its_channel_naming_the_fix_and_a_range_is_judged_da
 
     tags = {RANGE_START_TAG: str(partition_key("woo", YESTERDAY)), RANGE_END_TAG: str(partition_key("woo", TODAY))}
     result = job.execute_in_process(instance=harness.instance, tags=tags)
+    (evaluation,) = result.get_asset_check_evaluations()
+    judged = (evaluation.metadata["channels"].value, evaluation.metadata["days"].value)
+    assert judged == ("woo", f"{YESTERDAY}..{TODAY}"), "a range run names the range it judged"
     figures = {m.partition: m.metadata for m in result.asset_materializations_for_node(COMPLETENESS.path[-1])}
     for day in (YESTERDAY, TODAY):
         mine = figures[str(partition_key("woo", day))]

@@ -11,6 +11,7 @@ from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.tables import fulfilment_orders
 from sync_pipeline.db.tables import metadata as tables
 from sync_pipeline.definitions import defs
+from sync_pipeline.fulfilment.submit import ERROR_CODES, STOPPED
 from sync_pipeline_tests.conftest import TODAY, scenario
 
 
@@ -26,7 +27,10 @@ def latest_metadata(harness, asset: str) -> dict[str, dict]:
 
 
 def test_each_partition_of_a_range_run_reports_its_own_orders_states_and_packages(harness_factory, database_url):
-    harness = harness_factory(scenario([("shop", "shopify", 12)], days=3), database_url=database_url)
+    # Orders the fulfilment stage stops (SKU_NOT_FOUND, SHIP_METHOD_NOT_MAPPED) or holds (NOT_READY), on every day.
+    stopping = {"unknown_sku": 0.2, "unmapped_ship_method": 0.15, "unpaid": 0.15}
+    harness = harness_factory(scenario([("shop", "shopify", 12)], days=3, anomalies=stopping),
+                              database_url=database_url)
     first = TODAY - timedelta(days=2)
     assert harness.materialize("shop", first, TODAY).success
     assert harness.track("shop", first, TODAY).success
@@ -55,6 +59,12 @@ def test_each_partition_of_a_range_run_reports_its_own_orders_states_and_package
         assert {k: v for k, v in fulfilment[day].items() if k.startswith("status_") and v} == {
             f"status_{status}": n for status, n in by_status.items()}
         assert fulfilment[day]["status_MANUAL"] == 0 or by_status["MANUAL"], "every status, zero included"
+        codes = {k: v for k, v in fulfilment[day].items() if k.startswith("errors_")}
+        assert set(codes) == {f"errors_{code}" for code in ERROR_CODES}, "every known code, zero included"
+        stopped = Counter(r.error_code for r in rows if str(r.partition_date) == day and r.status in STOPPED
+                          and r.in_doubt_since is None)
+        assert stopped, "each day has stopped orders, so the run's totals would differ from every day's"
+        assert {k: v for k, v in codes.items() if v} == {f"errors_{code}": n for code, n in stopped.items()}
 
     shipped = Counter(str(s["shipped_at"])[:10] for s in harness.simulator.warehouse.shipments() if s["channel"] == "shop")
     tracking = latest_metadata(harness, "tracking_updates")

@@ -124,6 +124,7 @@ def test_s42_orders_closed_on_the_channel_behind_the_cursor_are_found_refreshed_
     waiting = check(result, OPEN_ORDERS_CHECK)
     assert not waiting.passed and waiting.severity == dg.AssetCheckSeverity.WARN
     assert waiting.metadata["needs_person"].value == len(fulfilled_elsewhere)
+    assert waiting.metadata["channels"].value == ", ".join(sorted({o.split(":", 1)[0] for o in fulfilled_elsewhere}))
 
     # Again, every open order read once more: nothing new is found, landed, sent or cancelled.
     posts, cancels = sim.warehouse.posts(), sum(1 for o in sim.warehouse.orders() if o["status"] == "cancelled")
@@ -165,6 +166,7 @@ def test_s43_hand_keyed_warehouse_orders_are_linked_when_unique_and_listed_when_
     assert all(kept[f"S43:{w}"]["status"] == "LINKED" and kept[f"S43:{w}"]["resolved_at"] for w in unique)
     waiting = check(result, WAREHOUSE_ORDERS_CHECK)
     assert not waiting.passed and waiting.metadata["needs_person"].value == len(ambiguous)
+    assert waiting.metadata["channels"].value == "shop"
 
     # The order sync then sends every other order once and never the linked ones (the warehouse's own count).
     harness.materialize("shop", FIRST, LAST)

@@ -1,7 +1,9 @@
--- Per channel and UTC day of placement: the orders the channel counted, landed here and the 3PL accepted, how
--- fast, and how much of their tracking reached the channel; with that day's API usage and the listings whose last
--- decision, made that day, left them out of sync. Percentiles are nearest-rank (Postgres's PERCENTILE_DISC),
--- written with window functions so SQLite computes the same figure.
+-- Per channel and UTC day of placement: the orders the channel counted and landed here; of those meant for the 3PL
+-- (valid), the ones it accepted and how fast (an order accepted there but not valid, such as one keyed in by hand as
+-- MANUAL, counts in neither, so the success rate never exceeds 1); and how much of their tracking reached the
+-- channel; with that day's API usage and the listings whose last decision, made that day, left them out of sync.
+-- Percentiles are nearest-rank (Postgres's PERCENTILE_DISC), written with window functions so SQLite computes the
+-- same figure.
 WITH orders AS (
     SELECT * FROM {{ ref('stg_orders') }}
 ),
@@ -14,7 +16,7 @@ order_counts AS (
         SUM(is_normalized) AS orders_normalized,
         SUM(is_filtered) AS orders_filtered,
         SUM(is_valid) AS orders_valid,
-        SUM(is_accepted) AS orders_accepted
+        SUM(CASE WHEN is_valid = 1 AND is_accepted = 1 THEN 1 ELSE 0 END) AS orders_accepted
     FROM orders
     GROUP BY channel, placed_day
 ),
@@ -27,7 +29,7 @@ acceptance_ranked AS (
         ROW_NUMBER() OVER (PARTITION BY channel, placed_day ORDER BY placed_to_accepted_s) AS position,
         COUNT(*) OVER (PARTITION BY channel, placed_day) AS n
     FROM orders
-    WHERE placed_to_accepted_s IS NOT NULL
+    WHERE is_valid = 1 AND placed_to_accepted_s IS NOT NULL
 ),
 
 acceptance AS (

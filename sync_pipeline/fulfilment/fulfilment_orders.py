@@ -18,8 +18,8 @@ from sync_pipeline.db.tables import fulfilment_orders as fulfilment_table
 from sync_pipeline.db.tables import order_lines, orders
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError, unknown_channel_rows
-from sync_pipeline.fulfilment.prepare import ERROR_COLUMNS, Prepared, client_reference, prepare
-from sync_pipeline.fulfilment.submit import STATUSES, fulfil
+from sync_pipeline.fulfilment.prepare import ERROR_COLUMNS, MAP_FILE_ERROR, Prepared, client_reference, prepare
+from sync_pipeline.fulfilment.submit import ERROR_CODES, STATUSES, STOPPED, fulfil
 from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, judged, partition_counts
 from sync_pipeline.warehouse.client import WarehouseClient
 from sync_pipeline.warehouse.resource import WarehouseApiResource
@@ -79,9 +79,6 @@ def unaccounted(connection: sa.Connection, channel: str, days: list[date]) -> li
         sa.select(orders.c.order_id).where(orders.c.channel == channel, orders.c.partition_date.in_(days))
     ).scalars()
     return [{"order_id": o, "status": states.get(o)} for o in normalized if states.get(o) not in SETTLED]
-
-
-MAP_FILE_ERROR = "MAP_FILE_ERROR"
 
 
 def stopped_by_map_file(normalized: pd.DataFrame, error: MapFileError) -> Prepared:
@@ -167,14 +164,19 @@ def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normal
             "seconds": round(time.perf_counter() - started, 3),
             "run_partitions": sum(len(days) for days in by_channel.values()),
         }
-        with engine.connect() as connection:  # each partition's own orders by status
+        with engine.connect() as connection:  # each partition's own orders by status, and its stopped ones by code
             figures = partition_counts(connection, fulfilment_table, by_channel, {"status": sa.func.count()},
                                        group=(fulfilment_table.c.status, STATUSES))
             in_doubt = partition_counts(connection, fulfilment_table, by_channel, {"in_doubt": sa.func.count()},
                                         where=fulfilment_table.c.in_doubt_since.is_not(None))
+            stopped = (fulfilment_table.c.status.in_(STOPPED) & fulfilment_table.c.in_doubt_since.is_(None)
+                       & fulfilment_table.c.error_code.is_not(None))
+            errors = partition_counts(connection, fulfilment_table, by_channel, {"errors": sa.func.count()},
+                                      where=stopped, group=(fulfilment_table.c.error_code, ERROR_CODES))
         for key, figure in figures.items():
             figure["dagster/row_count"] = sum(figure.values())
             figure.update(in_doubt[key])
+            figure.update(errors[key])
         add_partition_metadata(context, figures)
         return dg.MaterializeResult(
             metadata=metadata,

@@ -21,6 +21,8 @@ READY = {"paid", "processing"}
 CANCELLED = {"cancelled", "refunded"}
 SHIPPED = {"shipped", "delivered"}
 NO_SHIP_METHOD = "(none)"  # how an order without a ship method is keyed in data/ship_maps.csv
+SHIPPED_ON_CHANNEL, NOT_READY = "SHIPPED_ON_CHANNEL", "NOT_READY"  # why an order is held
+MAP_FILE_ERROR = "MAP_FILE_ERROR"  # a broken map-file line stops its channel's orders (fulfilment_orders.py)
 ERROR_COLUMNS = ["external_order_id", "partition_date", "error_code", "field", "message", "payload_sha256"]
 
 
@@ -62,10 +64,10 @@ def prepare(
     status = frame["canonical_status"]
     outcomes = [  # (when, action, code, message): the first that applies decides
         (status.isin(CANCELLED), "cancel", None, f"cancelled on {channel.name}: not sent to the warehouse"),
-        (status.isin(SHIPPED), "hold", "SHIPPED_ON_CHANNEL",
+        (status.isin(SHIPPED), "hold", SHIPPED_ON_CHANNEL,
          "already " + status.astype(str) + f" on {channel.name} before it reached the warehouse (fulfilled by hand "
          "or elsewhere): not sent, so it is not shipped twice"),
-        (~status.isin(READY), "hold", "NOT_READY",
+        (~status.isin(READY), "hold", NOT_READY,
          "status " + frame["channel_status"].astype(str) + " (" + status.astype(str) + ") is not ready to ship: "
          "it is sent once it is paid"),
         (pd.Series(channel.warehouse_posting == "manual", index=frame.index), "manual", None,

@@ -29,15 +29,21 @@ from sync_pipeline.db.clock import database_now
 from sync_pipeline.db.tables import UtcDateTime
 from sync_pipeline.db.tables import fulfilment_orders as table
 from sync_pipeline.db.writes import insert_new, with_none
-from sync_pipeline.fulfilment.prepare import STAGE, Prepared
+from sync_pipeline.fulfilment.prepare import MAP_FILE_ERROR, NOT_READY, SHIPPED_ON_CHANNEL, STAGE, Prepared
+from sync_pipeline.fulfilment.schemas import GATE_CODES
 from sync_pipeline.orders.sync_errors import record_errors
-from sync_pipeline.warehouse.client import Submission, WarehouseClient, linked_submission
+from sync_pipeline.warehouse.client import REJECTION_FIXES, Submission, WarehouseClient, linked_submission
 
 FINAL = ("ACCEPTED", "CANCELLED", "COMPLETED")  # _settle leaves these alone
 # COMPLETED: shipped, and every package's tracking is on the channel (set by the tracking flow).
 NEVER_SENT = ("ACCEPTED", "CANCELLED", "MANUAL", "COMPLETED")  # a person may have keyed a MANUAL order in at the warehouse
 SENDABLE = ("NEW", "IMPORT_ERROR", "HELD")
 STATUSES = (*SENDABLE, *NEVER_SENT)
+STOPPED = ("IMPORT_ERROR", "HELD")  # kept from the warehouse for the reason its error_code names
+# Every code a stopped order can carry: the gate's, the holds', a broken map file's, and the warehouse's refusals
+# (WAREHOUSE_ORDER_CANCELLED: it holds the reference, cancelled). The metadata reports each, zero included.
+ERROR_CODES = tuple(sorted({*GATE_CODES, SHIPPED_ON_CHANNEL, NOT_READY, MAP_FILE_ERROR, *REJECTION_FIXES,
+                            "WAREHOUSE_ORDER_CANCELLED"}))
 STATUS_OF_ACTION = {"hold": "HELD", "manual": "MANUAL", "error": "IMPORT_ERROR", "cancel": "CANCELLED"}
 SHIPPED_BEFORE_CANCEL = "SHIPPED_BEFORE_CANCEL"
 WRITE_BATCH = 100
@@ -109,7 +115,7 @@ def _fulfil(
 
     with engine.begin() as connection:
         final = _state(connection, list(orders.index))
-        stopped = final.index[final["status"].isin(["IMPORT_ERROR", "HELD"]) & final["in_doubt_since"].isna()]
+        stopped = final.index[final["status"].isin(STOPPED) & final["in_doubt_since"].isna()]
         errors = pd.concat([prepared.errors, _rejections(final, orders)], ignore_index=True)
         record_errors(connection, STAGE, channel, days, errors[errors["order_id"].isin(set(stopped))].drop(columns="order_id"), now)
     counts.update(f"status_{status}" for status in final["status"])

@@ -5,9 +5,21 @@ import time
 from datetime import datetime, timezone
 
 import dagster as dg
+import sqlalchemy as sa
 from pydantic import Field
 
 from sync_pipeline.channels.http import ApiCallLog, ChannelError
+from sync_pipeline.channels.inventory import (
+    HELD_BACK,
+    INVALID_QUANTITY,
+    INVENTORY_NOT_TRACKED,
+    NOT_ACTIVE,
+    NOT_SUPPORTED,
+    PRODUCT_NOT_FOUND,
+    PUSHED,
+    RETRYING,
+    UNCHANGED,
+)
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS, ConfigError, PipelineConfig
 from sync_pipeline.db.resource import DatabaseResource, table_metadata
@@ -21,6 +33,9 @@ from sync_pipeline.operations.attempts import INVENTORY, record_attempt
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
 SNAPSHOTS = dg.AssetKey("inventory_snapshots")
+# Every status a listing can end a run with: each is reported, zero included, so a plot over runs has no gaps.
+STATUSES = (PUSHED, UNCHANGED, PRODUCT_NOT_FOUND, INVENTORY_NOT_TRACKED, NOT_ACTIVE, NOT_SUPPORTED, INVALID_QUANTITY,
+            RETRYING, HELD_BACK)
 
 
 def channel_partitions(config: PipelineConfig) -> dg.StaticPartitionsDefinition:
@@ -70,22 +85,28 @@ def build_inventory_pushes(partitions_def: dg.StaticPartitionsDefinition) -> dg.
         started = time.perf_counter()
         settings = channels.pipeline_config()
         engine = database.engine()
+        stock_read_at = datetime.now(timezone.utc)  # orders accepted after it are not in the stock read
         stock = _read(database, channels, warehouse, context.run.run_id)
         channel = settings.channel(context.partition_key)
         log = ApiCallLog(channel.name)
         attempt_started = datetime.now(timezone.utc)
         try:
             counts = sync_inventory(engine, channels.inventory(channel, log), channel, settings, context.run.run_id,
-                                    read_listings=config.read_listings)
+                                    read_listings=config.read_listings, stock_read_at=stock_read_at)
         except (ChannelError, ConfigError, MapFileError) as exc:
             record_attempt(engine, channel.name, INVENTORY, context.run.run_id, attempt_started, exc)
             raise dg.Failure(description=str(exc)) from None
         finally:
             log_api_calls(engine, log, context.run.run_id)
         record_attempt(engine, channel.name, INVENTORY, context.run.run_id, attempt_started)
-        written = counts.get("status_PUSHED", 0)
+        with engine.connect() as connection:
+            listings_kept = connection.execute(sa.select(sa.func.count()).select_from(inventory_pushes_table).where(
+                inventory_pushes_table.c.channel == channel.name)).scalar_one()
+        written = counts.get(f"status_{PUSHED}", 0)
         return dg.MaterializeResult(metadata={
+            **{f"status_{status}": 0 for status in STATUSES},
             **{k: int(v) for k, v in sorted(counts.items())}, **stock,
+            "dagster/row_count": listings_kept,
             "channel_api_calls": len(log.calls),
             "api_calls_per_written_listing": round(len(log.calls) / written, 3) if written else 0.0,
             "seconds": round(time.perf_counter() - started, 3),

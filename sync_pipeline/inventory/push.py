@@ -11,7 +11,7 @@ written back."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -38,15 +38,21 @@ from sync_pipeline.fulfilment.skus import COLUMNS as SKU_MAP_COLUMNS
 from sync_pipeline.fulfilment.skus import sku_map_file
 from sync_pipeline.inventory.stock import impossible, latest_stock, promised_units, sku_to_warehouse
 
+# A platform's daily write cap per listing, shared out: rises may run this many writes ahead of an even spread of
+# the cap over the day, and the last writes of the day are kept for falls.
+RISES_AT_ONCE = 25
+FALLS_RESERVED = 10
+
 
 def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: ChannelConfig, config: PipelineConfig,
-                   run_id: str, read_listings: bool = True) -> Counter:
+                   run_id: str, read_listings: bool = True, stock_read_at: datetime | None = None) -> Counter:
     """Bring every listing of the channel to its quantity; returns the run's counters.
 
     `read_listings` reads every listing from the channel first (what a scheduled run does: it finds drift, new
     listings and deleted ones). Without it the run works from what the last read and the writes since left in
     inventory_pushes and writes only the listings whose quantity moved: what a run right after the warehouse's
-    stock moved needs, at a fraction of the calls. A channel never read is read whatever is asked."""
+    stock moved needs, at a fraction of the calls. A channel never read is read whatever is asked. `stock_read_at`:
+    when this run read the warehouse's stock (orders accepted since are promised too, see promised_units)."""
     now = datetime.now(timezone.utc)
     if not channel.inventory_sync:  # S38: nothing is read or written
         return Counter({"skipped_inventory_sync_off": 1})
@@ -54,7 +60,7 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
         return Counter({"skipped_not_supported": 1})
     with engine.connect() as connection:
         stock = latest_stock(connection)
-        promised = promised_units(connection, config)
+        promised = promised_units(connection, config, stock_read_at)
         known = {row.listing_id: row for row in connection.execute(
             sa.select(inventory_pushes).where(inventory_pushes.c.channel == channel.name))}
     mapped = sku_to_warehouse(read_map(sku_map_file(), SKU_MAP_COLUMNS, ["variant_id"]), channel)
@@ -113,10 +119,8 @@ def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: Chann
                 "is active again"))
         elif listing.quantity == target:
             row.update(status=UNCHANGED)
-        elif _held_back(earlier, push, today):
-            row.update(status=HELD_BACK, message=(
-                f"{listing.sku} was written {earlier.writes_that_day} times today, {channel.type}'s daily limit per "
-                f"listing: {target} goes out after midnight UTC"))
+        elif held := _held_back(earlier, push, channel, listing, target, now):
+            row.update(status=HELD_BACK, message=held)
         else:
             updates.append(StockUpdate(listing, target))
         if full and earlier is not None and earlier.pushed_quantity is not None and listing.quantity is not None \
@@ -201,9 +205,32 @@ def _target(stock: dict, promised: int, buffer: int) -> int:
     return max(0, stock["good"] - stock["allocated"] - promised - buffer)
 
 
-def _held_back(earlier, push: InventoryPush, today: date) -> bool:
+def _held_back(earlier, push: InventoryPush, channel: ChannelConfig, listing: Listing, target: int,
+               now: datetime) -> str | None:
+    """Why a listing of a platform with a daily write cap per listing (eBay 250) is not written now, or None.
+
+    Showing less than the warehouse has is safe, showing more is not: a fall is written until the cap; a rise only
+    while the listing's writes of the day keep within an even spread of the cap over the day (RISES_AT_ONCE ahead
+    of it, the last FALLS_RESERVED writes kept for falls), so a fast-moving SKU cannot spend its day's writes by
+    noon and then show stock it no longer has. A held rise is coalesced: the latest target goes with a later run."""
     cap = push.daily_writes_per_listing
-    return bool(cap and earlier is not None and earlier.writes_day == today and earlier.writes_that_day >= cap)
+    if not cap or earlier is None or earlier.writes_day != now.date():
+        return None
+    used, day = earlier.writes_that_day, timedelta(days=1)
+    day_start = datetime.combine(now.date(), time(), timezone.utc)
+    if used >= cap:
+        return (f"{listing.sku} was written {used} times today, {channel.type}'s daily limit per listing: {target} "
+                "goes out after midnight UTC")
+    if listing.quantity is not None and target <= listing.quantity:
+        return None
+    spread = cap - FALLS_RESERVED - RISES_AT_ONCE  # rises allowed over the day beyond RISES_AT_ONCE
+    if used < RISES_AT_ONCE + spread * ((now - day_start) / day):
+        return None
+    due = day_start + day * ((used + 1 - RISES_AT_ONCE) / spread)  # when the spread allows one more
+    when = f"after {due:%H:%M} UTC" if due < day_start + day else "after midnight UTC"
+    return (f"{listing.sku} was written {used} times today of {channel.type}'s {cap} per listing, which are spread "
+            f"over the day for rises (the last {FALLS_RESERVED} kept for falls, so it never shows stock it no longer "
+            f"has): the rise to {target} goes out with the first run {when}")
 
 
 def _apply(row: dict, update: StockUpdate, written: Written, earlier, today: date, now: datetime) -> None:

@@ -13,6 +13,7 @@ from sync_pipeline.metrics.build import ModelBuildError, build_model, run_test
 from sync_pipeline.metrics.models import ModelError, SqlProject, load_project
 
 GROUP = "metrics"
+SEVERITY = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}  # a YAML test's config.severity
 METRICS_INTERVAL_MINUTES = 15
 
 
@@ -59,8 +60,8 @@ def _unreadable_models(directory: Path, error: ModelError) -> dg.AssetsDefinitio
 def _model_assets(project: SqlProject) -> dg.AssetsDefinition:
     specs = [_spec(project, name) for name in project.build_order()]
     check_specs = [
-        dg.AssetCheckSpec(test.name, asset=test.model, description=f"dbt test {test.kind}"
-                          + (f" on {test.column}" if test.column else f" on {', '.join(test.arguments['combination_of_columns'])}"))
+        dg.AssetCheckSpec(test.name, asset=test.model, description=test.description,
+                          additional_deps=[test.arguments["to"]] if test.kind == "relationships" else None)
         for name in project.build_order() for test in project.models[name].tests
     ]
 
@@ -96,7 +97,7 @@ def _model_assets(project: SqlProject) -> dg.AssetsDefinition:
                 outcome = run_test(engine, test)
                 yield dg.AssetCheckResult(
                     asset_key=key, check_name=test.name, passed=outcome.failures == 0,
-                    severity=dg.AssetCheckSeverity.ERROR,
+                    severity=SEVERITY[test.severity],
                     description=None if outcome.failures == 0 else
                     f"{outcome.failures} row(s) of {name} break {test.kind}: fix {project.models[name].path.name} "
                     "or the data it reads",

@@ -1,8 +1,9 @@
 """The SQL models of `dbt_like_sql/`, read as dbt reads them: one SELECT per `.sql` file naming other models with
 `{{ ref('name') }}` and the pipeline's tables with `{{ source('sync', 'table') }}`; YAML beside them giving
 descriptions and tests (`not_null`, `unique`, `accepted_values`, `relationships`, and dbt_utils'
-`unique_combination_of_columns`). Every mistake in the folder is reported with its file (and line where there is
-one) and the fix, all at once, before anything runs."""
+`unique_combination_of_columns`; their arguments beside `config:` or, as dbt >= 1.10 writes them, under `arguments:`;
+`config:` may give `severity` and `where`). Every mistake in the folder is reported with its file (and line where
+there is one) and the fix, all at once, before anything runs."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from sync_pipeline.config import PROJECT_ROOT
 MODELS_DIR = Path(os.environ.get("SYNC_SQL_MODELS_DIR", PROJECT_ROOT / "dbt_like_sql"))
 LAYERS = ("staging", "marts")  # the folders models live in, in the order they build
 TESTS = ("not_null", "unique", "accepted_values", "relationships", "unique_combination_of_columns")
+SEVERITIES = ("error", "warn")  # dbt's, for a failing test: a failed check of severity ERROR or WARN
+TEST_CONFIGS = ("severity", "where")
 
 
 class ModelError(ValueError):
@@ -40,12 +43,15 @@ class Source:
 
 @dataclass(frozen=True)
 class DataTest:
-    """One YAML test: `kind` on `column` (or on the model, for unique_combination_of_columns)."""
+    """One YAML test: `kind` on `column` (or on the model, for unique_combination_of_columns), over the model's rows
+    that `where` selects (all when None)."""
 
     kind: str
     model: str
     column: str | None
     arguments: dict
+    severity: str = "error"
+    where: str | None = None
 
     @property
     def name(self) -> str:
@@ -53,9 +59,19 @@ class DataTest:
         target = "__".join(self.arguments["combination_of_columns"]) if self.column is None else self.column
         return f"{self.kind}_{self.model}_{target}"
 
+    @property
+    def description(self) -> str:
+        """Its asset check's description."""
+        target = self.column or ", ".join(self.arguments["combination_of_columns"])
+        if self.kind == "relationships":
+            target += f" -> {self.arguments['to']}.{self.arguments['field']}"
+        return f"dbt test {self.kind} on {target}" + (f" where {self.where}" if self.where else "")
+
     def failing_rows_sql(self) -> str:
         """A SELECT of the rows that break the test (in the models' Postgres SQL): none means it passes."""
-        column, table = self.column, self.model
+        column, model = self.column, self.model
+        # The rows tested, under the model's own name, so the queries below read the same with `where` or without.
+        table = model if self.where is None else f"(SELECT * FROM {model} WHERE {self.where}) AS {model}"
         if self.kind == "not_null":
             return f"SELECT * FROM {table} WHERE {column} IS NULL"
         if self.kind == "unique":
@@ -65,9 +81,9 @@ class DataTest:
             return f"SELECT * FROM {table} WHERE {column} IS NOT NULL AND {column} NOT IN ({values})"
         if self.kind == "relationships":
             parent, parent_column = self.arguments["to"], self.arguments["field"]
-            return (f"SELECT child.{column} FROM {table} AS child LEFT JOIN {parent} AS parent "
-                    f"ON child.{column} = parent.{parent_column} "
-                    f"WHERE child.{column} IS NOT NULL AND parent.{parent_column} IS NULL")
+            return (f"SELECT {model}.{column} FROM {table} LEFT JOIN {parent} AS parent "
+                    f"ON {model}.{column} = parent.{parent_column} "
+                    f"WHERE {model}.{column} IS NOT NULL AND parent.{parent_column} IS NULL")
         columns = ", ".join(self.arguments["combination_of_columns"])
         return f"SELECT {columns} FROM {table} GROUP BY {columns} HAVING COUNT(*) > 1"
 
@@ -86,6 +102,11 @@ class Model:
     columns: dict[str, str] = field(default_factory=dict)  # name -> description
     tests: list[DataTest] = field(default_factory=list)
 
+    @property
+    def tested_against(self) -> tuple[str, ...]:
+        """The models its relationships tests compare it with."""
+        return tuple(dict.fromkeys(t.arguments["to"] for t in self.tests if t.kind == "relationships"))
+
 
 @dataclass
 class SqlProject:
@@ -96,7 +117,10 @@ class SqlProject:
     sources: dict[str, Source]
 
     def build_order(self) -> list[str]:
-        return list(TopologicalSorter({name: m.refs for name, m in self.models.items()}).static_order())
+        """Refs first, and the models a relationships test compares with before the model tested, so its check reads
+        them as built in the same run."""
+        return list(TopologicalSorter({name: (*m.refs, *m.tested_against)
+                                       for name, m in self.models.items()}).static_order())
 
     def select_sql(self, name: str) -> str:
         """The model's SELECT with its refs and sources resolved to table names (still in Postgres SQL)."""
@@ -128,6 +152,10 @@ def load_project(directory: Path = MODELS_DIR) -> SqlProject:
             if other not in models:
                 problems.append(f"{model.path}: ref({other!r}) names no model: known models are "
                                 f"{', '.join(sorted(models))}")
+        for other in model.tested_against:
+            if other not in models:
+                problems.append(f"{model.name}: a relationships test's ref({other!r}) names no model: known models "
+                                f"are {', '.join(sorted(models))}")
     project = SqlProject(directory, models, sources)
     if not problems:
         try:
@@ -198,29 +226,39 @@ def _read_properties(path: Path, models: dict[str, Model], problems: list[str]) 
 
 
 def _add_test(path: Path, model: Model, column: str | None, test, problems: list[str]) -> None:
-    kind, arguments = (test, {}) if isinstance(test, str) else next(iter(test.items()))
+    kind, properties = (test, {}) if isinstance(test, str) else next(iter(test.items()))
     kind = kind.removeprefix("dbt_utils.")
-    arguments = dict(arguments or {})
-    where = f"{path}: model {model.name}" + (f", column {column}" if column else "")
+    properties = dict(properties or {})
+    config = dict(properties.pop("config", None) or {})
+    arguments = {**(properties.pop("arguments", None) or {}), **properties}
+    place = f"{path}: model {model.name}" + (f", column {column}" if column else "")
     if kind not in TESTS:
-        problems.append(f"{where}: test {kind!r} is not one of {', '.join(TESTS)}")
+        problems.append(f"{place}: test {kind!r} is not one of {', '.join(TESTS)}")
+        return
+    unknown = sorted(set(config) - set(TEST_CONFIGS))
+    if unknown:
+        problems.append(f"{place}: {kind} config {', '.join(unknown)} is not supported: only {', '.join(TEST_CONFIGS)}")
+        return
+    severity = str(config.get("severity", "error")).lower()
+    if severity not in SEVERITIES:
+        problems.append(f"{place}: {kind} severity {config['severity']!r} is not one of {', '.join(SEVERITIES)}")
         return
     if (kind == "unique_combination_of_columns") != (column is None):
-        problems.append(f"{where}: {kind} belongs " + ("under the model's data_tests" if column else "under a column"))
+        problems.append(f"{place}: {kind} belongs " + ("under the model's data_tests" if column else "under a column"))
         return
     if kind == "accepted_values" and not arguments.get("values"):
-        problems.append(f"{where}: accepted_values needs `values: [...]`")
+        problems.append(f"{place}: accepted_values needs `values: [...]`")
         return
     if kind == "relationships":
         target = str(arguments.get("to", ""))
         if not target.startswith("ref(") or "field" not in arguments:
-            problems.append(f"{where}: relationships needs `to: ref('model')` and `field: column`")
+            problems.append(f"{place}: relationships needs `to: ref('model')` and `field: column`")
             return
         arguments["to"] = target.removeprefix("ref(").removesuffix(")").strip("'\"")
     if kind == "unique_combination_of_columns" and not arguments.get("combination_of_columns"):
-        problems.append(f"{where}: unique_combination_of_columns needs `combination_of_columns: [...]`")
+        problems.append(f"{place}: unique_combination_of_columns needs `combination_of_columns: [...]`")
         return
-    model.tests.append(DataTest(kind, model.name, column, arguments))
+    model.tests.append(DataTest(kind, model.name, column, arguments, severity, config.get("where")))
 
 
 def _yaml(path: Path, problems: list[str]) -> dict:

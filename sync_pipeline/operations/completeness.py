@@ -1,6 +1,7 @@
 """Completeness at the source: per channel and UTC day, the channel's own count of the orders placed that day
-(Shopify `orders/count.json`, WooCommerce `X-WP-Total`, BigCommerce `v2/orders/count`, eBay's `total`) against the
-distinct orders landed in `raw_orders` for that partition. Amazon and Takealot give no count: NO_COUNT, and why."""
+(Shopify `orders/count.json`, WooCommerce `X-WP-Total`, BigCommerce `v2/orders/count`, eBay's `total`, Magento's
+`total_count`) against the distinct orders landed in `raw_orders` for that partition. Amazon, Takealot and Bob Shop
+(export files only, no order API) give no count: NO_COUNT, and why."""
 
 from __future__ import annotations
 

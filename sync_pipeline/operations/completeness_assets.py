@@ -4,7 +4,7 @@ short day again in full."""
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -14,7 +14,7 @@ from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import order_completeness as completeness_table
 from sync_pipeline.operations.attempts import ORDERS
 from sync_pipeline.operations.completeness import NO_COUNT, SHORT, check_completeness, short_days
-from sync_pipeline.partitions import dates_by_channel, partition_key, sync_tags
+from sync_pipeline.partitions import dates_by_channel, judged, partition_key, sync_tags
 
 COMPLETENESS = dg.AssetKey("order_completeness")
 COUNT_FLOW = "completeness"  # the hourly count check runs in a queue lane of its own beside each channel's syncs
@@ -37,9 +37,9 @@ def completeness_metadata(row: dict, seconds: float, api_calls: int) -> dict:
     return metadata
 
 
-def check_result(rows: list[dict]) -> dg.AssetCheckResult:
+def check_result(rows: list[dict], by_channel: dict[str, list[date]]) -> dg.AssetCheckResult:
     """Fails (WARN: the sensor repairs it; a day still short after its refetch needs a look) naming each short
-    channel, day and how many orders are missing."""
+    channel, day and how many orders are missing; its metadata names the channels and days judged (`by_channel`)."""
     short = [r for r in rows if r["status"] == SHORT]
     if short:
         description = "; ".join(
@@ -56,7 +56,7 @@ def check_result(rows: list[dict]) -> dg.AssetCheckResult:
         check_name=CHECK, asset_key=COMPLETENESS, passed=not short, severity=dg.AssetCheckSeverity.WARN,
         description=description or None,
         metadata={
-            "days_short": len(short), "missing": sum(r["missing"] for r in short),
+            **judged(by_channel), "days_short": len(short), "missing": sum(r["missing"] for r in short),
             "days_no_count": sum(1 for r in rows if r["status"] == NO_COUNT),
             "short": dg.MetadataValue.json([
                 {"channel": r["channel"], "day": str(r["partition_date"]), "channel_count": r["channel_count"],
@@ -81,8 +81,9 @@ def build_order_completeness(partitions_def: dg.PartitionsDefinition) -> dg.Asse
         check_specs=[dg.AssetCheckSpec(
             CHECK, asset=COMPLETENESS,
             description="every order the channel counts for the day (its own count: Shopify orders/count.json, "
-                        "WooCommerce X-WP-Total, BigCommerce v2/orders/count, eBay total) has landed in raw_orders; "
-                        "warns naming the channel, the day and how many are missing (Amazon and Takealot: no count)",
+                        "WooCommerce X-WP-Total, BigCommerce v2/orders/count, eBay total, Magento total_count) has "
+                        "landed in raw_orders; warns naming the channel, the day and how many are missing (Amazon, "
+                        "Takealot and Bob Shop give no count: NO_COUNT with the reason)",
         )],
     )
     def order_completeness(
@@ -114,7 +115,8 @@ def build_order_completeness(partitions_def: dg.PartitionsDefinition) -> dg.Asse
                 )
         rows = [row for result in results for row in result.rows]
         if rows:
-            yield check_result(rows)
+            # Judged: the run's channels and days, less any channel that could not be counted.
+            yield check_result(rows, {result.channel: result.days for result in results if not result.error})
         failures = [result.error for result in results if result.error]
         if failures:
             raise dg.Failure(description="\n".join(failures))

@@ -34,6 +34,7 @@ OPEN_ORDERS_CHECK = "no_open_order_finding_waits_for_a_person"
 WAREHOUSE_ORDERS_CHECK = "no_warehouse_order_finding_waits_for_a_person"
 JOB = "reconciliation"
 SHOWN = 50  # findings listed in a check's metadata
+SHOWN_FIELDS = ("finding_id", "channel", "order_id", "warehouse_order_id", "candidates", "message")
 
 
 class OpenOrdersConfig(dg.Config):
@@ -140,9 +141,12 @@ def _waiting_check(asset: dg.AssetKey, name: str, kind: str, what: str) -> dg.As
             passed=not waiting, severity=dg.AssetCheckSeverity.WARN,
             description="; ".join(f"{f['order_id'] or f['warehouse_order_id']}: {f['message']}" for f in waiting[:5])
             or None,
-            metadata={"needs_person": len(waiting), "detail": dg.MetadataValue.json([
-                {k: f[k] for k in ("finding_id", "channel", "order_id", "warehouse_order_id", "candidates", "message")}
-                for f in waiting[:SHOWN]])},
+            metadata={
+                # S43's channel is its first candidate's; a warehouse order matching none has no channel.
+                "channels": ", ".join(sorted({f["channel"] or "(none)" for f in waiting})),
+                "needs_person": len(waiting),
+                "detail": dg.MetadataValue.json([{k: f[k] for k in SHOWN_FIELDS} for f in waiting[:SHOWN]]),
+            },
         )
 
     return check

@@ -15,6 +15,7 @@ from sync_pipeline.channels.http import ApiCallLog
 from sync_pipeline.config import PipelineConfig
 from sync_pipeline.db.tables import (
     fulfilment_orders,
+    order_completeness,
     order_lines,
     order_sync_errors,
     orders,
@@ -89,6 +90,11 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
             .order_by(tracking_updates.c.shipped_at, tracking_updates.c.package_id)
         ).all()
         findings = findings_for(connection, f"{ref.channel}:{ref.external_order_id}")
+        # The order's home partition (every version lands there): its day's count on the channel against what landed.
+        completeness = connection.execute(
+            sa.select(order_completeness).where(order_completeness.c.channel == ref.channel,
+                                                order_completeness.c.partition_date == versions[-1].partition_date)
+        ).first()
         working = connection.execute(
             sa.select(raw_orders.c.payload, raw_orders.c.external_order_id).join(
                 orders, (orders.c.channel == raw_orders.c.channel) & (orders.c.payload_sha256 == raw_orders.c.payload_sha256)
@@ -116,6 +122,12 @@ def explain(engine: sa.Engine, config: PipelineConfig, target: str, ident: str |
         f"  versions landed: {len(versions)} (latest updated {latest.channel_updated_at:%Y-%m-%d %H:%M:%S} UTC, "
         f"fetched {latest.fetched_at:%Y-%m-%d %H:%M:%S} UTC, from {latest.source})",
     ]
+    if completeness is not None:
+        lines.append(f"  completeness of {ref.channel}|{completeness.partition_date}: {completeness.status} "
+                     f"(checked {completeness.checked_at:%Y-%m-%d %H:%M} UTC): {completeness.reason}")
+    else:
+        lines.append(f"  completeness of {ref.channel}|{latest.partition_date}: not checked yet "
+                     "(the completeness_check job counts the day on the channel)")
     if packages:
         lines.append("  packages:")
         for p in packages:
