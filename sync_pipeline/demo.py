@@ -407,7 +407,8 @@ def _summary(
     )
 
 
-SUMMARY_COLUMNS = (  # (header, width): the table fits a 100-column terminal; LEGEND says what each one counts
+WIDTH = 100  # a normal terminal: no line of the summary is longer
+SUMMARY_COLUMNS = (  # (header, width): the table fits a WIDTH-column terminal; LEGEND says what each one counts
     ("channel", 18), ("run", 8), ("orders", 7), ("norm", 6), ("filt", 6), ("quar", 6), ("acc", 6), ("stop", 6),
     ("held", 6), ("man", 5), ("canc", 5), ("3PL", 5), ("ship", 6), ("trk", 6),
 )
@@ -459,5 +460,14 @@ def format_summary(summaries: list[ChannelSummary]) -> str:
                 lines.append(f"    {stage} {code}: {count}, e.g. {order}: {message}")
         if s.error:
             lines.append(f"    ! {s.error}")
-    lines += ["", textwrap.fill(LEGEND, 100), "where any order is, and why: sync-pipeline why <channel> <order id>"]
-    return "\n".join(lines)
+    lines += ["", textwrap.fill(LEGEND, WIDTH), "where any order is, and why: sync-pipeline why <channel> <order id>"]
+    return "\n".join(_fitted(line) for line in lines)
+
+
+def _fitted(line: str) -> str:
+    """A channel's detail line wrapped to the terminal width, its continuation indented under it."""
+    if len(line) <= WIDTH:
+        return line
+    indent = line[:len(line) - len(line.lstrip())]
+    return textwrap.fill(line.strip(), WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_long_words=True, break_on_hyphens=False)

@@ -73,6 +73,7 @@ def test_a_missing_credential_heads_the_step_failure(tmp_path):
     result = _materialize(tmp_path, channels, drop_env="SHOPIFY_DEMO_ACCESS_TOKEN")
     assert result.returncode != 0
     output = result.stdout + result.stderr
+    assert "STEP_FAILURE" in output, output[-3000:]
     failure = output[output.index("STEP_FAILURE"):].splitlines()
     message = ("channel 'shopify-demo': environment variable SHOPIFY_DEMO_ACCESS_TOKEN (credential access_token) "
                "is not set")

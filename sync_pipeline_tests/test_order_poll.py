@@ -8,14 +8,16 @@ import dagster as dg
 import orjson
 
 from sync_pipeline.db.resource import DatabaseResource
-from sync_pipeline_tests.conftest import TODAY, scenario
+from sync_pipeline_tests.conftest import scenario
 
 
 def test_a_quiet_channel_costs_one_read_per_poll_and_a_new_order_one_run_of_its_day(harness_factory, sqlite_url):
-    harness = harness_factory(scenario([("amz", "amazon", 4)], days=2), database_url=sqlite_url, live=True,
+    today = datetime.now(timezone.utc).date()  # live: orders placed now land in the wall clock's day
+    harness = harness_factory(scenario([("amz", "amazon", 4)], days=2, start=today - timedelta(days=1)),
+                              database_url=sqlite_url, live=True,
                               overrides_in={"amz": {"poll_seconds": 30}})
     sim = harness.simulator
-    assert harness.materialize("amz", TODAY - timedelta(days=1), TODAY).success  # the cursors the poll reads from
+    assert harness.materialize("amz", today - timedelta(days=1), today).success  # the cursors the poll reads from
     sensor = harness.definitions().resolve_sensor_def("order_poll")
     resources = {"database": DatabaseResource(url=harness.database_url), "channels": harness.channels}
 
@@ -30,7 +32,7 @@ def test_a_quiet_channel_costs_one_read_per_poll_and_a_new_order_one_run_of_its_
     record = sim.place_order("amz", now=datetime.now(timezone.utc) - timedelta(minutes=3))
     context = dg.build_sensor_context(instance=harness.instance, resources=resources)
     (request,) = sensor(context)
-    assert request.partition_key.keys_by_dimension == {"channel": "amz", "date": str(TODAY)}
+    assert request.partition_key.keys_by_dimension == {"channel": "amz", "date": str(today)}
     not_due = tick(context.cursor)
     assert isinstance(not_due, dg.SkipReason), "polled 30 s ago: not again yet"
     assert set(orjson.loads(context.cursor)) == {"amz"}
