@@ -648,7 +648,8 @@ def _inventory_run(definitions: dg.Definitions, instance, simulator: Simulator, 
         instance=instance, partition_key=name, raise_on_error=False, run_config={} if read_listings else CHANGES_ONLY)
     elapsed = time.perf_counter() - began
     calls = [r for r in simulator.requests if r["channel"] == name]
-    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata if result.success else {}
+    metadata = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                    if e.asset_key == dg.AssetKey("inventory_pushes")) if result.success else {}
     written = metadata["status_PUSHED"].value if "status_PUSHED" in metadata else 0
     floor = _floor(calls, scenario, limited)
     return {

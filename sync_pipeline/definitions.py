@@ -11,7 +11,7 @@ import dagster as dg
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ConfigError, PipelineConfig
 from sync_pipeline.db.resource import DatabaseResource
-from sync_pipeline.fulfilment.fulfilment_orders import build_fulfilment_orders
+from sync_pipeline.fulfilment.fulfilment_orders import FULFILMENT_ORDERS
 from sync_pipeline.fulfilment.sensors import build_fulfilment_retry_schedule, build_mapping_change_sensor
 from sync_pipeline.inventory.inventory_assets import (
     build_inventory_pushes,
@@ -35,10 +35,9 @@ from sync_pipeline.operations.reconcile_assets import (
     build_reconciliation_schedule,
 )
 from sync_pipeline.orders.imports_sensor import build_imports_sensor
-from sync_pipeline.orders.normalized_orders import build_normalized_orders
+from sync_pipeline.orders.order_flow import build_order_flow
 from sync_pipeline.orders.poll import build_poll_sensor
-from sync_pipeline.orders.raw_orders import build_raw_orders
-from sync_pipeline.orders.schedules import build_continuation_sensor, build_order_sync_schedules
+from sync_pipeline.orders.schedules import build_order_sync_schedules
 from sync_pipeline.partitions import channel_date_partitions
 from sync_pipeline.tracking.sensors import (
     build_carrier_map_sensor,
@@ -57,11 +56,9 @@ def build_definitions(
     """Partitions follow the channel list, so the config is known before the assets are built; `sql_models`: the
     dbt_like_sql/ folder whose models become the metrics assets."""
     partitions = channel_date_partitions(config)
-    raw_orders = build_raw_orders(partitions)
-    normalized_orders = build_normalized_orders(partitions, raw_orders)
-    fulfilment_orders = build_fulfilment_orders(partitions, normalized_orders)
-    order_sync = dg.define_asset_job("order_sync", selection=[raw_orders, normalized_orders, fulfilment_orders])
-    fulfilment_retry = dg.define_asset_job("fulfilment_retry", selection=[fulfilment_orders])
+    order_flow = build_order_flow(partitions)
+    order_sync = dg.define_asset_job("order_sync", selection=[order_flow])
+    fulfilment_retry = dg.define_asset_job("fulfilment_retry", selection=dg.AssetSelection.assets(FULFILMENT_ORDERS))
     tracking_updates = build_tracking_updates(partitions)
     tracking_sync = dg.define_asset_job("tracking_sync", selection=[tracking_updates])
     inventory_snapshots = build_inventory_snapshots()
@@ -77,7 +74,7 @@ def build_definitions(
     sync_metrics = build_metrics_job(metric_models)
     poll_seconds = config.warehouse.shipments_poll_seconds if config.warehouse else 60
     return dg.Definitions(
-        assets=with_freshness([raw_orders, normalized_orders, fulfilment_orders, tracking_updates, inventory_snapshots,
+        assets=with_freshness([order_flow, tracking_updates, inventory_snapshots,
                                inventory_pushes, order_completeness, *reconciliation_assets, channel_health, metric_models],
                               config),
         asset_checks=[*build_reconciliation_checks(), build_health_checks(config)],
@@ -91,13 +88,13 @@ def build_definitions(
             build_reconciliation_schedule(reconciliation), build_metrics_schedule(sync_metrics),
         ],
         sensors=[
-            build_mapping_change_sensor(fulfilment_retry), build_continuation_sensor(order_sync),
+            build_mapping_change_sensor(fulfilment_retry),
             build_shipments_sensor(tracking_sync, poll_seconds), build_stock_sensor(inventory_sync, poll_seconds),
             build_carrier_map_sensor(tracking_sync), build_completeness_sensor(order_sync),
             build_webhook_sensor(order_sync), build_poll_sensor(order_sync), build_imports_sensor(order_sync),
         ],
-        # Each run's steps follow one another (raw -> normalized -> fulfilment), so they share its process: a step
-        # started in a subprocess of its own would import everything again (seconds per step, bench latency).
+        # A run's steps share its process: a step started in a subprocess of its own would import everything again
+        # (seconds per step, bench latency).
         executor=dg.in_process_executor,
         resources={
             "database": database or DatabaseResource(),

@@ -42,6 +42,7 @@ from sync_pipeline.db.tables import (
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.inventory.stock import promised_units
 from sync_pipeline.operations.attempts import FLOWS, INVENTORY, ORDERS, TRACKING
+from sync_pipeline.orders.order_flow import order_flow_config
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key, sync_tags
 from sync_pipeline.simulator import Scenario, Simulator
 from sync_pipeline.simulator.platforms.amazon import seller_id_for
@@ -202,10 +203,7 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
-                run_config={
-                    "ops": {"raw_orders": {"config": {"full_resync": full_resync}}},
-                    **QUIET,
-                },
+                run_config={**order_flow_config(full_resync), **QUIET},
                 tags={
                     RANGE_START_TAG: str(partition_key(channel.name, first)),
                     RANGE_END_TAG: str(partition_key(channel.name, last)),

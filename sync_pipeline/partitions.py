@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import dagster as dg
@@ -94,6 +96,39 @@ def add_partition_metadata(context: dg.AssetExecutionContext, figures: dict[tupl
     metadata; these keys override it there, so a plot over partitions shows each day's own numbers."""
     for (channel, day), metadata in figures.items():
         context.add_asset_metadata(metadata, partition_key=partition_key(channel, day))
+
+
+@dataclass
+class PartitionOutcome:
+    """One asset's part of a run: the partitions it completed, each with its own figures (which override the run's
+    totals on its materialization, so a plot over partitions shows each day's own numbers), its check results, and
+    the errors of the partitions it could not complete (those are left out of `figures`)."""
+
+    key: dg.AssetKey
+    figures: dict[tuple[str, date], dict]
+    metadata: dict
+    checks: list[dg.AssetCheckResult]
+    errors: list[str] = field(default_factory=list)
+
+    def completed(self) -> dict[str, list[date]]:
+        """The completed partitions as dates by channel, for the next asset of the run."""
+        by_channel: dict[str, list[date]] = defaultdict(list)
+        for channel, day in sorted(self.figures):
+            by_channel[channel].append(day)
+        return dict(by_channel)
+
+    def events(self, selected_checks: AbstractSet[dg.AssetCheckKey]) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+        """One materialization per completed partition, so a failed one is never shown materialized; then the
+        checks the run selected."""
+        for (channel, day), figures in sorted(self.figures.items()):
+            key = partition_key(channel, day)
+            # The dimension tags Dagster puts on the materializations it makes itself (its partition status reads them).
+            tags = {f"dagster/partition/{dimension}": value for dimension, value in key.keys_by_dimension.items()}
+            yield dg.AssetMaterialization(asset_key=self.key, partition=key, metadata={**self.metadata, **figures},
+                                          tags=tags)
+        for check in self.checks:
+            if dg.AssetCheckKey(self.key, check.check_name) in selected_checks:
+                yield check
 
 
 def sync_tags(channel: str, flow: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from sync_pipeline.db.tables import api_calls, raw_orders
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.demo import scenario_channels_file
 from sync_pipeline.inventory.schedules import CHANGES_ONLY
+from sync_pipeline.orders.order_flow import order_flow_config
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key
 from sync_pipeline.simulator import Scenario, Simulator
 
@@ -137,7 +138,7 @@ class Harness:
     def materialize(self, channel: str, first: date, last: date | None = None, *, full_resync=False, raise_on_error=True):
         """One run over [first, last] for one channel: a single partition, or a single-run backfill range."""
         job = self.definitions().resolve_job_def("order_sync")
-        run_config = {"ops": {"raw_orders": {"config": {"full_resync": full_resync}}}}
+        run_config = order_flow_config(full_resync)
         if last is None or last == first:
             return job.execute_in_process(
                 instance=self.instance, partition_key=partition_key(channel, first),
@@ -162,24 +163,6 @@ class Harness:
         job = self.definitions().resolve_job_def("inventory_sync")
         return job.execute_in_process(instance=self.instance, partition_key=channel, raise_on_error=raise_on_error,
                                       run_config={} if read_listings else CHANGES_ONLY)
-
-    def continue_failed_run(self, result) -> list:
-        """What the daemon does after a run fails: evaluate `order_sync_continue` on it and run what it requests."""
-        definitions = self.definitions()
-        sensor = definitions.resolve_sensor_def("order_sync_continue")
-        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
-        context = dg.build_run_status_sensor_context(
-            sensor_name=sensor.name, dagster_event=failure, dagster_instance=self.instance,
-            dagster_run=self.instance.get_run_by_id(result.run_id),
-        ).for_run_failure()
-        job = definitions.resolve_job_def("order_sync")
-        return [
-            job.execute_in_process(
-                instance=self.instance, partition_key=request.partition_key, tags=request.tags,
-                asset_selection=request.asset_selection,
-            )
-            for request in list(sensor(context) or [])
-        ]
 
     def materialize_concurrently(self, channel: str, day: date, runs: int = 3) -> list:
         """Several runs of one partition at once, as a schedule and a manual resync would overlap."""

@@ -1,6 +1,6 @@
 """A failing channel, or days a channel's API no longer keeps, do not hold back the rest of a run: what landed is
-materialized partition by partition and flows on to the 3PL; what did not is not materialized, per Dagster's own
-records (issue 9, item 5)."""
+materialized partition by partition and flows on to the 3PL in that same run; what did not is not materialized, per
+Dagster's own records and the simulated warehouse's (issue 9, item 5)."""
 
 from __future__ import annotations
 
@@ -77,11 +77,12 @@ def test_a_channel_refusing_its_key_does_not_hold_back_the_others(harness_factor
     assert materialized(harness, ASSETS[0]) == healthy
     assert status(harness, ASSETS[0], [failed, *healthy]) == {failed: "FAILED", **{k: "MATERIALIZED" for k in healthy}}
     for event in result.get_asset_materialization_events():
-        assert isinstance(event.materialization.metadata["orders_landed"].value, int)
+        if event.asset_key == ASSETS[0]:
+            assert isinstance(event.materialization.metadata["orders_landed"].value, int)
         assert event.materialization.metadata["seconds"].value >= 0
 
-    continued = harness.continue_failed_run(result)
-    assert continued and all(r.success for r in continued)
+    # In that same run, the healthy channels' orders were normalized and sent; the refused one's were not.
+    assert {e.asset_key for e in result.get_asset_materialization_events()} == set(ASSETS)
     for asset in ASSETS:
         assert materialized(harness, asset) == healthy, asset
     assert failed not in materialized(harness, ASSETS[2])
@@ -112,8 +113,7 @@ def test_a_90_day_resync_lands_the_days_the_api_keeps_and_fails_only_the_others(
     assert set(status(harness, ASSETS[0], sorted(old_days)).values()) == {"FAILED"}
     assert {r.partition_date for r in harness.raw_rows("shop")} <= {d for d in days if d >= floor}
 
-    continued = harness.continue_failed_run(result)
-    assert len(continued) == 1 and continued[0].success, "the 61 days the API keeps go on in one run"
+    # The 61 days the API keeps went on to the warehouse in that same run.
     for asset in ASSETS:
         assert materialized(harness, asset) == api_days, asset
     assert at_3pl(harness)["shop"] == accepted(harness, "shop") > 0
@@ -140,6 +140,5 @@ def test_old_days_with_a_csv_export_land_and_flow_on(harness_factory, tmp_path, 
     expected = {str(partition_key("tkl", d)) for d in days if d >= floor or d in covered}
     assert materialized(harness, ASSETS[0]) == expected
     assert {r.external_order_id for r in harness.raw_rows("tkl") if r.source.startswith("csv:")} == {"9000", "9001", "9002"}
-    harness.continue_failed_run(result)
     assert materialized(harness, ASSETS[1]) == expected
     assert materialized(harness, ASSETS[2]) == expected

@@ -24,7 +24,11 @@ def test_raw_orders_spec():
     ]
     assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
     assert assets_def.specs_by_key[dg.AssetKey("raw_orders")].group_name == "orders"
-    assert {check.name for check in assets_def.check_specs} == {"every_requested_day_landed"}
+    # raw -> normalized -> fulfilment are one subsettable step, so a run's outcomes are per partition (issue 9).
+    assert assets_def.node_def.name == "order_flow" and assets_def.can_subset
+    assert assets_def.keys == {dg.AssetKey(k) for k in ("raw_orders", "normalized_orders", "fulfilment_orders")}
+    assert {c.name for c in assets_def.check_specs if c.asset_key == dg.AssetKey("raw_orders")} == {
+        "every_requested_day_landed"}
     assert set(definitions.resources) == {"database", "channels", "warehouse"}
 
 
@@ -36,7 +40,7 @@ def test_fulfilment_orders_spec():
     assert spec.group_name == "fulfilment"
     assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
     assert assets_def.partitions_def == definitions.resolve_assets_def("raw_orders").partitions_def
-    checks = {check.name: check for check in assets_def.check_specs}
+    checks = {check.name: check for check in assets_def.check_specs if check.asset_key == spec.key}
     assert set(checks) == {"one_warehouse_order_per_channel_order", "every_normalized_order_has_a_fulfilment_state"}
     assert checks["one_warehouse_order_per_channel_order"].blocking
     order_sync = definitions.resolve_job_def("order_sync")

@@ -12,8 +12,8 @@ import requests
 import sqlalchemy as sa
 
 from sync_pipeline.db.engine import get_engine
-from sync_pipeline.db.tables import inventory_drift, inventory_pushes
-from sync_pipeline.inventory.inventory_assets import STATUSES
+from sync_pipeline.db.tables import inventory_drift, inventory_pushes, inventory_snapshots
+from sync_pipeline.inventory.inventory_assets import SNAPSHOTS, STATUSES
 from sync_pipeline_tests.conftest import TODAY, scenario
 
 PLATFORMS = ["shopify", "woocommerce", "amazon", "ebay", "bigcommerce", "takealot"]
@@ -36,6 +36,13 @@ def listings(harness, channel: str) -> list[dict]:
 
 def api_writes(harness, channel: str) -> int:
     return sum(1 for entry in harness.simulator._platform(channel).listings.history() if entry["source"] == "api")
+
+
+def push_metadata(result) -> dict:
+    """The inventory_pushes materialization's metadata (the run materializes inventory_snapshots too)."""
+    (metadata,) = [e.materialization.metadata for e in result.get_asset_materialization_events()
+                   if e.asset_key.to_user_string() == "inventory_pushes"]
+    return metadata
 
 
 def on(channel: str, **settings) -> dict:
@@ -61,7 +68,7 @@ def test_every_listing_shows_the_free_good_stock_and_a_rerun_writes_nothing(harn
         assert listing["quantity"] == free[listing["warehouse_sku"]], listing
     statuses = {r["status"] for r in rows(harness, "shop").values()}
     assert statuses <= {"PUSHED", "UNCHANGED"} and "PUSHED" in statuses
-    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    metadata = push_metadata(result)
     assert metadata["listings"].value == 52 and metadata["api_calls_per_written_listing"].value > 0
     history = harness.simulator._platform("shop").listings.history()
     sku_of = {listing["listing_id"]: listing["warehouse_sku"] for listing in listings(harness, "shop")}
@@ -100,7 +107,7 @@ def test_each_listing_trouble_is_a_status_with_its_reason_and_drift_is_put_right
         platform = harness.simulator._platform(channel)
         decided = rows(harness, channel)
         # Every status, zero included, as the table holds them after a run that read every listing.
-        metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+        metadata = push_metadata(result)
         held = Counter(r["status"] for r in decided.values())
         assert {k: v.value for k, v in metadata.items() if k.startswith("status_")} == {
             f"status_{status}": held[status] for status in STATUSES}
@@ -150,7 +157,7 @@ def test_a_channel_with_inventory_sync_off_is_left_alone(harness_factory):
     harness = harness_factory(scenario([("shop", "shopify", 0)], days=1, start=YESTERDAY))
     result = harness.push_stock("shop")
     assert api_writes(harness, "shop") == 0 and not rows(harness, "shop")
-    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    metadata = push_metadata(result)
     assert metadata["skipped_inventory_sync_off"].value == 1
 
 
@@ -190,8 +197,9 @@ def test_a_platform_without_a_stock_api_is_skipped_with_its_reason(harness_facto
     harness = harness_factory(scenario([("tkl", "takealot", 0)], days=1, start=YESTERDAY), overrides_in=on("tkl"))
     result = harness.push_stock("tkl")
     assert api_writes(harness, "tkl") == 0
-    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
-    assert metadata["skipped_not_supported"].value == 1  # S37
+    metadata = push_metadata(result)
+    assert metadata["skipped_not_supported"].value == 1  # S37, with the reason and what to do
+    assert metadata["skipped_reason"].value.startswith("takealot has no stock API this pipeline can write to (S37)")
 
 
 def channel_calls(harness, channel: str) -> list[dict]:
@@ -218,7 +226,7 @@ def test_a_run_after_the_stock_moved_writes_only_what_moved_without_reading_the_
         l["listing_id"] for l in listings(harness, "shop") if l["warehouse_sku"] in moved)
     free = free_stock(harness)
     assert all(l["quantity"] == free[l["warehouse_sku"]] for l in listings(harness, "shop"))
-    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    metadata = push_metadata(result)
     assert metadata["listings_read"].value == 0 and metadata["status_PUSHED"].value == len(moved)
     harness.simulator.clear_requests()
     harness.push_stock("shop", read_listings=False)  # nothing moved since: no call at all
@@ -250,7 +258,7 @@ def test_hand_changes_wait_for_the_scheduled_read_and_are_put_right_there(harnes
 def test_a_channel_never_read_is_read_even_when_only_changes_are_asked(harness_factory):
     harness = harness_factory(scenario([("shop", "woocommerce", 0)], days=1, start=YESTERDAY), overrides_in=on("shop"))
     result = harness.push_stock("shop", read_listings=False)
-    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    metadata = push_metadata(result)
     assert metadata["listings_read"].value == metadata["listings"].value > 0
     free = free_stock(harness)
     assert all(l["quantity"] == free[l["warehouse_sku"]] for l in listings(harness, "shop"))
@@ -284,3 +292,20 @@ def test_the_stock_sensor_asks_for_a_changes_only_run_of_each_inventory_channel_
     for channel in ("shop", "bay"):
         assert all(l["quantity"] == free_stock(harness)[l["warehouse_sku"]] for l in listings(harness, channel)
                    if l["warehouse_sku"] == sku and not l.get("deleted"))
+
+
+def test_each_push_run_materializes_the_stock_read_it_made_as_inventory_snapshots(harness_factory, sqlite_url):
+    """The stock sensor and the schedules run inventory_pushes alone; its read of the warehouse's stock is the
+    inventory_snapshots materialization the UI shows, with the items that moved (every item, the first time)."""
+    harness = harness_factory(scenario([("shop", "shopify", 0)], days=1, start=YESTERDAY),
+                              overrides_in=on("shop"), database_url=sqlite_url)
+    assert harness.push_stock("shop").success
+    assert harness.push_stock("shop").success
+    records = harness.instance.fetch_materializations(SNAPSHOTS, limit=10).records
+    first, second = sorted(records, key=lambda r: r.storage_id)
+    items = len(harness.simulator.warehouse.items())
+    assert first.asset_materialization.metadata["items_changed"].value == items > 0
+    assert second.asset_materialization.metadata["items_changed"].value == 0, "nothing moved since the first read"
+    with get_engine(harness.database_url).connect() as connection:
+        held = connection.execute(sa.select(sa.func.count()).select_from(inventory_snapshots)).scalar_one()
+    assert second.asset_materialization.metadata["dagster/row_count"].value == held == items

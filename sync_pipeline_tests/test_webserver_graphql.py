@@ -95,7 +95,7 @@ def test_the_webserver_shows_the_asset_graph_with_groups_partitions_checks_sched
             "shopify_demo_inventory_sync", "channel_health_every_5_minutes", "order_completeness_hourly",
             "reconciliation_hourly", "sync_metrics_every_15_minutes"} <= schedules
     assert {s["name"] for s in repository["sensors"]} == {
-        "fulfilment_mapping_change", "order_sync_continue", "tracking_shipments", "inventory_stock_moved",
+        "fulfilment_mapping_change", "tracking_shipments", "inventory_stock_moved",
         "tracking_carrier_map_change", "order_completeness_refetch", "order_webhooks", "order_poll", "order_imports"}
     assert {"order_sync", "fulfilment_retry", "tracking_sync", "inventory_sync", "completeness_check",
             "reconciliation", "health_check", "sync_metrics"} <= {

@@ -20,10 +20,12 @@ from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError, unknown_channel_rows
 from sync_pipeline.fulfilment.prepare import ERROR_COLUMNS, MAP_FILE_ERROR, Prepared, client_reference, prepare
 from sync_pipeline.fulfilment.submit import ERROR_CODES, STATUSES, STOPPED, fulfil
-from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, judged, partition_counts
+from sync_pipeline.orders.normalized_orders import NORMALIZED_ORDERS
+from sync_pipeline.partitions import PartitionOutcome, judged, partition_counts
 from sync_pipeline.warehouse.client import WarehouseClient
 from sync_pipeline.warehouse.resource import WarehouseApiResource
 
+FULFILMENT_ORDERS = dg.AssetKey("fulfilment_orders")
 ONE_PER_ORDER_CHECK = "one_warehouse_order_per_channel_order"
 ACCOUNTED_CHECK = "every_normalized_order_has_a_fulfilment_state"
 SETTLED = ("ACCEPTED", "IMPORT_ERROR", "MANUAL", "CANCELLED", "HELD", "COMPLETED")
@@ -94,98 +96,91 @@ def stopped_by_map_file(normalized: pd.DataFrame, error: MapFileError) -> Prepar
     return Prepared(orders=stopped, requests={}, errors=errors)
 
 
-def build_fulfilment_orders(partitions_def: dg.MultiPartitionsDefinition, normalized: dg.AssetsDefinition) -> dg.AssetsDefinition:
-    key = dg.AssetKey("fulfilment_orders")
-
-    @dg.asset(
-        key=key,
-        deps=[normalized],
-        group_name="fulfilment", owners=ASSET_OWNERS, metadata=table_metadata(fulfilment_table),
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        kinds={"api", "sql"},
-        check_specs=[
-            dg.AssetCheckSpec(ONE_PER_ORDER_CHECK, asset=key, blocking=True,
+def fulfilment_orders_spec() -> tuple[dg.AssetSpec, list[dg.AssetCheckSpec]]:
+    """The asset and its checks, for the order_flow step (orders/order_flow.py) that materializes it."""
+    return (
+        dg.AssetSpec(FULFILMENT_ORDERS, deps=[NORMALIZED_ORDERS], group_name="fulfilment", owners=ASSET_OWNERS,
+                     metadata=table_metadata(fulfilment_table), kinds={"api", "sql"}, skippable=True,
+                     description="Warehouse orders, one per valid channel order; IMPORT_ERROR orders are retried "
+                                 "once their cause is gone."),
+        [
+            dg.AssetCheckSpec(ONE_PER_ORDER_CHECK, asset=FULFILMENT_ORDERS, blocking=True,
                               description="no channel order has two live warehouse orders (the warehouse's own list)"),
-            dg.AssetCheckSpec(ACCOUNTED_CHECK, asset=key,
+            dg.AssetCheckSpec(ACCOUNTED_CHECK, asset=FULFILMENT_ORDERS,
                               description="every normalized order is ACCEPTED, IMPORT_ERROR, MANUAL, CANCELLED or HELD"),
         ],
     )
-    def fulfilment_orders(
-        context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource,
-        warehouse: WarehouseApiResource,
-    ):
-        """Warehouse orders, one per valid channel order; IMPORT_ERROR orders are retried once their cause is gone."""
-        started = time.perf_counter()
-        settings = channels.pipeline_config()
-        engine = database.engine()
-        log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
-        totals: Counter = Counter()
-        duplicates: list[dict] = []
-        missing: list[dict] = []
-        by_channel = dates_by_channel(context)
-        map_failures: list[str] = []
-        for problem in unknown_channel_rows(settings.channels, [d.name for d in settings.disabled if d.name]):
-            context.log.error(f"{problem} (the row maps nothing; the channels go on)")
-        try:
-            client = warehouse.client(settings, log)
-            catalogue = set(client.items())
-            po_box_codes = {code for code, method in client.ship_methods().items() if method["po_box"]}
-            for channel_name, days in by_channel.items():
-                channel = settings.channel(channel_name)
-                with engine.connect() as connection:
-                    normalized_orders, lines = read_normalized(connection, channel_name, days)
-                    ambiguous = ambiguous_skus(connection, channel_name)
-                try:
-                    prepared = prepare(normalized_orders, lines, channel, catalogue, po_box_codes, ambiguous)
-                except MapFileError as exc:  # a broken map line stops its channel's orders only; the others go on
-                    map_failures.append(str(exc))
-                    context.log.error(str(exc))
-                    prepared = stopped_by_map_file(normalized_orders, exc)
-                counts = fulfil(engine, client, channel_name, days, prepared, context.run.run_id, datetime.now(timezone.utc))
-                totals.update(counts)
-                with engine.connect() as connection:
-                    duplicates += duplicates_at_warehouse(client, connection, channel_name, set(prepared.orders.index))
-                    missing += unaccounted(connection, channel_name, days)
-                context.log.info(
-                    f"{channel_name} {days[0]}..{days[-1]}: {len(prepared.orders)} orders; "
-                    + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k.startswith("status_"))
-                )
-            if map_failures:
-                raise MapFileError("\n".join(map_failures))
-        except (ChannelError, ConfigError, MapFileError) as exc:
-            raise dg.Failure(description=str(exc)) from None
-        finally:
-            log_api_calls(engine, log, context.run.run_id)
-        metadata = {
-            **{k: int(v) for k, v in sorted(totals.items())},
-            "warehouse_api_calls": len(log.calls),
-            "retries": log.retries,
-            "seconds": round(time.perf_counter() - started, 3),
-            "run_partitions": sum(len(days) for days in by_channel.values()),
-        }
-        with engine.connect() as connection:  # each partition's own orders by status, and its stopped ones by code
-            figures = partition_counts(connection, fulfilment_table, by_channel, {"status": sa.func.count()},
-                                       group=(fulfilment_table.c.status, STATUSES))
-            in_doubt = partition_counts(connection, fulfilment_table, by_channel, {"in_doubt": sa.func.count()},
-                                        where=fulfilment_table.c.in_doubt_since.is_not(None))
-            stopped = (fulfilment_table.c.status.in_(STOPPED) & fulfilment_table.c.in_doubt_since.is_(None)
-                       & fulfilment_table.c.error_code.is_not(None))
-            errors = partition_counts(connection, fulfilment_table, by_channel, {"errors": sa.func.count()},
-                                      where=stopped, group=(fulfilment_table.c.error_code, ERROR_CODES))
-        for key, figure in figures.items():
-            figure["dagster/row_count"] = sum(figure.values())
-            figure.update(in_doubt[key])
-            figure.update(errors[key])
-        add_partition_metadata(context, figures)
-        return dg.MaterializeResult(
-            metadata=metadata,
-            check_results=[
-                dg.AssetCheckResult(check_name=ONE_PER_ORDER_CHECK, passed=not duplicates, metadata={
-                    **judged(by_channel), "duplicates": len(duplicates), "detail": dg.MetadataValue.json(duplicates)}),
-                dg.AssetCheckResult(check_name=ACCOUNTED_CHECK, passed=not missing, metadata={
-                    **judged(by_channel), "unsettled": len(missing), "detail": dg.MetadataValue.json(missing[:100])}),
-            ],
-        )
 
-    return fulfilment_orders
+
+def fulfil_orders(context: dg.AssetExecutionContext, by_channel: dict[str, list[date]], database: DatabaseResource,
+                  channels: ChannelsResource, warehouse: WarehouseApiResource) -> PartitionOutcome:
+    """Map each channel's normalized orders and send the valid ones to the warehouse, exactly once. Raises
+    dg.Failure when the warehouse cannot be used or a map file line is broken (that channel's orders stop as
+    IMPORT_ERROR naming the line; the others are sent)."""
+    started = time.perf_counter()
+    settings = channels.pipeline_config()
+    engine = database.engine()
+    log = ApiCallLog(settings.warehouse.name if settings.warehouse else "warehouse")
+    totals: Counter = Counter()
+    duplicates: list[dict] = []
+    missing: list[dict] = []
+    map_failures: list[str] = []
+    for problem in unknown_channel_rows(settings.channels, [d.name for d in settings.disabled if d.name]):
+        context.log.error(f"{problem} (the row maps nothing; the channels go on)")
+    try:
+        client = warehouse.client(settings, log)
+        catalogue = set(client.items())
+        po_box_codes = {code for code, method in client.ship_methods().items() if method["po_box"]}
+        for channel_name, days in by_channel.items():
+            channel = settings.channel(channel_name)
+            with engine.connect() as connection:
+                normalized_orders, lines = read_normalized(connection, channel_name, days)
+                ambiguous = ambiguous_skus(connection, channel_name)
+            try:
+                prepared = prepare(normalized_orders, lines, channel, catalogue, po_box_codes, ambiguous)
+            except MapFileError as exc:  # a broken map line stops its channel's orders only; the others go on
+                map_failures.append(str(exc))
+                context.log.error(str(exc))
+                prepared = stopped_by_map_file(normalized_orders, exc)
+            counts = fulfil(engine, client, channel_name, days, prepared, context.run.run_id, datetime.now(timezone.utc))
+            totals.update(counts)
+            with engine.connect() as connection:
+                duplicates += duplicates_at_warehouse(client, connection, channel_name, set(prepared.orders.index))
+                missing += unaccounted(connection, channel_name, days)
+            context.log.info(
+                f"{channel_name} {days[0]}..{days[-1]}: {len(prepared.orders)} orders; "
+                + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k.startswith("status_"))
+            )
+        if map_failures:
+            raise MapFileError("\n".join(map_failures))
+    except (ChannelError, ConfigError, MapFileError) as exc:
+        raise dg.Failure(description=str(exc)) from None
+    finally:
+        log_api_calls(engine, log, context.run.run_id)
+    metadata = {
+        **{k: int(v) for k, v in sorted(totals.items())},
+        "warehouse_api_calls": len(log.calls),
+        "retries": log.retries,
+        "seconds": round(time.perf_counter() - started, 3),
+        "run_partitions": sum(len(days) for days in by_channel.values()),
+    }
+    with engine.connect() as connection:  # each partition's own orders by status, and its stopped ones by code
+        figures = partition_counts(connection, fulfilment_table, by_channel, {"status": sa.func.count()},
+                                   group=(fulfilment_table.c.status, STATUSES))
+        in_doubt = partition_counts(connection, fulfilment_table, by_channel, {"in_doubt": sa.func.count()},
+                                    where=fulfilment_table.c.in_doubt_since.is_not(None))
+        stopped = (fulfilment_table.c.status.in_(STOPPED) & fulfilment_table.c.in_doubt_since.is_(None)
+                   & fulfilment_table.c.error_code.is_not(None))
+        errors = partition_counts(connection, fulfilment_table, by_channel, {"errors": sa.func.count()},
+                                  where=stopped, group=(fulfilment_table.c.error_code, ERROR_CODES))
+    for key, figure in figures.items():
+        figure["dagster/row_count"] = sum(figure.values())
+        figure.update(in_doubt[key])
+        figure.update(errors[key])
+    checks = [
+        dg.AssetCheckResult(asset_key=FULFILMENT_ORDERS, check_name=ONE_PER_ORDER_CHECK, passed=not duplicates, metadata={
+            **judged(by_channel), "duplicates": len(duplicates), "detail": dg.MetadataValue.json(duplicates)}),
+        dg.AssetCheckResult(asset_key=FULFILMENT_ORDERS, check_name=ACCOUNTED_CHECK, passed=not missing, metadata={
+            **judged(by_channel), "unsettled": len(missing), "detail": dg.MetadataValue.json(missing[:100])}),
+    ]
+    return PartitionOutcome(FULFILMENT_ORDERS, figures, metadata, checks)

@@ -2,6 +2,7 @@
 every listing brought to its quantity, only what changed written)."""
 
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -27,7 +28,7 @@ from sync_pipeline.db.tables import inventory_pushes as inventory_pushes_table
 from sync_pipeline.db.tables import inventory_snapshots as inventory_snapshots_table
 from sync_pipeline.db.writes import log_api_calls
 from sync_pipeline.fulfilment.map_files import MapFileError
-from sync_pipeline.inventory.push import sync_inventory
+from sync_pipeline.inventory.push import skipped_reason, sync_inventory
 from sync_pipeline.inventory.stock import read_stock
 from sync_pipeline.operations.attempts import INVENTORY, record_attempt
 from sync_pipeline.warehouse.resource import WarehouseApiResource
@@ -64,9 +65,16 @@ def build_inventory_snapshots() -> dg.AssetsDefinition:
         """The warehouse's stock, appended for every item that moved since the last read (GET items?updated_since)."""
         started = time.perf_counter()
         figures = _read(database, channels, warehouse, context.run.run_id)
-        return dg.MaterializeResult(metadata={**figures, "seconds": round(time.perf_counter() - started, 3)})
+        return dg.MaterializeResult(metadata={**figures, **_snapshot_rows(database.engine()),
+                                              "seconds": round(time.perf_counter() - started, 3)})
 
     return inventory_snapshots
+
+
+def _snapshot_rows(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {"dagster/row_count": connection.execute(
+            sa.select(sa.func.count()).select_from(inventory_snapshots_table)).scalar_one()}
 
 
 class InventoryPushConfig(dg.Config):
@@ -79,14 +87,17 @@ def build_inventory_pushes(partitions_def: dg.StaticPartitionsDefinition) -> dg.
     @dg.asset(name="inventory_pushes", group_name="inventory", owners=ASSET_OWNERS, partitions_def=partitions_def, deps=[SNAPSHOTS],
               kinds={"api", "sql"}, metadata=table_metadata(inventory_pushes_table))
     def inventory_pushes(context: dg.AssetExecutionContext, config: InventoryPushConfig, database: DatabaseResource,
-                         channels: ChannelsResource, warehouse: WarehouseApiResource) -> dg.MaterializeResult:
+                         channels: ChannelsResource, warehouse: WarehouseApiResource,
+                         ) -> Iterator[dg.AssetMaterialization | dg.MaterializeResult]:
         """The channel's listings at the warehouse's free Good stock less what is promised: the stock is read first
-        (what moved since the last read), so nothing is pushed from a stale figure."""
+        (what moved since the last read), so nothing is pushed from a stale figure; that read is a materialization
+        of inventory_snapshots too, so the UI shows when the stock was last read."""
         started = time.perf_counter()
         settings = channels.pipeline_config()
         engine = database.engine()
         stock_read_at = datetime.now(timezone.utc)  # orders accepted after it are not in the stock read
         stock = _read(database, channels, warehouse, context.run.run_id)
+        yield dg.AssetMaterialization(asset_key=SNAPSHOTS, metadata={**stock, **_snapshot_rows(engine)})
         channel = settings.channel(context.partition_key)
         log = ApiCallLog(channel.name)
         attempt_started = datetime.now(timezone.utc)
@@ -103,7 +114,11 @@ def build_inventory_pushes(partitions_def: dg.StaticPartitionsDefinition) -> dg.
             listings_kept = connection.execute(sa.select(sa.func.count()).select_from(inventory_pushes_table).where(
                 inventory_pushes_table.c.channel == channel.name)).scalar_one()
         written = counts.get(f"status_{PUSHED}", 0)
-        return dg.MaterializeResult(metadata={
+        skipped = skipped_reason(channel)
+        if skipped:
+            context.log.info(f"{channel.name}: nothing pushed: {skipped}")
+        yield dg.MaterializeResult(metadata={
+            **({"skipped_reason": skipped} if skipped else {}),
             **{f"status_{status}": 0 for status in STATUSES},
             **{k: int(v) for k, v in sorted(counts.items())}, **stock,
             "dagster/row_count": listings_kept,

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 
+from sync_pipeline.channels import INVENTORY_PUSHES
 from sync_pipeline.channels.http import ChannelUnavailable
 from sync_pipeline.channels.inventory import (
     HELD_BACK,
@@ -42,6 +43,16 @@ from sync_pipeline.inventory.stock import impossible, latest_stock, promised_uni
 # the cap over the day, and the last writes of the day are kept for falls.
 RISES_AT_ONCE = 25
 FALLS_RESERVED = 10
+
+
+def skipped_reason(channel: ChannelConfig) -> str | None:
+    """Why none of the channel's stock is pushed (S38, S37), and what to do; None when it is pushed."""
+    if not channel.inventory_sync:
+        return "inventory_sync is false in channels.yaml (S38): set it to true to push the warehouse's stock here"
+    if channel.type not in INVENTORY_PUSHES:
+        return (f"{channel.type} has no stock API this pipeline can write to (S37): keep its listings' stock on the "
+                "channel by hand, or turn inventory_sync off for it")
+    return None
 
 
 def sync_inventory(engine: sa.Engine, push: InventoryPush | None, channel: ChannelConfig, config: PipelineConfig,

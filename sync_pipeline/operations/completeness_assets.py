@@ -14,16 +14,17 @@ from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import order_completeness as completeness_table
 from sync_pipeline.operations.attempts import ORDERS
 from sync_pipeline.operations.completeness import NO_COUNT, SHORT, check_completeness, short_days
+from sync_pipeline.orders.order_flow import order_flow_config
+from sync_pipeline.orders.raw_orders import RAW_ORDERS
 from sync_pipeline.partitions import dates_by_channel, judged, partition_key, sync_tags
 
 COMPLETENESS = dg.AssetKey("order_completeness")
 COUNT_FLOW = "completeness"  # the hourly count check runs in a queue lane of its own beside each channel's syncs
-RAW_ORDERS = dg.AssetKey("raw_orders")
 CHECK = "every_channel_order_landed"
 SENSOR = "order_completeness_refetch"
 # What the refetch runs: order_sync for the partition, ignoring its cursors (an incremental fetch asks only for orders
 # updated since the last one, so an order it missed and that never changed would be missed again).
-FULL_RESYNC = {"ops": {"raw_orders": {"config": {"full_resync": True}}}}
+FULL_RESYNC = order_flow_config(full_resync=True)
 REFETCH_INTERVAL_SECONDS = 120
 
 

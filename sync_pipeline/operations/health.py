@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import sqlalchemy as sa
 
-from sync_pipeline.channels import CONNECTORS, INVENTORY_PUSHES, TRACKING_PUSHES
+from sync_pipeline.channels import CONNECTORS, TRACKING_PUSHES
 from sync_pipeline.channels.inventory import HELD_BACK, INVALID_QUANTITY, PRODUCT_NOT_FOUND
 from sync_pipeline.channels.inventory import RETRYING as INVENTORY_RETRYING
 from sync_pipeline.channels.tracking import CARRIER_NOT_MAPPED, ORDER_NOT_FOUND, PERMISSION_DENIED, REFUSED
@@ -40,6 +40,7 @@ from sync_pipeline.db.tables import (
     tracking_updates,
 )
 from sync_pipeline.db.writes import upsert
+from sync_pipeline.inventory.push import skipped_reason
 from sync_pipeline.operations.attempts import FLOWS, INVENTORY, ORDERS, TRACKING
 
 HEALTHY, STALE, DISABLED, DEGRADED, FAILING = "HEALTHY", "STALE", "DISABLED", "DEGRADED", "FAILING"
@@ -105,10 +106,8 @@ def _disabled(channel: ChannelConfig, flow: str) -> str | None:
     if flow == TRACKING and channel.type not in TRACKING_PUSHES:
         return (f"{channel.type} takes no tracking numbers through its API (the seeds: the marketplace tracks "
                 "shipments itself): nothing to push")
-    if flow == INVENTORY and not channel.inventory_sync:
-        return "inventory_sync is false in channels.yaml (S38): set it to true to push the warehouse's stock here"
-    if flow == INVENTORY and channel.type not in INVENTORY_PUSHES:
-        return f"{channel.type} has no stock API this pipeline can write to (S37)"
+    if flow == INVENTORY:
+        return skipped_reason(channel)
     return None
 
 

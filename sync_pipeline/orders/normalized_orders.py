@@ -15,10 +15,12 @@ from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import order_lines, order_sync_errors, orders, raw_orders
 from sync_pipeline.db.writes import lock_partitions, records
 from sync_pipeline.orders.normalize import ERROR_CODES, STAGE, NormalizeResult, normalize
+from sync_pipeline.orders.raw_orders import RAW_ORDERS
 from sync_pipeline.orders.status_map import load_status_map
 from sync_pipeline.orders.sync_errors import record_errors
-from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, judged, merged, partition_counts
+from sync_pipeline.partitions import PartitionOutcome, judged, merged, partition_counts
 
+NORMALIZED_ORDERS = dg.AssetKey("normalized_orders")
 CONSERVATION_CHECK = "every_raw_order_accounted_for"
 GATE_CHECK = "pandera_gate"
 # A quarantined order is the gate working; the check warns only on what a person should look at: a share of the
@@ -112,79 +114,77 @@ def partition_figures(connection: sa.Connection, by_channel: dict[str, list[date
     )
 
 
-def build_normalized_orders(partitions_def: dg.MultiPartitionsDefinition, raw: dg.AssetsDefinition) -> dg.AssetsDefinition:
-    key = dg.AssetKey("normalized_orders")
-
-    @dg.asset(
-        key=key,
-        deps=[raw],
-        group_name="orders", owners=ASSET_OWNERS, metadata=table_metadata(orders),
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        kinds={"pandas", "sql"},
-        check_specs=[
-            dg.AssetCheckSpec(CONSERVATION_CHECK, asset=key, blocking=True,
+def normalized_orders_spec() -> tuple[dg.AssetSpec, list[dg.AssetCheckSpec]]:
+    """The asset and its checks, for the order_flow step (orders/order_flow.py) that materializes it."""
+    return (
+        dg.AssetSpec(NORMALIZED_ORDERS, deps=[RAW_ORDERS], group_name="orders", owners=ASSET_OWNERS,
+                     metadata=table_metadata(orders), kinds={"pandas", "sql"}, skippable=True,
+                     description="Canonical orders and lines; filtered and quarantined orders land in "
+                                 "order_sync_errors with their fix."),
+        [
+            dg.AssetCheckSpec(CONSERVATION_CHECK, asset=NORMALIZED_ORDERS, blocking=True,
                               description="per day, raw order ids = normalized + filtered + quarantined ids, each once "
-                                          "and under its own day; lists the ids that do not balance"),
-            dg.AssetCheckSpec(GATE_CHECK, asset=key,
+                                          "and under its own day; lists the ids that do not balance (a channel with "
+                                          "such a day sends nothing to the warehouse in that run)"),
+            dg.AssetCheckSpec(GATE_CHECK, asset=NORMALIZED_ORDERS,
                               description=f"orders that failed the Pandera contract, by error code: warns when more "
                                           f"than {GATE_WARN_SHARE:.0%} of the run's orders did, or a code is new for "
                                           "the channel (quarantining an order is the gate working)"),
         ],
     )
-    def normalized_orders(context: dg.AssetExecutionContext, database: DatabaseResource, channels: ChannelsResource):
-        """Canonical orders and lines; filtered and quarantined orders land in order_sync_errors with their fix."""
-        started = time.perf_counter()
-        settings = channels.pipeline_config()
-        engine = database.engine()
-        totals: Counter = Counter()
-        codes: Counter = Counter()
-        unbalanced: list[dict] = []
-        run_started = datetime.now(timezone.utc)
-        by_channel = dates_by_channel(context)
-        for channel_name, days in by_channel.items():
-            channel = settings.channel(channel_name)
-            seen_at = datetime.now(timezone.utc)
-            with engine.connect() as connection:
-                raw = read_raw_versions(connection, channel_name, days)
-            result = normalize(raw, channel, ORDER_MAPPINGS[channel.type], load_status_map(channel), context.run.run_id, seen_at)
-            with engine.begin() as connection:
-                write_normalized(connection, channel_name, days, result, seen_at)
-                unbalanced += conservation(connection, channel_name, days)
-            totals.update(raw_orders=result.raw_orders, normalized=result.normalized,
-                          filtered=result.filtered, quarantined=result.quarantined, lines=len(result.lines))
-            codes.update(result.errors["error_code"])
-            context.log.info(
-                f"{channel_name} {days[0]}..{days[-1]}: {result.raw_orders} raw -> {result.normalized} normalized, "
-                f"{result.filtered} filtered, {result.quarantined} quarantined"
-            )
-        errors_by_code = {f"errors_{code}": codes.get(code, 0) for code in sorted(ERROR_CODES)}
-        with engine.connect() as connection:
-            new_codes = _new_codes(connection, list(by_channel), run_started)
-            add_partition_metadata(context, partition_figures(connection, by_channel))
-        share = totals["quarantined"] / totals["raw_orders"] if totals["raw_orders"] else 0.0
-        where = judged(by_channel)
-        return dg.MaterializeResult(
-            metadata={**totals, **errors_by_code, "seconds": round(time.perf_counter() - started, 3),
-                      "run_partitions": sum(len(days) for days in by_channel.values())},
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=CONSERVATION_CHECK, passed=not unbalanced,
-                    metadata={**where, "unbalanced_days": len(unbalanced), "detail": dg.MetadataValue.json(unbalanced)},
-                ),
-                dg.AssetCheckResult(
-                    check_name=GATE_CHECK, passed=share <= GATE_WARN_SHARE and not new_codes,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    description="; ".join(filter(None, [
-                        f"{share:.0%} of the orders were quarantined" if share > GATE_WARN_SHARE else None,
-                        f"new error codes: {', '.join(new_codes)}" if new_codes else None])) or None,
-                    metadata={**where, "quarantined": totals["quarantined"], "quarantined_share": round(share, 4),
-                              "new_codes": len(new_codes), **errors_by_code},
-                ),
-            ],
-        )
 
-    return normalized_orders
+
+def normalize_orders(context: dg.AssetExecutionContext, by_channel: dict[str, list[date]], database: DatabaseResource,
+                     channels: ChannelsResource) -> tuple[PartitionOutcome, set[str]]:
+    """Normalize each channel's days behind the Pandera gate; also the channels with a day whose ids do not balance
+    (every_raw_order_accounted_for blocks them from the warehouse)."""
+    started = time.perf_counter()
+    settings = channels.pipeline_config()
+    engine = database.engine()
+    totals: Counter = Counter()
+    codes: Counter = Counter()
+    unbalanced: list[dict] = []
+    run_started = datetime.now(timezone.utc)
+    for channel_name, days in by_channel.items():
+        channel = settings.channel(channel_name)
+        seen_at = datetime.now(timezone.utc)
+        with engine.connect() as connection:
+            raw = read_raw_versions(connection, channel_name, days)
+        result = normalize(raw, channel, ORDER_MAPPINGS[channel.type], load_status_map(channel), context.run.run_id, seen_at)
+        with engine.begin() as connection:
+            write_normalized(connection, channel_name, days, result, seen_at)
+            unbalanced += conservation(connection, channel_name, days)
+        totals.update(raw_orders=result.raw_orders, normalized=result.normalized,
+                      filtered=result.filtered, quarantined=result.quarantined, lines=len(result.lines))
+        codes.update(result.errors["error_code"])
+        context.log.info(
+            f"{channel_name} {days[0]}..{days[-1]}: {result.raw_orders} raw -> {result.normalized} normalized, "
+            f"{result.filtered} filtered, {result.quarantined} quarantined"
+        )
+    errors_by_code = {f"errors_{code}": codes.get(code, 0) for code in sorted(ERROR_CODES)}
+    with engine.connect() as connection:
+        new_codes = _new_codes(connection, list(by_channel), run_started)
+        figures = partition_figures(connection, by_channel)
+    share = totals["quarantined"] / totals["raw_orders"] if totals["raw_orders"] else 0.0
+    where = judged(by_channel)
+    checks = [
+        dg.AssetCheckResult(
+            asset_key=NORMALIZED_ORDERS, check_name=CONSERVATION_CHECK, passed=not unbalanced,
+            metadata={**where, "unbalanced_days": len(unbalanced), "detail": dg.MetadataValue.json(unbalanced)},
+        ),
+        dg.AssetCheckResult(
+            asset_key=NORMALIZED_ORDERS, check_name=GATE_CHECK, passed=share <= GATE_WARN_SHARE and not new_codes,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(filter(None, [
+                f"{share:.0%} of the orders were quarantined" if share > GATE_WARN_SHARE else None,
+                f"new error codes: {', '.join(new_codes)}" if new_codes else None])) or None,
+            metadata={**where, "quarantined": totals["quarantined"], "quarantined_share": round(share, 4),
+                      "new_codes": len(new_codes), **errors_by_code},
+        ),
+    ]
+    metadata = {**totals, **errors_by_code, "seconds": round(time.perf_counter() - started, 3),
+                "run_partitions": sum(len(days) for days in by_channel.values())}
+    return PartitionOutcome(NORMALIZED_ORDERS, figures, metadata, checks), {u["channel"] for u in unbalanced}
 
 
 def _new_codes(connection, channels: list[str], since: datetime) -> list[str]:

@@ -1,27 +1,21 @@
 """`raw_orders`: every order payload, verbatim, per channel and UTC day of placement."""
 
 import time
-from collections.abc import Iterator
+from datetime import date
 
 import dagster as dg
 import sqlalchemy as sa
-from pydantic import Field
 
 from sync_pipeline.channels.resource import ChannelsResource
 from sync_pipeline.config import ASSET_OWNERS
 from sync_pipeline.db.resource import DatabaseResource, table_metadata
 from sync_pipeline.db.tables import raw_orders as raw_orders_table
 from sync_pipeline.orders.ingest import ChannelIngest, ingest_channel
-from sync_pipeline.partitions import add_partition_metadata, dates_by_channel, judged, partition_counts, partition_key
+from sync_pipeline.partitions import PartitionOutcome, judged, partition_counts
 from sync_pipeline.webhooks.inbox import TRIGGER_TAG, land_deliveries
 
+RAW_ORDERS = dg.AssetKey("raw_orders")
 LANDED_CHECK = "every_requested_day_landed"
-
-
-class RawOrdersConfig(dg.Config):
-    full_resync: bool = Field(
-        default=False, description="Fetch every order of the selected days again, ignoring the partition cursors."
-    )
 
 
 def ingest_metadata(results: list[ChannelIngest], seconds: float) -> dict[str, float | int]:
@@ -60,7 +54,7 @@ def landed_check(results: list[ChannelIngest]) -> dg.AssetCheckResult:
     failed = [{"channel": r.channel, "days": f"{r.failed_days[0]}..{r.failed_days[-1]}", "partitions": len(r.failed_days),
                "error": r.error} for r in results if r.failed_days]
     return dg.AssetCheckResult(
-        check_name=LANDED_CHECK, passed=not failed,
+        asset_key=RAW_ORDERS, check_name=LANDED_CHECK, passed=not failed,
         description="; ".join(f"{f['channel']} {f['days']}: {f['error']}" for f in failed) or None,
         metadata={**judged({r.channel: r.dates for r in results}),
                   "partitions_requested": sum(len(r.dates) for r in results),
@@ -70,81 +64,57 @@ def landed_check(results: list[ChannelIngest]) -> dg.AssetCheckResult:
     )
 
 
-def build_raw_orders(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(
-        name="raw_orders",
-        group_name="orders", owners=ASSET_OWNERS, metadata=table_metadata(raw_orders_table),
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        kinds={"api", "sql"},
-        # A run may land some of its partitions and not others: those are then materialized one by one below.
-        output_required=False,
-        check_specs=[dg.AssetCheckSpec(
-            LANDED_CHECK, asset="raw_orders",
+def raw_orders_spec() -> tuple[dg.AssetSpec, dg.AssetCheckSpec]:
+    """The asset and its check, for the order_flow step (orders/order_flow.py) that materializes it."""
+    return (
+        dg.AssetSpec(RAW_ORDERS, group_name="orders", owners=ASSET_OWNERS, metadata=table_metadata(raw_orders_table),
+                     kinds={"api", "sql"}, skippable=True,
+                     description="Order payloads exactly as each channel sent them; a new row only when an order's "
+                                 "payload changed."),
+        dg.AssetCheckSpec(
+            LANDED_CHECK, asset=RAW_ORDERS,
             description="every channel and day the run asked for landed, from the API or a CSV export; when not, "
-                        "names the channel, the days and the fix (a refused key, days older than the API keeps)")],
+                        "names the channel, the days and the fix (a refused key, days older than the API keeps)"),
     )
-    def raw_orders(
-        context: dg.AssetExecutionContext,
-        config: RawOrdersConfig,
-        database: DatabaseResource,
-        channels: ChannelsResource,
-    ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
-        """Order payloads exactly as each channel sent them; a new row only when an order's payload changed.
 
-        Outcomes are per partition: when a channel fails (a refused key) or some days cannot be had (older than
-        the API keeps, with no CSV export), the partitions that did land are materialized on their own and the
-        step then fails naming what did not, so only those partitions show as failed. The downstream steps of
-        this run do not execute (Dagster runs a step only after its upstream step succeeded and yielded its
-        output, and that output would materialize every partition of the run), so `order_sync_continue`
-        runs normalized_orders and fulfilment_orders for the landed partitions."""
-        started = time.perf_counter()
-        settings = channels.pipeline_config()
-        engine = database.engine()
-        results = []
-        from_webhooks = context.run.tags.get(TRIGGER_TAG) == "webhook"
-        for channel_name, days in dates_by_channel(context).items():
-            channel = settings.channel(channel_name)
-            if from_webhooks:
-                # The deliveries' orders, from their bodies or read by id: no list fetch over the cursors.
-                result = land_deliveries(engine, channel, days, context.run.run_id,
-                                         connector_factory=lambda cfg, log: channels.connector(cfg, log))
-                results.append(result)
-                context.log.info(f"{channel_name} {days[0]}..{days[-1]} (webhooks): {result.fetched} orders "
-                                 f"delivered, landed {result.landed} new payload versions, "
-                                 f"{len(result.log.calls)} API calls")
-                continue
-            result = ingest_channel(
-                engine,
-                channel,
-                days,
-                context.run.run_id,
-                full_resync=config.full_resync,
-                connector_factory=lambda cfg, log: channels.connector(cfg, log),
-            )
+
+def land_orders(context: dg.AssetExecutionContext, by_channel: dict[str, list[date]], full_resync: bool,
+                database: DatabaseResource, channels: ChannelsResource) -> PartitionOutcome:
+    """Fetch and land each channel's days. A channel that fails (a refused key) or days that cannot be had (older
+    than the API keeps, with no CSV export) are left out of the outcome's partitions, with the error and its fix."""
+    started = time.perf_counter()
+    settings = channels.pipeline_config()
+    engine = database.engine()
+    results = []
+    from_webhooks = context.run.tags.get(TRIGGER_TAG) == "webhook"
+    for channel_name, days in by_channel.items():
+        channel = settings.channel(channel_name)
+        if from_webhooks:
+            # The deliveries' orders, from their bodies or read by id: no list fetch over the cursors.
+            result = land_deliveries(engine, channel, days, context.run.run_id,
+                                     connector_factory=lambda cfg, log: channels.connector(cfg, log))
             results.append(result)
-            mode = "full" if not result.incremental else "incremental"
-            context.log.info(
-                f"{channel_name} {days[0]}..{days[-1]} ({mode}): fetched {result.fetched}, landed {result.landed} "
-                f"new payload versions, {result.csv_orders} from CSV exports, {len(result.log.calls)} API calls"
-            )
-        metadata = ingest_metadata(results, time.perf_counter() - started)
-        figures = partition_figures(engine, results, context.run.run_id)
-        failures = [r.error for r in results if r.error]
-        if not failures:
-            add_partition_metadata(context, figures)
-            yield dg.MaterializeResult(metadata=metadata, check_results=[landed_check(results)])
-            return
-        yield landed_check(results)
-        # Only what landed is materialized; the run fails so the rest is seen (Dagster marks it failed).
-        for result in results:
-            failed = set(result.failed_days)
-            for day in result.dates:
-                if day not in failed:
-                    yield dg.AssetMaterialization(
-                        asset_key=context.assets_def.key, partition=partition_key(result.channel, day),
-                        metadata={**metadata, **figures[(result.channel, day)]},
-                    )
-        raise dg.Failure(description="\n".join(failures), metadata=metadata)
-
-    return raw_orders
+            context.log.info(f"{channel_name} {days[0]}..{days[-1]} (webhooks): {result.fetched} orders "
+                             f"delivered, landed {result.landed} new payload versions, "
+                             f"{len(result.log.calls)} API calls")
+            continue
+        result = ingest_channel(
+            engine,
+            channel,
+            days,
+            context.run.run_id,
+            full_resync=full_resync,
+            connector_factory=lambda cfg, log: channels.connector(cfg, log),
+        )
+        results.append(result)
+        mode = "full" if not result.incremental else "incremental"
+        context.log.info(
+            f"{channel_name} {days[0]}..{days[-1]} ({mode}): fetched {result.fetched}, landed {result.landed} "
+            f"new payload versions, {result.csv_orders} from CSV exports, {len(result.log.calls)} API calls"
+        )
+    figures = partition_figures(engine, results, context.run.run_id)
+    for result in results:
+        for day in result.failed_days:
+            figures.pop((result.channel, day), None)
+    return PartitionOutcome(RAW_ORDERS, figures, ingest_metadata(results, time.perf_counter() - started),
+                            [landed_check(results)], [r.error for r in results if r.error])
