@@ -5,6 +5,7 @@ between a push's stock read and its writes count as promised. Counted from the s
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -129,3 +130,53 @@ def test_a_batch_with_no_answer_is_retrying_and_written_by_the_next_run(harness_
     harness.push_stock("woo", read_listings=False)
     assert {r["status"] for k, r in rows(harness, "woo").items() if k in retrying} == {"PUSHED"}
     assert all(l["quantity"] == free[l["warehouse_sku"]] for l in listings(harness, "woo") if l.get("tracked", True))
+
+
+def _oversold(harness, landed_days: list) -> list[tuple]:
+    """Listings showing more than the 3PL's free Good stock less the units of landed channel orders the 3PL does
+    not hold (waiting here, HELD): from the simulator's records alone, the warehouse's and the channel's."""
+    at_3pl = {o["client_reference"] for o in harness.simulator.warehouse.orders()}
+    promised: Counter = Counter()
+    for day in landed_days:
+        for order in harness.expected("shop", day).values():
+            if f"shop:{order.external_order_id}" not in at_3pl and not order.payload.get("cancelled_at"):
+                for line in order.payload["line_items"]:
+                    promised[line["sku"]] += line["quantity"]
+    free = free_stock(harness)
+    return [(l["warehouse_sku"], l["quantity"], free[l["warehouse_sku"]], promised[l["warehouse_sku"]])
+            for l in listings(harness, "shop") if not l.get("deleted") and l.get("tracked", True)
+            and l["quantity"] > max(0, free[l["warehouse_sku"]] - promised[l["warehouse_sku"]])]
+
+
+def test_over_days_of_orders_receipts_hurt_and_shipments_no_push_leaves_a_listing_oversold(harness_factory,
+                                                                                         database_url):
+    """The whole history of a channel's stock: orders landing (some HELD, so promised; the rest allocated at the
+    3PL), receipts and units turning Hurt at every stock read, the packages shipped and tracked, pushes of both kinds
+    (reading the channel, and changes only as the stock sensor runs them). After every push, no listing shows more
+    than is free and not promised, by the simulator's own records; and the stock really moved."""
+    first = YESTERDAY - timedelta(days=1)
+    harness = harness_factory(scenario([("shop", "shopify", 30)], days=2, start=first, anomalies={"unpaid": 0.3},
+                                       warehouse={"receipts": 0.3, "hurt": 0.3}),
+                              overrides_in=on("shop"), database_url=database_url)
+    landed: list = []
+    quantities = []
+
+    def push(read_listings: bool) -> None:
+        assert harness.push_stock("shop", read_listings=read_listings).success
+        assert _oversold(harness, landed) == [], (len(landed), read_listings)
+        quantities.append({l["listing_id"]: l["quantity"] for l in listings(harness, "shop")})
+
+    push(True)
+    for day in (first, YESTERDAY):
+        assert harness.materialize("shop", day).success
+        landed.append(day)
+        push(False)
+        assert harness.track("shop", day).success
+        push(True)
+    for _ in range(3):  # the stock keeps moving at each read: receipts and Hurt
+        push(False)
+    assert harness.simulator.warehouse.rounds() >= 7
+    changed = sum(1 for before, after in zip(quantities, quantities[1:]) for k in after if after[k] != before.get(k))
+    assert changed > 20, "the listings' stock moved over the history"
+    sold = {line["sku"] for day in landed for o in harness.expected("shop", day).values() for line in o.payload["line_items"]}
+    assert sold & {l["warehouse_sku"] for l in listings(harness, "shop")}, "the orders took units of listed SKUs"

@@ -79,9 +79,9 @@ def test_every_listing_shows_the_free_good_stock_and_a_rerun_writes_nothing(harn
     assert {r["status"] for r in rows(harness, "shop").values()} == {"UNCHANGED"}
 
 
-def test_units_already_sold_and_not_yet_at_the_warehouse_are_not_sold_again(harness_factory):
+def test_units_already_sold_and_not_yet_at_the_warehouse_are_not_sold_again(harness_factory, database_url):
     harness = harness_factory(scenario([("shop", "shopify", 8)], days=1, start=YESTERDAY, anomalies={"unpaid": 1.0}),
-                              overrides_in=on("shop", inventory_buffer=1))
+                              overrides_in=on("shop", inventory_buffer=1), database_url=database_url)
     harness.materialize("shop", YESTERDAY)  # unpaid: HELD, so the warehouse has not allocated them
     harness.push_stock("shop")
     promised: dict[str, int] = {}
@@ -142,9 +142,10 @@ def test_each_listing_trouble_is_a_status_with_its_reason_and_drift_is_put_right
                    and "not this pipeline" in d.changed_by for d in drift)
 
 
-def test_impossible_warehouse_figures_are_never_pushed(harness_factory):
+def test_impossible_warehouse_figures_are_never_pushed(harness_factory, database_url):
     harness = harness_factory(scenario([("shop", "woocommerce", 0)], days=1, start=YESTERDAY,
-                                       warehouse={"stock_anomalies": 1.0}), overrides_in=on("shop"))
+                                       warehouse={"stock_anomalies": 1.0}), overrides_in=on("shop"),
+                              database_url=database_url)
     before = {l["listing_id"]: l["quantity"] for l in listings(harness, "shop")}
     harness.push_stock("shop")
     assert api_writes(harness, "shop") == 0
@@ -153,16 +154,17 @@ def test_impossible_warehouse_figures_are_never_pushed(harness_factory):
     assert all("S39" in r["message"] for r in rows(harness, "shop").values())
 
 
-def test_a_channel_with_inventory_sync_off_is_left_alone(harness_factory):
-    harness = harness_factory(scenario([("shop", "shopify", 0)], days=1, start=YESTERDAY))
+def test_a_channel_with_inventory_sync_off_is_left_alone(harness_factory, database_url):
+    harness = harness_factory(scenario([("shop", "shopify", 0)], days=1, start=YESTERDAY), database_url=database_url)
     result = harness.push_stock("shop")
     assert api_writes(harness, "shop") == 0 and not rows(harness, "shop")
     metadata = push_metadata(result)
     assert metadata["skipped_inventory_sync_off"].value == 1
 
 
-def test_a_listing_at_its_daily_write_cap_is_held_back(harness_factory):
-    harness = harness_factory(scenario([("bay", "ebay", 0)], days=1, start=YESTERDAY), overrides_in=on("bay"))
+def test_a_listing_at_its_daily_write_cap_is_held_back(harness_factory, database_url):
+    harness = harness_factory(scenario([("bay", "ebay", 0)], days=1, start=YESTERDAY), overrides_in=on("bay"),
+                              database_url=database_url)
     harness.push_stock("bay")
     listing_id = next(iter(rows(harness, "bay")))
     with get_engine(harness.database_url).begin() as connection:
@@ -190,11 +192,12 @@ def test_a_listing_deleted_on_the_channel_after_it_was_written_is_said_so(harnes
     assert row["status"] == "PRODUCT_NOT_FOUND" and "no longer listed" in row["message"]
 
 
-def test_a_platform_without_a_stock_api_is_skipped_with_its_reason(harness_factory, monkeypatch):
+def test_a_platform_without_a_stock_api_is_skipped_with_its_reason(harness_factory, monkeypatch, database_url):
     from sync_pipeline.channels import INVENTORY_PUSHES
 
     monkeypatch.delitem(INVENTORY_PUSHES, "takealot")
-    harness = harness_factory(scenario([("tkl", "takealot", 0)], days=1, start=YESTERDAY), overrides_in=on("tkl"))
+    harness = harness_factory(scenario([("tkl", "takealot", 0)], days=1, start=YESTERDAY), overrides_in=on("tkl"),
+                              database_url=database_url)
     result = harness.push_stock("tkl")
     assert api_writes(harness, "tkl") == 0
     metadata = push_metadata(result)
@@ -264,14 +267,16 @@ def test_a_channel_never_read_is_read_even_when_only_changes_are_asked(harness_f
     assert all(l["quantity"] == free[l["warehouse_sku"]] for l in listings(harness, "shop"))
 
 
-def test_the_stock_sensor_asks_for_a_changes_only_run_of_each_inventory_channel_when_stock_moves(harness_factory):
+def test_the_stock_sensor_asks_for_a_changes_only_run_of_each_inventory_channel_when_stock_moves(harness_factory,
+                                                                                              database_url):
     import dagster as dg
 
     from sync_pipeline.db.resource import DatabaseResource
     from sync_pipeline.inventory.schedules import CHANGES_ONLY
 
     harness = harness_factory(scenario([("shop", "woocommerce", 0), ("bay", "ebay", 0), ("off", "bigcommerce", 0)],
-                                       days=1, start=YESTERDAY), overrides_in={**on("shop"), **on("bay")})
+                                       days=1, start=YESTERDAY), overrides_in={**on("shop"), **on("bay")},
+                              database_url=database_url)
     definitions = harness.definitions()
     sensor = definitions.resolve_sensor_def("inventory_stock_moved")
     resources = {"database": DatabaseResource(url=harness.database_url), "channels": harness.channels,
@@ -309,3 +314,29 @@ def test_each_push_run_materializes_the_stock_read_it_made_as_inventory_snapshot
     with get_engine(harness.database_url).connect() as connection:
         held = connection.execute(sa.select(sa.func.count()).select_from(inventory_snapshots)).scalar_one()
     assert second.asset_materialization.metadata["dagster/row_count"].value == held == items
+
+
+@pytest.mark.parametrize("channel_type", ["shopify", "woocommerce"])
+def test_the_sku_map_read_in_reverse_gives_every_listing_of_a_warehouse_sku_the_same_quantity(
+        harness_factory, database_url, tmp_path, monkeypatch, channel_type):
+    """Listings whose channel SKUs the SKU map sends to another warehouse SKU show that SKU's stock, beside the
+    listing under the warehouse SKU itself: several listings per warehouse SKU, on one channel and on two, one
+    quantity (the simulated channels' own records)."""
+    harness = harness_factory(scenario([("shop", channel_type, 0), ("other", "shopify", 0)], days=1, start=YESTERDAY),
+                              overrides_in={**on("shop"), **on("other")}, database_url=database_url)
+    first, second = listings(harness, "shop")[:2]
+    (elsewhere,) = listings(harness, "other")[:1]
+    sku = second["warehouse_sku"]
+    assert len({first["warehouse_sku"], sku, elsewhere["warehouse_sku"]}) == 3
+    sku_map = tmp_path / "sku_map.csv"
+    sku_map.write_text(f"channel,channel_sku,variant_id,warehouse_sku\nshop,{first['sku']},,{sku}\n"
+                       f"other,{elsewhere['sku']},,{sku}\n", encoding="utf-8")
+    monkeypatch.setenv("SYNC_SKU_MAP_FILE", str(sku_map))
+    assert harness.push_stock("shop").success and harness.push_stock("other").success
+    free = free_stock(harness)
+    assert free[sku] not in (free[first["warehouse_sku"]], free[elsewhere["warehouse_sku"]]), \
+        "the test could not tell the SKUs apart"
+    shown = {listing["listing_id"]: listing["quantity"] for name in ("shop", "other") for listing in listings(harness, name)}
+    assert shown[first["listing_id"]] == shown[second["listing_id"]] == shown[elsewhere["listing_id"]] == free[sku]
+    by_sku = {(name, r["sku"]): r for name in ("shop", "other") for r in rows(harness, name).values()}
+    assert by_sku[("shop", first["sku"])]["warehouse_sku"] == by_sku[("other", elsewhere["sku"])]["warehouse_sku"] == sku
