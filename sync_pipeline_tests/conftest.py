@@ -99,15 +99,16 @@ def sqlite_url(tmp_path):
 
 
 def scenario(channels, *, days=2, start=None, seed=7, faults=None, anomalies=None, speed=200.0, rate_limits=None,
-             warehouse=None, extra_listings=0, webhooks=None):
-    """A small scenario ending today unless `start` is given."""
+             warehouse=None, extra_listings=0, webhooks=None, channel_options=None):
+    """A small scenario ending on TODAY unless `start` is given; `channel_options`: options by channel name."""
     start = start or TODAY - timedelta(days=days - 1)
     document = {
         "seed": seed,
         "start_date": start.isoformat(),
         "days": days,
         "speed": speed,
-        "channels": [{"name": n, "type": t, "orders_per_day": k, **({"extra_listings": extra_listings} if extra_listings else {})}
+        "channels": [{"name": n, "type": t, "orders_per_day": k, **({"extra_listings": extra_listings} if extra_listings else {}),
+                      **({"options": channel_options[n]} if n in (channel_options or {}) else {})}
                      for n, t, k in channels],
         "faults": faults or {},
         "anomalies": anomalies or {},

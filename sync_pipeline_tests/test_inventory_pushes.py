@@ -340,3 +340,38 @@ def test_the_sku_map_read_in_reverse_gives_every_listing_of_a_warehouse_sku_the_
     assert shown[first["listing_id"]] == shown[second["listing_id"]] == shown[elsewhere["listing_id"]] == free[sku]
     by_sku = {(name, r["sku"]): r for name in ("shop", "other") for r in rows(harness, name).values()}
     assert by_sku[("shop", first["sku"])]["warehouse_sku"] == by_sku[("other", elsewhere["sku"])]["warehouse_sku"] == sku
+
+
+def test_woocommerce_variations_take_their_stock_on_their_own_endpoints(harness_factory, database_url):
+    """A variable product holds no stock; each of its variations does, read from products/<id>/variations (two pages
+    of 100 and 15 here) and written with that product's variations/batch: never products/batch. Counted from the
+    simulated shop's own records."""
+    harness = harness_factory(scenario([("shop", "woocommerce", 0)], days=1, start=YESTERDAY, extra_listings=230,
+                                       channel_options={"shop": {"variations_per_product": 115}}),
+                              overrides_in=on("shop"), database_url=database_url)
+    sim = harness.simulator
+    variations = [l for l in listings(harness, "shop") if l["parent_id"]]
+    parents = sorted({l["parent_id"] for l in variations})
+    assert len(variations) == 230 and len(parents) == 2
+    sim.clear_requests()
+    assert harness.push_stock("shop").success
+    free = free_stock(harness)
+    for listing in listings(harness, "shop"):  # simple products and variations alike
+        assert listing["quantity"] == free[listing["warehouse_sku"]], listing
+    paths = Counter((r["method"], r["path"].split("/wc/v3/", 1)[1].split("/", 1)[-1]) for r in sim.requests
+                    if r["channel"] == "shop")
+    for parent in parents:
+        assert paths[("GET", f"{parent}/variations")] == 2, paths
+        assert paths[("POST", f"{parent}/variations/batch")] >= 2, paths  # 115 variations: at most 100 a call
+    assert {r["status"] for r in rows(harness, "shop").values()} == {"PUSHED"}
+    kept = {r["sku"]: r for r in rows(harness, "shop").values()}
+    assert kept[variations[0]["sku"]]["listing"]["ids"] == {"parent_id": variations[0]["parent_id"]}
+
+    moved = variations[-1]  # the stock of one variation's SKU moves: a changes-only run writes it on its parent
+    sim.warehouse.put_item({"sku": moved["warehouse_sku"], "good": free[moved["warehouse_sku"]] + 7})
+    sim.clear_requests()
+    assert harness.push_stock("shop", read_listings=False).success
+    posts = [r["path"] for r in sim.requests if r["channel"] == "shop" and r["method"] == "POST"]
+    assert len(posts) == 1 and posts[0].endswith(f"/wp-json/wc/v3/products/{moved['parent_id']}/variations/batch"), posts
+    (now,) = [l for l in listings(harness, "shop") if l["listing_id"] == moved["listing_id"]]
+    assert now["quantity"] == free_stock(harness)[moved["warehouse_sku"]]

@@ -27,7 +27,9 @@ DEFAULT_TIMEZONES = {
 # A channel's `options`, by type: what the simulated store is set to. Magento: whether an integration's access token
 # is taken as a bearer token (Magento 2.4.4+'s oauth/consumer/enable_integration_as_bearer, default off), and the
 # store's own labels for its default statuses (Stores > Settings > Order Status), e.g. {processing: Ready to Ship}.
-CHANNEL_OPTIONS = {"magento": {"integration_as_bearer": bool, "status_labels": dict}}
+# WooCommerce: how many of the extra listings are the variations of one variable product (0: all simple products).
+CHANNEL_OPTIONS = {"magento": {"integration_as_bearer": bool, "status_labels": dict},
+                   "woocommerce": {"variations_per_product": int}}
 CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 DEFAULT_SCENARIO_FILE = Path(__file__).with_name("default_scenario.yaml")
 # Order sequence numbers (the base of every platform's ids) come in blocks of MAX_ORDERS_PER_DAY per UTC day
@@ -383,8 +385,9 @@ def _options(raw: Any, where: str, channel_type: str) -> dict:
     _known_keys(raw, where, list(known))
     for key, value in raw.items():
         if not isinstance(value, known[key]) or (known[key] is dict and not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
-            kind = "true or false" if known[key] is bool else "a mapping of status to label"
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items())) or (
+                known[key] is int and (isinstance(value, bool) or value < 0)):
+            kind = {bool: "true or false", dict: "a mapping of status to label", int: "a whole number >= 0"}[known[key]]
             raise ScenarioError(f"{where}.{key}: must be {kind}, got {value!r}")
     return dict(raw)
 

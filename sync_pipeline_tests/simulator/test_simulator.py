@@ -706,6 +706,12 @@ GOOD = {"seed": 1, "start_date": "2026-11-01", "days": 2, "speed": 5, "channels"
     ({"anomalies": {"missing_phone": True}}, "scenario.anomalies.missing_phone: must be a number"),
     ({"rate_limits": {"shopify": {"bucket": 40, "per_second": -2}}}, "scenario.rate_limits.shopify.per_second: must be > 0"),
     ({"rate_limits": {"amazon_getOrders": {"bucket": 3}}}, "scenario.rate_limits.amazon_getOrders: unknown key 'bucket'"),
+    ({"channels": [{"name": "w", "type": "woocommerce", "options": {"variations_per_product": -2}}]},
+     "options.variations_per_product: must be a whole number >= 0, got -2"),
+    ({"channels": [{"name": "w", "type": "woocommerce", "options": {"variations_per_product": True}}]},
+     "options.variations_per_product: must be a whole number >= 0, got True"),
+    ({"channels": [{"name": "a", "type": "shopify", "options": {"variations_per_product": 3}}]},
+     "unknown key 'variations_per_product'"),
 ])
 def test_scenario_errors_name_the_field(change, message):
     with pytest.raises(ScenarioError) as error:

@@ -1,10 +1,13 @@
-"""WooCommerce's stock push (REST API v3): a simple product's `stock_quantity`.
+"""WooCommerce's stock push (REST API v3): a simple product's or a variation's `stock_quantity`.
 
 - listings: `GET wc/v3/products` (status any, per_page 100, orderby id asc, every page by X-WP-TotalPages). A
-  listing is a product: `listing_id` its id, `quantity` its `stock_quantity` (None when stock is not managed),
-  `tracked` `manage_stock` is true, `active` `status == "publish"`. Variable products' stock lives on their
-  variations (`products/<id>/variations`), which the simulator does not serve: they are listed as their parent.
-- write: `POST wc/v3/products/batch {"update": [{"id", "stock_quantity"}]}`, up to 100 products a call.
+  listing is a simple product: `listing_id` its id, `quantity` its `stock_quantity` (None when stock is not
+  managed), `tracked` `manage_stock` is true, `active` `status == "publish"`. A variable product holds no stock: its
+  variations do, each a listing of its own, read with `GET wc/v3/products/<id>/variations` (per_page 100, every
+  page: one call per 100 variations of each variable product), `ids.parent_id` its product.
+- write: `POST wc/v3/products/batch {"update": [{"id", "stock_quantity"}]}` for simple products and `POST
+  wc/v3/products/<parent>/variations/batch` (the same body) for each variable product's variations, up to 100
+  items a call.
 
 WooCommerce ignores a stock_quantity for a product whose manage_stock is false, without an error. So an untracked
 listing is never sent (INVENTORY_NOT_TRACKED, no call), and `manage_stock: true` is never sent either: whether
@@ -58,10 +61,27 @@ class WooCommerceInventory(InventoryPush):
                 params={"status": "any", "per_page": PER_PAGE, "page": page, "orderby": "id", "order": "asc"},
             )
             products = response.json()
-            listings.extend(self._listing(product) for product in products)
-            pages = int(response.headers.get("X-WP-TotalPages") or (page + 1 if len(products) == PER_PAGE else page))
+            for product in products:
+                if product.get("type") == "variable":
+                    listings.extend(self._variations(product["id"]))
+                else:
+                    listings.append(self._listing(product))
+            pages = _pages(response, page, len(products))
             page += 1
         return listings
+
+    def _variations(self, parent_id: int) -> list[Listing]:
+        found, page, pages = [], 1, 1
+        while page <= pages:
+            response = self.http.request(
+                "GET", f"{self._products}/{parent_id}/variations", endpoint="wc/v3/products/variations",
+                params={"per_page": PER_PAGE, "page": page, "orderby": "id", "order": "asc"},
+            )
+            variations = response.json()
+            found.extend(self._listing(variation, parent_id) for variation in variations)
+            pages = _pages(response, page, len(variations))
+            page += 1
+        return found
 
     def write(self, updates: list[StockUpdate]) -> list[Written]:
         if len(updates) > self.batch_size:
@@ -73,34 +93,41 @@ class WooCommerceInventory(InventoryPush):
                 sent.append((index, update))
             else:
                 written[index] = Written(update.listing.listing_id, INVENTORY_NOT_TRACKED, _not_tracked(update.listing))
-        if sent:
-            body = {"update": [{"id": int(u.listing.listing_id), "stock_quantity": u.quantity} for _, u in sent]}
-            response = self.http.request("POST", f"{self._products}/batch", endpoint="wc/v3/products/batch", json=body)
+        by_parent: dict[int | None, list[tuple[int, StockUpdate]]] = {}
+        for index, update in sent:  # simple products in one call, each variable product's variations in one
+            by_parent.setdefault(update.listing.ids.get("parent_id"), []).append((index, update))
+        for parent_id, group in by_parent.items():
+            body = {"update": [{"id": int(u.listing.listing_id), "stock_quantity": u.quantity} for _, u in group]}
+            url, endpoint = ((f"{self._products}/batch", "wc/v3/products/batch") if parent_id is None else
+                             (f"{self._products}/{parent_id}/variations/batch", "wc/v3/products/variations/batch"))
+            response = self.http.request("POST", url, endpoint=endpoint, json=body)
             items = (response.json() or {}).get("update") or []
-            if len(items) != len(sent):
+            if len(items) != len(group):
                 raise ChannelRequestError(self._store, (
-                    f"WooCommerce answered products/batch with {len(items)} items for the {len(sent)} sent; the stock "
-                    "written is unknown and is written again on the next run"))
-            for (index, update), item in zip(sent, items):
+                    f"WooCommerce answered {endpoint.removeprefix('wc/v3/')} with {len(items)} items for the "
+                    f"{len(group)} sent; the stock written is unknown and is written again on the next run"))
+            for (index, update), item in zip(group, items):
                 written[index] = self._item(update, item)
         return [written[index] for index in range(len(updates))]
 
     # --- mapping --------------------------------------------------------------------------------------
     @staticmethod
-    def _listing(product: dict) -> Listing:
+    def _listing(product: dict, parent_id: int | None = None) -> Listing:
+        """A simple product, or (with `parent_id`) a variation of that variable product."""
         tracked = product.get("manage_stock") is True
         quantity = product.get("stock_quantity")
         return Listing(
             listing_id=str(product["id"]), sku=product.get("sku") or "",
             quantity=int(quantity) if tracked and quantity is not None else None,
             tracked=tracked, active=product.get("status") == "publish",
+            ids={"parent_id": parent_id} if parent_id is not None else {},
             changed_at=(datetime.fromisoformat(product["date_modified_gmt"]).replace(tzinfo=timezone.utc)
                         if product.get("date_modified_gmt") else None),
         )
 
     def _item(self, update: StockUpdate, item: dict) -> Written:
         listing = update.listing
-        where = f"SKU {listing.sku} (product {listing.listing_id}) on WooCommerce ({self._store})"
+        where = f"SKU {listing.sku} ({_what(listing)}) on WooCommerce ({self._store})"
         error = item.get("error") if isinstance(item, dict) else {"code": None, "message": str(item)[:300]}
         if not error:
             if item.get("manage_stock") is not True:
@@ -120,7 +147,17 @@ class WooCommerceInventory(InventoryPush):
             "WooCommerce admin"))
 
 
+def _pages(response, page: int, count: int) -> int:
+    """The collection's pages, from X-WP-TotalPages (or, without it, one more while pages come back full)."""
+    return int(response.headers.get("X-WP-TotalPages") or (page + 1 if count == PER_PAGE else page))
+
+
+def _what(listing: Listing) -> str:
+    parent = listing.ids.get("parent_id")
+    return f"variation {listing.listing_id} of product {parent}" if parent else f"product {listing.listing_id}"
+
+
 def _not_tracked(listing: Listing) -> str:
-    return (f"SKU {listing.sku} (product {listing.listing_id}) does not manage stock on WooCommerce, which ignores "
+    return (f"SKU {listing.sku} ({_what(listing)}) does not manage stock on WooCommerce, which ignores "
             "any quantity sent to it, so none was written. If WooCommerce should count it, tick \"Manage stock?\" "
             "on the product's Inventory tab; the next run writes it")

@@ -27,7 +27,14 @@ row there shows as a stall or a 503); permission denied -> 403 woocommerce_rest_
 tracking POSTs and woocommerce_rest_cannot_edit on the order PUT (a key whose user may not edit orders).
 
 Inventory (`self.listings`: one simple product per listed product, id 100 + n as the orders' product_id; the shape
-follows the v3 products reference, no variable products):
+follows the v3 products reference). With the channel option `variations_per_product: k` the extra listings
+(SKU-L...) are the variations of variable products instead, k to a parent (ids 900000 + 1, 2, ...; sku SKU-P<n>):
+the parent lists with `type` "variable", `manage_stock` false and its `variations` ids, and its variations' stock is
+read and written on their own endpoints:
+- `GET wp-json/wc/v3/products/<parent>/variations` (`page`, `per_page` <= 100; X-WP-Total, X-WP-TotalPages): each
+  variation as a product with `type` "variation" and `parent_id`; an unknown parent 404 woocommerce_rest_product_invalid_id.
+- `POST` (or PUT, PATCH) `wp-json/wc/v3/products/<parent>/variations/batch`, as products/batch below for that
+  parent's variations; products/batch and products/<id> know no variation id ("Invalid ID.").
 - `GET wp-json/wc/v3/products` (`page`, `per_page` <= 100 (default 10), `sku` comma-separated, `status`
   any|publish|draft|pending|private, `order`/`orderby` id|date; X-WP-Total, X-WP-TotalPages, Link) and
   `GET wp-json/wc/v3/products/<id>`: `id`, `sku`, `type` "simple", `status`, `manage_stock`, `stock_quantity` (null
@@ -121,10 +128,15 @@ UNPAID_PAYMENT = ("bacs", "Direct bank transfer", "")
 TAX_RATE_ID = 75
 PRODUCTS_PREFIX = ["wp-json", "wc", "v3", "products"]
 PRODUCT_ID_OFFSET = 100  # product id = product number + this, as in the orders' line items
+PARENT_ID_OFFSET = 900_000  # variable products' ids (option variations_per_product): this + 1, 2, ...
 PRODUCT_STATUSES = ("any", "publish", "draft", "pending", "private")
 MAX_BATCH = 100
 BATCH_ITEM_FIELDS = {"id", "stock_quantity", "manage_stock"}
 LISTED_SINCE = datetime(2024, 3, 1, tzinfo=timezone.utc)
+
+
+def parent_sku(parent_id: int) -> str:
+    return f"SKU-P{parent_id - PARENT_ID_OFFSET:06d}"
 
 
 class WooCommerce(Platform):
@@ -150,8 +162,9 @@ class WooCommerce(Platform):
         self._notes: dict[str, list[dict]] = {}
         self._note_ids = itertools.count(300)
         self._anomalies_shown: set[str] = set()
-        self.listings = ListingStore(map(self._listing, listed_products(scenario.seed, spec)), drift_bounce,
-                                     stamp_updated_at=True)
+        per_parent = spec.options.get("variations_per_product", 0)
+        self.listings = ListingStore([self._listing(p, per_parent) for p in listed_products(scenario.seed, spec)],
+                                     drift_bounce, stamp_updated_at=True)
 
     # --- HTTP -----------------------------------------------------------------------------------------
     def route(self, request: ApiRequest) -> Route | None:
@@ -175,6 +188,10 @@ class WooCommerce(Platform):
                 return Route("products_batch", self.batch_products)
             if method == "GET" and len(rest) == 1:
                 return Route("product", lambda r: self.get_product(rest[0]))
+            if method == "GET" and len(rest) == 2 and rest[1] == "variations":
+                return Route("variations", lambda r: self.list_variations(r, rest[0]))
+            if method in ("POST", "PUT", "PATCH") and len(rest) == 3 and rest[1:] == ["variations", "batch"]:
+                return Route("variations_batch", lambda r: self.batch_products(r, rest[0]))
         trackings = path[:4] == TRACKING_PREFIX and len(path) == 6 and path[5] == "shipment-trackings"
         if trackings and method in ("GET", "POST"):
             handler = self.list_trackings if method == "GET" else self.create_tracking
@@ -447,18 +464,41 @@ class WooCommerce(Platform):
         return ApiResponse(200, notes[::-1])
 
     # --- inventory ------------------------------------------------------------------------------------
-    def _listing(self, product: Product) -> dict:
+    def _listing(self, product: Product, per_parent: int = 0) -> dict:
+        """A simple product, or with `per_parent` an extra listing as a variation of its variable product."""
         product_id = PRODUCT_ID_OFFSET + product.number
+        extra = product.sku.startswith("SKU-L")
+        parent_id = PARENT_ID_OFFSET + (int(product.sku[5:]) - 1) // per_parent + 1 if per_parent and extra else 0
         return self.new_listing(
-            product, listing_id=str(product_id), product_id=product_id,
+            product, listing_id=str(product_id), product_id=product_id, parent_id=parent_id,
             status="draft" if self.listing_anomaly(product.sku) == "listing_not_active" else "publish",
             name=f"{product.title} - {product.variant}", price=f"{product.base_price:.2f}", grams=product.grams,
             created_at=LISTED_SINCE + timedelta(minutes=product.number), updated_at=None,
         )
 
-    def _live_listing(self, product_id: Any) -> dict | None:
+    def _live_listing(self, product_id: Any, parent_id: int = 0) -> dict | None:
+        """The live simple product (or, with `parent_id`, that variable product's variation) of this id."""
         listing = self.listings.get(str(product_id)) if _whole(product_id) or str(product_id).isdigit() else None
-        return None if listing is None or listing["deleted"] else listing
+        return None if listing is None or listing["deleted"] or listing["parent_id"] != parent_id else listing
+
+    def _variations_of(self, parent_id: int) -> list[dict]:
+        return [l for l in self.listings.all() if l["parent_id"] == parent_id and not l["deleted"]]
+
+    def _parent(self, parent_id: Any) -> int | None:
+        """The id of a variable product this store has, or None."""
+        number = int(parent_id) if _whole(parent_id) or str(parent_id).isdigit() else 0
+        return number if number > PARENT_ID_OFFSET and self.listings.find(parent_id=number) else None
+
+    def _parent_product(self, parent_id: int) -> dict:
+        """A variable product: no stock of its own (its variations hold it), their ids in `variations`."""
+        variations = self._variations_of(parent_id)
+        first = variations[0] if variations else self.listings.find(parent_id=parent_id)
+        product = self._product(first)
+        title = first["name"].rsplit(" - ", 1)[0]
+        return {**product, "id": parent_id, "name": title, "slug": title.lower().replace(" ", "-"),
+                "sku": parent_sku(parent_id), "type": "variable", "status": "publish",
+                "manage_stock": False, "stock_quantity": None, "stock_status": "instock", "parent_id": 0,
+                "variations": [int(v["listing_id"]) for v in variations]}
 
     def _product(self, listing: dict) -> dict:
         created, modified = listing["created_at"], listing["updated_at"] or listing["created_at"]
@@ -469,17 +509,21 @@ class WooCommerce(Platform):
             "permalink": f"https://{self.name}.example/product/{slug}/",
             "date_created": self._local(created), "date_created_gmt": self._gmt(created),
             "date_modified": self._local(modified), "date_modified_gmt": self._gmt(modified),
-            "type": "simple", "status": listing["status"], "featured": False, "catalog_visibility": "visible",
+            "type": "variation" if listing["parent_id"] else "simple", "status": listing["status"], "featured": False,
+            "catalog_visibility": "visible",
             "description": "", "short_description": "", "sku": listing["sku"], "price": listing["price"],
             "regular_price": listing["price"], "sale_price": "", "on_sale": False, "purchasable": True,
             "virtual": False, "downloadable": False, "tax_status": "taxable", "tax_class": "",
             "manage_stock": managed, "stock_quantity": quantity if managed else None,
             "stock_status": ("instock" if quantity > 0 else "outofstock") if managed else "instock",
             "backorders": "no", "backorders_allowed": False, "backordered": False,
-            "weight": f"{listing['grams'] / 1000:g}", "parent_id": 0, "variations": [], "meta_data": [],
+            "weight": f"{listing['grams'] / 1000:g}", "parent_id": listing["parent_id"], "variations": [], "meta_data": [],
         }
 
     def get_product(self, product_id: str) -> ApiResponse:
+        parent = self._parent(product_id)
+        if parent is not None:
+            return ApiResponse(200, self._parent_product(parent))
         listing = self._live_listing(product_id)
         if listing is None:
             return self.error(404, "Invalid ID.", "woocommerce_rest_product_invalid_id")
@@ -494,11 +538,13 @@ class WooCommerce(Platform):
         if status not in PRODUCT_STATUSES:
             return self._invalid("status", f"status is not one of {', '.join(PRODUCT_STATUSES)}.")
         skus = {v.lower() for v in request.values("sku")}
-        matching = [
-            l for l in self.listings.all()
-            if not l["deleted"] and (status == "any" or l["status"] == status) and (not skus or l["sku"].lower() in skus)
-        ]
-        matching.sort(key=lambda l: l["product_id"], reverse=order == "desc")  # created in id order
+        # (id, sku, listing id or None for a variable product); only the page shown is read (a read can drift)
+        simple = [(l["product_id"], l["sku"], l["listing_id"]) for l in self.listings.all()
+                  if not l["deleted"] and not l["parent_id"] and (status == "any" or l["status"] == status)]
+        parents = [(p, parent_sku(p), None) for p in sorted(
+            {l["parent_id"] for l in self.listings.all() if l["parent_id"]}) if status in ("any", "publish")]
+        matching = [entry for entry in [*simple, *parents] if not skus or entry[1].lower() in skus]
+        matching.sort(key=lambda entry: entry[0], reverse=order == "desc")  # created in id order
         total_pages = math.ceil(len(matching) / per_page)
         headers = {"X-WP-Total": str(len(matching)), "X-WP-TotalPages": str(total_pages)}
         kept = [(k, v) for k, vs in request.query.items() if k not in SECRET_PARAMS and k != "page" for v in vs]
@@ -510,9 +556,29 @@ class WooCommerce(Platform):
         if links:
             headers["Link"] = ", ".join(links)
         shown = matching[(page - 1) * per_page : page * per_page]
+        return ApiResponse(200, [self._product(self.listings.read(listing_id)) if listing_id else self._parent_product(pid)
+                                 for pid, _, listing_id in shown], headers)
+
+    def list_variations(self, request: ApiRequest, parent_id: str) -> ApiResponse:
+        parent = self._parent(parent_id)
+        if parent is None:
+            return self.error(404, "Invalid ID.", "woocommerce_rest_product_invalid_id")
+        listing = self._list_params(request)
+        if isinstance(listing, ApiResponse):
+            return listing
+        page, per_page, order, _ = listing
+        variations = sorted(self._variations_of(parent), key=lambda l: l["product_id"], reverse=order == "desc")
+        headers = {"X-WP-Total": str(len(variations)), "X-WP-TotalPages": str(math.ceil(len(variations) / per_page))}
+        shown = variations[(page - 1) * per_page : page * per_page]
         return ApiResponse(200, [self._product(self.listings.read(l["listing_id"])) for l in shown], headers)
 
-    def batch_products(self, request: ApiRequest) -> ApiResponse:
+    def batch_products(self, request: ApiRequest, parent_id: str | None = None) -> ApiResponse:
+        """products/batch, or with `parent_id` products/<parent>/variations/batch."""
+        parent = 0
+        if parent_id is not None:
+            parent = self._parent(parent_id)
+            if parent is None:
+                return self.error(404, "Invalid ID.", "woocommerce_rest_product_invalid_id")
         try:
             body = json.loads(request.body or b"null")
         except (ValueError, UnicodeDecodeError):
@@ -527,14 +593,14 @@ class WooCommerce(Platform):
             return self._missing("update")
         if len(updates) > MAX_BATCH:
             return self.error(413)
-        return ApiResponse(200, {"update": [self._batch_item(item) for item in updates]})
+        return ApiResponse(200, {"update": [self._batch_item(item, parent) for item in updates]})
 
-    def _batch_item(self, item: Any) -> dict:
+    def _batch_item(self, item: Any, parent_id: int = 0) -> dict:
         def refused(code: str, message: str) -> dict:
             return {"id": item_id, "error": {"code": code, "message": message, "data": {"status": 400}}}
 
         item_id = item.get("id", 0) if isinstance(item, dict) else 0
-        listing = self._live_listing(item_id) if isinstance(item, dict) else None
+        listing = self._live_listing(item_id, parent_id) if isinstance(item, dict) else None
         if listing is None:
             return refused("woocommerce_rest_product_invalid_id", "Invalid ID.")
         unknown = sorted(set(item) - BATCH_ITEM_FIELDS)
