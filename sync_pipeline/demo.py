@@ -42,6 +42,7 @@ from sync_pipeline.db.tables import (
 from sync_pipeline.definitions import build_definitions
 from sync_pipeline.inventory.stock import promised_units
 from sync_pipeline.operations.attempts import FLOWS, INVENTORY, ORDERS, TRACKING
+from sync_pipeline.operations.completeness_assets import COUNT_FLOW
 from sync_pipeline.orders.order_flow import order_flow_config
 from sync_pipeline.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_key, sync_tags
 from sync_pipeline.simulator import Scenario, Simulator
@@ -241,6 +242,16 @@ def run_demo(scenario: Scenario, full_resync: bool = False, progress: Callable[[
                 run_config=QUIET, tags=sync_tags(channel.name, INVENTORY),
             )
             summary.inventory = channel_inventory_figures(simulator, channel, config)
+        # Completeness: each channel's own count of its orders per day, as the hourly check makes it (the metrics'
+        # orders_placed; a platform without a count says NO_COUNT).
+        completeness_job = definitions.resolve_job_def("completeness_check")
+        progress("counts   every channel's own order count per day")
+        for channel in config.channels:
+            completeness_job.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=QUIET,
+                tags={RANGE_START_TAG: str(partition_key(channel.name, first)),
+                      RANGE_END_TAG: str(partition_key(channel.name, last)), **sync_tags(channel.name, COUNT_FLOW)},
+            )
         # Health: judged once every flow has run, as the health schedule would.
         progress("health   every channel and flow")
         definitions.resolve_job_def("health_check").execute_in_process(

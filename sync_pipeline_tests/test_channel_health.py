@@ -58,6 +58,10 @@ def test_expired_credentials_make_that_channel_auth_failed_and_leave_the_others_
     shop = rows[("shop", "orders")]
     assert shop["calls_1h"] > 0 and shop["p95_latency_ms_1h"] > 0
     assert shop["budget_used_1h"] == pytest.approx(shop["calls_1h"] / 7200, rel=0.2)
+    # The day's figures hold the hour's (every call was made within the hour).
+    assert shop["calls_24h"] == shop["calls_1h"] and shop["p95_latency_ms_24h"] == shop["p95_latency_ms_1h"]
+    assert shop["budget_used_24h"] == round(shop["calls_24h"] / (2 * 86400), 4) <= shop["budget_used_1h"]
+    assert shop["http_429_24h"] == shop["http_429_1h"] and shop["http_5xx_24h"] == shop["http_5xx_1h"]
     assert rows[("woo", "orders")]["calls_1h"] > 0  # the refused calls count too
     with get_engine(harness.database_url).connect() as connection:
         history = connection.execute(sa.select(channel_health_history)).all()
@@ -65,6 +69,49 @@ def test_expired_credentials_make_that_channel_auth_failed_and_leave_the_others_
     run_health(harness)  # nothing changed: no new history
     with get_engine(harness.database_url).connect() as connection:
         assert len(connection.execute(sa.select(channel_health_history)).all()) == len(history)
+
+
+def test_credentials_that_expire_after_good_syncs_are_auth_failed_at_the_next_sync(harness_factory, database_url):
+    """S01 in a channel's life: it synced fine, then its key was revoked. Its very next sync (so within one sync
+    interval) is refused, lands nothing, and health says AUTH_FAILED with the fix; the other channel stays HEALTHY."""
+    harness = harness_factory(scenario([("shop", "shopify", 6), ("woo", "woocommerce", 6)], days=1, start=YESTERDAY),
+                              database_url=database_url)
+    for channel in ("shop", "woo"):
+        assert harness.materialize(channel, YESTERDAY).success
+    run_health(harness)
+    assert {key[0]: row["status"] for key, row in health(harness).items() if key[1] == "orders"} == {
+        "shop": "HEALTHY", "woo": "HEALTHY"}
+    landed = len(harness.raw_rows("woo"))
+    harness.simulator.set_faults({"expired_credentials": ["woo"]})  # the key is revoked on WooCommerce's side
+    harness.simulator.clear_requests()
+    assert not harness.materialize("woo", YESTERDAY, raise_on_error=False).success
+    assert harness.materialize("shop", YESTERDAY).success
+    assert {r["status"] for r in harness.simulator.requests if r["channel"] == "woo"} == {401}
+    assert len(harness.raw_rows("woo")) == landed, "a refused sync writes nothing"
+    run_health(harness)
+    rows = health(harness)
+    woo = rows[("woo", "orders")]
+    assert woo["status"] == "AUTH_FAILED" and woo["consecutive_failures"] == 1 and woo["last_success_at"] is not None
+    assert "401" in woo["reason"] and "WOO" in woo["reason"]
+    assert rows[("shop", "orders")]["status"] == "HEALTHY"
+
+
+def test_pushes_refused_for_a_missing_scope_make_tracking_permission_denied(harness_factory, database_url):
+    """S33 seen in health: the runs succeed, but the channel refuses the tracking pushes (the app's token lacks the
+    fulfilment scope): tracking is PERMISSION_DENIED with the fix, the orders flow stays HEALTHY, and the check fails."""
+    harness = harness_factory(scenario([("shop", "shopify", 6)], days=1, start=YESTERDAY,
+                                       anomalies={"tracking_permission_denied": 1.0},
+                                       warehouse={"ship_after_hours": [0, 0]}), database_url=database_url)
+    assert harness.materialize("shop", YESTERDAY).success
+    assert harness.track("shop").success
+    assert harness.simulator.warehouse.shipments() and not harness.simulator.tracking("shop"), "nothing on the channel"
+    result = run_health(harness)
+    rows = health(harness)
+    tracking = rows[("shop", "tracking")]
+    assert tracking["status"] == "PERMISSION_DENIED" and "scope" in tracking["reason"], tracking
+    assert rows[("shop", "orders")]["status"] == "HEALTHY"
+    check = check_results(result)[check_name("shop")]
+    assert not check.passed and "PERMISSION_DENIED" in check.description
 
 
 def test_a_flow_past_twice_its_interval_is_stale_and_its_check_fails(harness_factory):

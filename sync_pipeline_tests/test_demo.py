@@ -33,7 +33,8 @@ def test_demo_lands_orders_for_every_channel_type_and_can_run_again(tmp_path, mo
     assert [line.split()[:2] for line in progress if line.startswith("orders")] == [
         ["orders", s.channel] for s in summaries]
     assert sum(line.startswith("tracking pass") for line in progress) == 2
-    assert progress[-2:] == ["health   every channel and flow", "metrics  dbt_like_sql models and their tests"]
+    assert progress[-3:] == ["counts   every channel's own order count per day", "health   every channel and flow",
+                             "metrics  dbt_like_sql models and their tests"]
     summary = format_summary(summaries).splitlines()
     assert max(map(len, summary)) <= 100 and any(line.startswith("    normalize ") for line in summary)
     assert {s.type for s in summaries} == {
@@ -74,6 +75,11 @@ def test_demo_lands_orders_for_every_channel_type_and_can_run_again(tmp_path, mo
         assert sum(m["orders_normalized"] for m in s.metrics) == s.normalized, s.channel
         # Today holds only the orders placed so far (none at 00:05), so only the whole first day must have some.
         assert all(0 <= m["orders_accepted"] <= m["orders_valid"] for m in s.metrics), s.channel
+        # The channel's own count of its orders (the completeness check's), where the platform gives one.
+        counted = s.type in ("shopify", "woocommerce", "bigcommerce", "ebay", "magento")
+        assert all((m["orders_placed"] is not None) == counted for m in s.metrics), s.channel
+        if counted:
+            assert sum(m["orders_placed"] for m in s.metrics) == s.orders, s.channel
         assert s.metrics[0]["orders_accepted"] > 0, s.channel
         assert sum(m["orders_with_tracking"] for m in s.metrics) <= s.tracking["tracking_on_channel"], s.channel
         # The errors by day: their last day holds every order quarantined and still open.
@@ -86,13 +92,13 @@ def test_demo_lands_orders_for_every_channel_type_and_can_run_again(tmp_path, mo
     assert [s.payload_versions for s in again] == [s.payload_versions for s in summaries]
     assert [s.warehouse_orders for s in again] == [0] * len(summaries), "a rerun sends nothing already accepted"
     instance = dg.DagsterInstance.get()
-    # Per demo: one order run per channel, two tracking runs and one inventory run per channel, one health run, one
-    # metrics run.
-    assert len(instance.get_runs()) == 2 * (4 * len(summaries) + 1 + 1), "every demo run is recorded for the UI"
+    # Per demo: one order run per channel, two tracking runs, one inventory run and one count run per channel, one
+    # health run, one metrics run.
+    assert len(instance.get_runs()) == 2 * (5 * len(summaries) + 1 + 1), "every demo run is recorded for the UI"
     # Each channel's runs carry its channel and flow, as scheduled runs do, so the UI's runs page can filter by them.
     lanes = Counter(run.tags.get(CHANNEL_FLOW_TAG) for run in instance.get_runs())
-    assert lanes == {None: 2 * 2, **{f"{s.channel}.{flow}": 2 * runs for s in summaries
-                                      for flow, runs in (("orders", 1), ("tracking", 2), ("inventory", 1))}}
+    assert lanes == {None: 2 * 2, **{f"{s.channel}.{flow}": 2 * runs for s in summaries for flow, runs in (
+        ("orders", 1), ("tracking", 2), ("inventory", 1), ("completeness", 1))}}
     evaluations = [
         record.event_log_entry.dagster_event.event_specific_data
         for run in instance.get_runs()

@@ -225,3 +225,33 @@ def test_s43_linking_an_order_the_fulfilment_stage_had_stopped_resolves_what_sto
     rows = fulfilment(harness)
     assert {o: (rows[o]["status"], rows[o]["linked"]) for o in stopped} == dict.fromkeys(stopped, ("ACCEPTED", True))
     assert not stopped & still_open(), "linked at the warehouse: nothing stops it any more"
+
+
+def test_s43_a_warehouse_order_of_ours_whose_record_was_lost_is_linked_by_its_reference(harness_factory, database_url):
+    """S43 for a warehouse order this pipeline sent and whose record here was lost (the reply never recorded; here:
+    the sync database restored from a backup taken before it), on a warehouse that takes a repeated reference as a
+    new order: reconciliation links it by its client reference, and the next order_sync sends it no second time
+    (the warehouse's own count of POSTs per reference)."""
+    # Every order of a day repeats the one before it (same customer, same items): time, customer and items cannot
+    # tell the two lost ones apart, their references can.
+    harness = harness_factory(scenario([("shop", "shopify", 8)], days=2, start=FIRST, anomalies={"repeat_orders": 1.0},
+                                       warehouse={"duplicate_references": "accept"}), database_url=database_url)
+    sim = harness.simulator
+    assert harness.materialize("shop", FIRST, LAST).success
+    rows = fulfilment(harness)
+    lost = sorted(o for o, row in rows.items() if row["status"] == "ACCEPTED" and row["partition_date"] == FIRST)[:2]
+    assert len(lost) == 2
+    with get_engine(harness.database_url).begin() as connection:
+        connection.execute(fulfilment_orders.delete().where(fulfilment_orders.c.order_id.in_(lost)))
+    posts = sim.warehouse.posts()
+
+    result = reconcile(harness)
+    assert metadata(result, WAREHOUSE_ORDERS)["found"] == 2
+    relinked = fulfilment(harness)
+    assert {o: (relinked[o]["status"], relinked[o]["warehouse_order_id"]) for o in lost} == {
+        o: ("ACCEPTED", rows[o]["warehouse_order_id"]) for o in lost}
+    assert all(findings(harness, "S43")[f"S43:{rows[o]['warehouse_order_id']}"]["status"] == "LINKED" for o in lost)
+    harness.materialize("shop", FIRST, LAST)
+    references = sim.warehouse.references()
+    assert sim.warehouse.posts() == posts, "nothing sent again"
+    assert all(references[o]["posts"] == 1 and len(references[o]["orders"]) == 1 for o in lost)
