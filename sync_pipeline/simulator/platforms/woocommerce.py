@@ -539,10 +539,11 @@ class WooCommerce(Platform):
             return self._invalid("status", f"status is not one of {', '.join(PRODUCT_STATUSES)}.")
         skus = {v.lower() for v in request.values("sku")}
         # (id, sku, listing id or None for a variable product); only the page shown is read (a read can drift)
-        simple = [(l["product_id"], l["sku"], l["listing_id"]) for l in self.listings.all()
+        every = self.listings.all()  # one copy of the catalogue per request, as before variable products
+        simple = [(l["product_id"], l["sku"], l["listing_id"]) for l in every
                   if not l["deleted"] and not l["parent_id"] and (status == "any" or l["status"] == status)]
-        parents = [(p, parent_sku(p), None) for p in sorted(
-            {l["parent_id"] for l in self.listings.all() if l["parent_id"]}) if status in ("any", "publish")]
+        parents = [(p, parent_sku(p), None) for p in sorted({l["parent_id"] for l in every if l["parent_id"]})
+                   if status in ("any", "publish")]
         matching = [entry for entry in [*simple, *parents] if not skus or entry[1].lower() in skus]
         matching.sort(key=lambda entry: entry[0], reverse=order == "desc")  # created in id order
         total_pages = math.ceil(len(matching) / per_page)
